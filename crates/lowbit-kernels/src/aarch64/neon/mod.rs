@@ -1,0 +1,3 @@
+//! NEON kernels.
+
+pub(crate) mod int;

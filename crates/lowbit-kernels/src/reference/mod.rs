@@ -1,0 +1,5 @@
+//! Scalar reference kernels: the oracle every SIMD kernel is tested against, and the
+//! `scalar` dispatch path. Written for clarity: the summation order is the one stated in
+//! each function, and every SIMD kernel's tolerance is stated relative to it.
+
+pub mod int;

@@ -1,0 +1,3 @@
+//! AVX-512 (F/BW/VL + FMA/F16C) kernels.
+
+pub(crate) mod int;

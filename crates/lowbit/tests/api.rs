@@ -1,0 +1,153 @@
+//! The Rust API end to end: owned and borrowed matrices, row ranges, threads, errors.
+
+use lowbit::{Error, Format, GemvOptions, Group, Isa, MatrixRef, QuantizedMatrix};
+
+fn data(n: usize, k: usize) -> (Vec<f32>, Vec<f32>) {
+    let w = (0..n * k)
+        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    let x = (0..k)
+        .map(|i| ((i * 104729) % 997) as f32 / 498.5 - 1.0)
+        .collect();
+    (w, x)
+}
+
+#[test]
+fn gemv_equals_dequantized_product_within_bound() {
+    let (n, k) = (37, 256);
+    let (w, x) = data(n, k);
+    for f in Format::catalog() {
+        let q = QuantizedMatrix::quantize(&w, n, k, f).unwrap();
+        let mut deq = vec![0.0; n * k];
+        q.dequantize(&mut deq).unwrap();
+        let mut y = vec![0.0; n];
+        q.gemv(&x, &mut y).unwrap();
+        for r in 0..n {
+            let exact: f64 = (0..k)
+                .map(|c| f64::from(deq[r * k + c]) * f64::from(x[c]))
+                .sum();
+            let mag: f64 = (0..k)
+                .map(|c| (f64::from(deq[r * k + c]) * f64::from(x[c])).abs())
+                .sum();
+            assert!(
+                (f64::from(y[r]) - exact).abs() <= 1e-5 * mag + 1e-6,
+                "{f} row {r}"
+            );
+        }
+    }
+}
+
+#[test]
+fn results_are_bitwise_identical_for_any_thread_count_and_row_split() {
+    let (n, k) = (301, 512);
+    let (w, x) = data(n, k);
+    let q = QuantizedMatrix::quantize(&w, n, k, Format::int4(Group::Size(32))).unwrap();
+    let mut one = vec![0.0; n];
+    lowbit::gemv_with(
+        q.view(),
+        &x,
+        &mut one,
+        &GemvOptions {
+            isa: None,
+            single_thread: true,
+        },
+    )
+    .unwrap();
+    for threads in [1, 2, 3, 8] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut y = vec![0.0; n];
+        pool.install(|| lowbit::gemv(q.view(), &x, &mut y)).unwrap();
+        assert_eq!(y, one, "threads = {threads}");
+    }
+    let mut pieces = vec![0.0; n];
+    let (a, b) = pieces.split_at_mut(100);
+    lowbit::gemv_rows(q.view(), &x, 0..100, a, None).unwrap();
+    lowbit::gemv_rows(q.view(), &x, 100..n, b, None).unwrap();
+    assert_eq!(pieces, one);
+}
+
+#[test]
+fn borrowed_view_over_caller_buffers_equals_owned() {
+    let (n, k) = (9, 128);
+    let (w, x) = data(n, k);
+    let f = lowbit::IntFormat::with_zero_point(4, Group::Size(64));
+    let owned = lowbit::IntMatrix::quantize(&w, n, k, f).unwrap();
+    let v = owned.view();
+    let (codes, scales, zeros) = (
+        v.plane0().to_vec(),
+        v.scales().to_vec(),
+        v.zeros().unwrap().to_vec(),
+    );
+    let view = MatrixRef::int(f, n, k, &codes, &[], &scales, Some(&zeros)).unwrap();
+    let (mut y1, mut y2) = (vec![0.0; n], vec![0.0; n]);
+    lowbit::gemv(view, &x, &mut y1).unwrap();
+    QuantizedMatrix::from_int(owned.clone())
+        .gemv(&x, &mut y2)
+        .unwrap();
+    assert_eq!(y1, y2);
+    assert_eq!(view.to_owned(), QuantizedMatrix::from_int(owned));
+    assert!(MatrixRef::int(f, n, k, &codes[1..], &[], &scales, Some(&zeros)).is_err());
+}
+
+#[test]
+fn every_available_isa_agrees_with_scalar() {
+    let (n, k) = (33, 4096);
+    let (w, x) = data(n, k);
+    let q = QuantizedMatrix::quantize(&w, n, k, Format::int4(Group::Size(128))).unwrap();
+    let mut want = vec![0.0; n];
+    lowbit::gemv_rows(q.view(), &x, 0..n, &mut want, Some(Isa::Scalar)).unwrap();
+    for isa in Isa::available() {
+        let mut y = vec![0.0; n];
+        lowbit::gemv_with(
+            q.view(),
+            &x,
+            &mut y,
+            &GemvOptions {
+                isa: Some(isa),
+                single_thread: false,
+            },
+        )
+        .unwrap();
+        for r in 0..n {
+            assert!(
+                (y[r] - want[r]).abs() <= 1e-3 * want[r].abs().max(1.0),
+                "{isa} row {r}"
+            );
+        }
+    }
+}
+
+#[test]
+fn errors_are_clear_and_nothing_is_written() {
+    let (w, x) = data(4, 64);
+    assert!(matches!(
+        QuantizedMatrix::quantize(&w, 4, 64, Format::int4(Group::Size(48))),
+        Err(Error::BadGroupSize { group: 48, k: 64 })
+    ));
+    assert!(matches!(
+        QuantizedMatrix::quantize(&w, 4, 65, Format::int4(Group::Size(32))),
+        Err(Error::BadGroupSize { .. }) | Err(Error::BufferLength { .. })
+    ));
+    let mut bad = w.clone();
+    bad[3] = f32::INFINITY;
+    assert_eq!(
+        QuantizedMatrix::quantize(&bad, 4, 64, Format::int4(Group::Size(32))),
+        Err(Error::NonFinite { index: 3 })
+    );
+    let q = QuantizedMatrix::quantize(&w, 4, 64, Format::int4(Group::Size(32))).unwrap();
+    let mut y = vec![7.0; 4];
+    assert!(matches!(
+        q.gemv(&x[..10], &mut y),
+        Err(Error::BufferLength { what: "x", .. })
+    ));
+    assert!(matches!(
+        q.gemv(&x, &mut y[..3]),
+        Err(Error::BufferLength { what: "y", .. })
+    ));
+    assert_eq!(y, vec![7.0; 4]);
+    let msg = Error::BadGroupSize { group: 48, k: 64 }.to_string();
+    assert!(msg.contains("48") && msg.contains("64"));
+}

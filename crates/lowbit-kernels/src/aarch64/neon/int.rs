@@ -67,10 +67,14 @@ fn gemv_int4_imp(w: &IntMatrixRef<'_>, x: &[f32], rows: Range<usize>, y: &mut [f
                 // SAFETY: xp + 16 .. xp + 32 is inside `x` (see above).
                 a1 = fma16(a1, vzip2q_s8(lo, hi), unsafe { xp.add(16) });
             }
+            // Per-row groups whose length is not a multiple of 32: plain index loop
+            // (an iterator adapter here was not inlined and spilled the accumulators).
             let mut t = 0.0f32;
-            for (kk, &xk) in x.iter().enumerate().take(k0 + g).skip(k0 + 32 * blocks) {
-                let q = (row[kk / 2] >> (4 * (kk % 2))) & 0xF;
-                t += (f32::from(q) - f32::from(z)) * xk;
+            if 32 * blocks < g {
+                for kk in k0 + 32 * blocks..k0 + g {
+                    let q = (row[kk / 2] >> (4 * (kk % 2))) & 0xF;
+                    t += (f32::from(q) - f32::from(z)) * x[kk];
+                }
             }
             total = vfmaq_f32(total, vdupq_n_f32(s), vaddq_f32(a0, a1));
             tail_total += s * t;

@@ -77,10 +77,14 @@ fn gemv_int4_imp(w: &IntMatrixRef<'_>, x: &[f32], rows: Range<usize>, y: &mut [f
                     a1 = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xp.add(24)), a1);
                 }
             }
+            // Per-row groups whose length is not a multiple of 32: plain index loop
+            // (an iterator adapter here was not inlined and spilled the accumulators).
             let mut t = 0.0f32;
-            for (kk, &xk) in x.iter().enumerate().take(k0 + g).skip(k0 + 32 * blocks) {
-                let q = (row[kk / 2] >> (4 * (kk % 2))) & 0xF;
-                t += (f32::from(q) - f32::from(z)) * xk;
+            if 32 * blocks < g {
+                for kk in k0 + 32 * blocks..k0 + g {
+                    let q = (row[kk / 2] >> (4 * (kk % 2))) & 0xF;
+                    t += (f32::from(q) - f32::from(z)) * x[kk];
+                }
             }
             total = _mm256_fmadd_ps(_mm256_set1_ps(s), _mm256_add_ps(a0, a1), total);
             tail_total += s * t;

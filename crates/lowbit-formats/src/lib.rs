@@ -9,6 +9,7 @@
 //! See `FORMATS.md` in the repository for the prose definition of each layout.
 #![forbid(unsafe_code)]
 
+pub mod act;
 pub mod error;
 pub mod group;
 pub mod int;

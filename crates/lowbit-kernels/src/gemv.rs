@@ -55,3 +55,37 @@ pub fn int_gemv(
     (kernel.run)(w, x, rows, y);
     Ok(kernel)
 }
+
+/// Panicking check of the A8 GEMV preconditions, for kernels whose soundness depends on
+/// them (the activation length must equal `K`).
+#[inline]
+pub(crate) fn assert_a8_args(
+    w: &IntMatrixRef<'_>,
+    x: &crate::a8::A8Activations,
+    rows: &Range<usize>,
+    y: &[f32],
+) {
+    if let Err(e) = check_gemv_args(w.n(), w.k(), x.k(), rows, y.len()) {
+        panic!("kernel precondition violated: {e}");
+    }
+}
+
+/// `y[i] = sum_k W[rows.start + i, k] * xq[k]` with activations quantized to int8 per
+/// block of 32 ([`crate::a8::A8Activations`]), on the best integer-dot kernel `isa`
+/// allows. Returns the kernel that ran. `y` is written only if every check passes.
+pub fn int_gemv_a8(
+    isa: Isa,
+    w: &IntMatrixRef<'_>,
+    x: &crate::a8::A8Activations,
+    rows: Range<usize>,
+    y: &mut [f32],
+) -> Result<&'static Kernel<registry::IntA8GemvFn>> {
+    isa.require()?;
+    check_gemv_args(w.n(), w.k(), x.k(), &rows, y.len())?;
+    let bits = w.format().bits;
+    let kernel = registry::select_int_a8_gemv(isa, bits).ok_or_else(|| Error::Unsupported {
+        what: format!("INT{bits} x A8 GEMV on {isa}"),
+    })?;
+    (kernel.run)(w, x, rows, y);
+    Ok(kernel)
+}

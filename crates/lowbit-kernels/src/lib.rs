@@ -13,6 +13,7 @@
 //! All `unsafe` code of lowbit lives in this crate (and the C ABI layer); every `unsafe`
 //! block says why it is sound.
 
+pub mod a8;
 pub mod dispatch;
 pub mod gemv;
 pub mod reference;

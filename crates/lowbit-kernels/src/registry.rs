@@ -11,6 +11,7 @@ use core::ops::Range;
 
 use lowbit_formats::int::IntMatrixRef;
 
+use crate::a8::A8Activations;
 use crate::dispatch::Isa;
 use crate::reference;
 
@@ -78,6 +79,55 @@ pub fn int_gemv_kernels() -> impl Iterator<Item = &'static Kernel<IntGemvFn>> {
 /// The best INT GEMV kernel for `bits` that `cap` allows and the CPU can run.
 pub fn select_int_gemv(cap: Isa, bits: u8) -> Option<&'static Kernel<IntGemvFn>> {
     int_gemv_kernels().find(|k| k.bits.contains(&bits) && cap.allows(k.isa) && k.isa.is_available())
+}
+
+/// An INT x A8 GEMV kernel: like [`IntGemvFn`] with activations quantized to int8 per
+/// block of 32 (`x.k() == K`).
+pub type IntA8GemvFn = fn(&IntMatrixRef<'_>, &A8Activations, Range<usize>, &mut [f32]);
+
+static PORTABLE_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[Kernel {
+    name: "gemv_int_a8_scalar",
+    isa: Isa::Scalar,
+    bits: &[2, 3, 4, 8],
+    run: reference::int_a8::gemv,
+}];
+
+#[cfg(target_arch = "x86_64")]
+static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[
+    Kernel {
+        name: "gemv_int4_a8_avx512",
+        isa: Isa::Avx512,
+        bits: &[4],
+        run: crate::x86_64::avx512::a8::gemv_int4,
+    },
+    Kernel {
+        name: "gemv_int4_a8_avx2",
+        isa: Isa::Avx2,
+        bits: &[4],
+        run: crate::x86_64::avx2::a8::gemv_int4,
+    },
+];
+
+#[cfg(target_arch = "aarch64")]
+static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[Kernel {
+    name: "gemv_int4_a8_neon",
+    isa: Isa::Neon,
+    bits: &[4],
+    run: crate::aarch64::neon::a8::gemv_int4,
+}];
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[];
+
+/// Every INT x A8 GEMV kernel compiled for this architecture, best first.
+pub fn int_a8_gemv_kernels() -> impl Iterator<Item = &'static Kernel<IntA8GemvFn>> {
+    ARCH_INT_A8_GEMV.iter().chain(PORTABLE_INT_A8_GEMV.iter())
+}
+
+/// The best INT x A8 GEMV kernel for `bits` that `cap` allows and the CPU can run.
+pub fn select_int_a8_gemv(cap: Isa, bits: u8) -> Option<&'static Kernel<IntA8GemvFn>> {
+    int_a8_gemv_kernels()
+        .find(|k| k.bits.contains(&bits) && cap.allows(k.isa) && k.isa.is_available())
 }
 
 #[cfg(test)]

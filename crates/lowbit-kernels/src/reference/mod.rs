@@ -3,3 +3,4 @@
 //! each function, and every SIMD kernel's tolerance is stated relative to it.
 
 pub mod int;
+pub mod int_a8;

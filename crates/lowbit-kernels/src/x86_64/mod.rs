@@ -4,5 +4,6 @@
 //! ISA is present and the arguments are valid, then calls a `#[target_feature]`
 //! implementation. Holding the assertion is what makes the `unsafe` call sound.
 
+pub(crate) mod a8_common;
 pub(crate) mod avx2;
 pub(crate) mod avx512;

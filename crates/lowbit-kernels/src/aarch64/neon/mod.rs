@@ -1,3 +1,4 @@
 //! NEON kernels.
 
+pub(crate) mod a8;
 pub(crate) mod int;

@@ -1,3 +1,4 @@
 //! AVX-512 (F/BW/VL + FMA/F16C) kernels.
 
+pub(crate) mod a8;
 pub(crate) mod int;

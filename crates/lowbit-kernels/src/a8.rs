@@ -1,0 +1,167 @@
+//! Activations prepared for the integer-dot (A8) kernels.
+//!
+//! [`A8Activations`] quantizes an f32 activation vector with the A8 codec of
+//! `lowbit_formats::act` (int8 per block of 32, f32 scale per block) and stores it in the
+//! kernels' private layout, built once per GEMV and shared by every row task:
+//!
+//! - codes, in chunks of 128 elements (4 blocks): the 64 even-indexed elements of the
+//!   chunk (block 0's 16 evens, then block 1's, ...) followed by the 64 odd-indexed ones.
+//!   A 4-bit weight byte holds an even element in its low nibble and the next odd element
+//!   in its high nibble, so low nibbles meet the even half and high nibbles the odd half
+//!   without any shuffle. `K` is padded with zero codes to a multiple of 128.
+//! - per chunk, 16 f32 lanes: lane `4i + j` holds block `4c + i`'s scale (the lane
+//!   pattern of a 4-way integer dot product over 16-byte blocks);
+//! - per chunk, 16 i32 lanes: lane `4i` holds minus the sum of block `4c + i`'s codes
+//!   (other lanes 0), so that adding `z * lane` folds the zero-point into the integer dot.
+//!
+//! Preparing allocates; [`A8Activations::requantize`] reuses the buffers when `K` fits.
+
+use lowbit_formats::act::{quantize_block, BLOCK};
+use lowbit_formats::Result;
+
+/// Elements per chunk of the private layout.
+pub const CHUNK: usize = 128;
+
+/// An activation vector quantized to int8 per block of 32, in the kernels' layout.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct A8Activations {
+    k: usize,
+    codes: Vec<i8>,
+    scale_lanes: Vec<f32>,
+    negsum_lanes: Vec<i32>,
+}
+
+impl A8Activations {
+    /// Quantizes `x` (NaN/Inf is an error).
+    pub fn new(x: &[f32]) -> Result<Self> {
+        let mut a = A8Activations::default();
+        a.requantize(x)?;
+        Ok(a)
+    }
+
+    /// Re-quantizes into the same buffers (allocates only if `x` is longer than before).
+    /// On error the previous contents are unspecified but valid for the old `K`.
+    pub fn requantize(&mut self, x: &[f32]) -> Result<()> {
+        let chunks = x.len().div_ceil(CHUNK);
+        let mut codes = core::mem::take(&mut self.codes);
+        let mut scales = core::mem::take(&mut self.scale_lanes);
+        let mut negsum = core::mem::take(&mut self.negsum_lanes);
+        codes.clear();
+        codes.resize(chunks * CHUNK, 0);
+        scales.clear();
+        scales.resize(chunks * 16, 0.0);
+        negsum.clear();
+        negsum.resize(chunks * 16, 0);
+        let mut q = [0i8; BLOCK];
+        for (b, xb) in x.chunks(BLOCK).enumerate() {
+            let qb = &mut q[..xb.len()];
+            let s = match quantize_block(xb, qb) {
+                Ok(s) => s,
+                Err(lowbit_formats::Error::NonFinite { index }) => {
+                    return Err(lowbit_formats::Error::NonFinite {
+                        index: b * BLOCK + index,
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            q[xb.len()..].fill(0);
+            let (c, i) = (b / 4, b % 4);
+            let base = c * CHUNK;
+            for j in 0..16 {
+                codes[base + 16 * i + j] = q[2 * j];
+                codes[base + 64 + 16 * i + j] = q[2 * j + 1];
+            }
+            scales[c * 16 + 4 * i..c * 16 + 4 * i + 4].fill(s);
+            negsum[c * 16 + 4 * i] = -q.iter().map(|&v| i32::from(v)).sum::<i32>();
+        }
+        self.k = x.len();
+        self.codes = codes;
+        self.scale_lanes = scales;
+        self.negsum_lanes = negsum;
+        Ok(())
+    }
+
+    /// Length of the activation vector.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The int8 code of element `k` (its value is `block_scale(k / 32) * code(k)`).
+    #[inline]
+    pub fn code(&self, k: usize) -> i8 {
+        let (c, r) = (k / CHUNK, k % CHUNK);
+        let (b, e) = (r / BLOCK, r % BLOCK);
+        self.codes[c * CHUNK + 64 * (e % 2) + 16 * b + e / 2]
+    }
+
+    /// The scale of block `b` (elements `32b .. 32b + 32`).
+    #[inline]
+    pub fn block_scale(&self, b: usize) -> f32 {
+        self.scale_lanes[(b / 4) * 16 + 4 * (b % 4)]
+    }
+
+    /// The sum of block `b`'s codes.
+    #[inline]
+    pub fn block_sum(&self, b: usize) -> i32 {
+        -self.negsum_lanes[(b / 4) * 16 + 4 * (b % 4)]
+    }
+
+    /// The dequantized activations, `s_b * q_k` (what the A8 path multiplies by).
+    pub fn dequantize(&self) -> Vec<f32> {
+        (0..self.k)
+            .map(|k| self.block_scale(k / BLOCK) * f32::from(self.code(k)))
+            .collect()
+    }
+
+    /// Codes in the private layout (`chunks * 128`).
+    pub(crate) fn codes(&self) -> &[i8] {
+        &self.codes
+    }
+    /// Per-chunk scale lanes (`chunks * 16`).
+    pub(crate) fn scale_lanes(&self) -> &[f32] {
+        &self.scale_lanes
+    }
+    /// Per-chunk negated code-sum lanes (`chunks * 16`).
+    pub(crate) fn negsum_lanes(&self) -> &[i32] {
+        &self.negsum_lanes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_accessors_agree_with_the_block_codec() {
+        for k in [1usize, 31, 32, 100, 128, 129, 300, 512] {
+            let x: Vec<f32> = (0..k)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+                .collect();
+            let a = A8Activations::new(&x).unwrap();
+            assert_eq!(a.codes().len() % CHUNK, 0);
+            for (b, xb) in x.chunks(BLOCK).enumerate() {
+                let mut q = vec![0i8; xb.len()];
+                let s = quantize_block(xb, &mut q).unwrap();
+                assert_eq!(a.block_scale(b), s);
+                assert_eq!(a.block_sum(b), q.iter().map(|&v| i32::from(v)).sum::<i32>());
+                for (j, &c) in q.iter().enumerate() {
+                    assert_eq!(a.code(b * BLOCK + j), c);
+                }
+            }
+            let deq = a.dequantize();
+            for (i, (d, v)) in deq.iter().zip(&x).enumerate() {
+                assert!((d - v).abs() <= a.block_scale(i / BLOCK) * 0.5001);
+            }
+        }
+    }
+
+    #[test]
+    fn non_finite_is_an_error_with_the_global_index() {
+        let mut x = vec![0.5f32; 70];
+        x[65] = f32::INFINITY;
+        assert_eq!(
+            A8Activations::new(&x),
+            Err(lowbit_formats::Error::NonFinite { index: 65 })
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! INT4 x A8 GEMV, NEON: one 32-element block per step.
+//!
+//! Low nibbles (even elements) meet the even half of the activation chunk and high
+//! nibbles the odd half (see [`crate::a8`]). The integer dot product is `sdot` where the
+//! CPU has dotprod (emitted with `asm!`, as the intrinsic is not stable), else
+//! `smull` + `sadalp`. The zero-point enters as `z * (-sum of codes)` in lane 0; the
+//! block's 4 lanes are converted to f32 (exact) and scaled by weight scale times
+//! activation scale. A partial last block is summed in scalar code.
+
+use core::arch::aarch64::*;
+use core::ops::Range;
+
+use lowbit_formats::int::IntMatrixRef;
+
+use crate::a8::{A8Activations, CHUNK};
+use crate::dispatch::{cpu_features, Isa};
+use crate::gemv::assert_a8_args;
+
+/// Registered as `gemv_int4_a8_neon` (sdot when the CPU has dotprod).
+pub(crate) fn gemv_int4(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    assert_a8_args(w, x, &rows, y);
+    assert_eq!(w.format().bits, 4, "INT4 kernel called on another width");
+    assert!(Isa::Neon.is_available(), "NEON kernel called without NEON");
+    if cpu_features().dotprod {
+        // SAFETY: NEON (asserted) and dotprod (checked) are present; memory accesses are
+        // justified by the asserted argument checks.
+        unsafe { gemv_int4_dot(w, x, rows, y) }
+    } else {
+        // SAFETY: NEON is present (asserted); this variant uses no other extension.
+        unsafe { gemv_int4_plain(w, x, rows, y) }
+    }
+}
+
+#[target_feature(enable = "neon,dotprod")]
+#[inline]
+fn dot_sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    let mut acc = acc;
+    // SAFETY: `sdot` reads two vector registers and updates the accumulator register; it
+    // touches no memory, and the CPU has dotprod (this function's target feature, which
+    // callers establish).
+    unsafe {
+        core::arch::asm!(
+            "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+            acc = inout(vreg) acc,
+            a = in(vreg) a,
+            b = in(vreg) b,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    acc
+}
+
+/// Products are at most 15 * 127 in magnitude, so the i16 products and pairwise sums
+/// never overflow.
+#[target_feature(enable = "neon")]
+#[inline]
+fn dot_plain(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    let acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+    vpadalq_s16(acc, vmull_high_s8(a, b))
+}
+
+macro_rules! int4_a8_kernel {
+    ($name:ident, $features:literal, $dot:ident) => {
+        #[target_feature(enable = $features)]
+        fn $name(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
+            let l = *w.layout();
+            let (g, rb, k) = (l.group_len, l.row_bytes0, l.k);
+            let blocks = k / 32;
+            let (xc, sl, nl) = (x.codes(), x.scale_lanes(), x.negsum_lanes());
+            let mask = vdupq_n_u8(0x0F);
+            for (out, n) in y.iter_mut().zip(rows) {
+                let row = &w.plane0()[n * rb..(n + 1) * rb];
+                let mut f = vdupq_n_f32(0.0);
+                for b in 0..blocks {
+                    let (c, i) = (b / 4, b % 4);
+                    let j = (b * 32) / g;
+                    let lane0 = CHUNK * c + 16 * i;
+                    // SAFETY: 32 * (b + 1) <= K, so row bytes 16b .. 16b + 16 exist (the
+                    // row has ceil(K/2) bytes); activation chunk c = b / 4 exists
+                    // (ceil(K/128) chunks of 128 codes and 16 lanes) and
+                    // lane0 + 64 + 16 <= 128 (c + 1).
+                    let (wv, xe, xo, neg, sx) = unsafe {
+                        (
+                            vld1q_u8(row.as_ptr().add(16 * b)),
+                            vld1q_s8(xc.as_ptr().add(lane0)),
+                            vld1q_s8(xc.as_ptr().add(lane0 + 64)),
+                            vld1q_s32(nl.as_ptr().add(16 * c + 4 * i)),
+                            vld1q_f32(sl.as_ptr().add(16 * c + 4 * i)),
+                        )
+                    };
+                    let lo = vreinterpretq_s8_u8(vandq_u8(wv, mask));
+                    let hi = vreinterpretq_s8_u8(vshrq_n_u8::<4>(wv));
+                    let corr = vmulq_n_s32(neg, i32::from(w.zero(n, j)));
+                    let acc = $dot($dot(corr, lo, xe), hi, xo);
+                    let comb = vmulq_n_f32(sx, w.scale(n, j));
+                    f = vfmaq_f32(f, vcvtq_f32_s32(acc), comb);
+                }
+                let mut tail = 0.0f32;
+                if blocks * 32 < k {
+                    let j = (blocks * 32) / g;
+                    let z = i32::from(w.zero(n, j));
+                    let d: i32 = (blocks * 32..k)
+                        .map(|kk| {
+                            let q = (row[kk / 2] >> (4 * (kk % 2))) & 0xF;
+                            (i32::from(q) - z) * i32::from(x.code(kk))
+                        })
+                        .sum();
+                    tail = (w.scale(n, j) * x.block_scale(blocks)) * d as f32;
+                }
+                *out = vaddvq_f32(f) + tail;
+            }
+        }
+    };
+}
+
+int4_a8_kernel!(gemv_int4_dot, "neon,dotprod", dot_sdot);
+int4_a8_kernel!(gemv_int4_plain, "neon", dot_plain);

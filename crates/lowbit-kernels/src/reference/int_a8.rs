@@ -1,0 +1,28 @@
+//! Reference INT-b x A8 GEMV (integer dot per block of 32).
+
+use core::ops::Range;
+
+use lowbit_formats::act::BLOCK;
+use lowbit_formats::int::IntMatrixRef;
+
+use crate::a8::A8Activations;
+
+/// Reference INT x A8 GEMV for every bit width. For each row, block by block:
+/// `d_b = sum_{k in b} (q_k - z) * x8_k` exactly in i32, then in f32 without FMA
+/// `y += (s_w(group of b) * s_x(b)) * d_b`, blocks in order.
+pub fn gemv(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
+    crate::gemv::assert_a8_args(w, x, &rows, y);
+    let l = *w.layout();
+    for (out, n) in y.iter_mut().zip(rows) {
+        let mut acc = 0.0f32;
+        for b in 0..l.k.div_ceil(BLOCK) {
+            let j = (b * BLOCK) / l.group_len;
+            let z = i32::from(w.zero(n, j));
+            let d: i32 = (b * BLOCK..l.k.min((b + 1) * BLOCK))
+                .map(|k| (i32::from(w.code(n, k)) - z) * i32::from(x.code(k)))
+                .sum();
+            acc += (w.scale(n, j) * x.block_scale(b)) * d as f32;
+        }
+        *out = acc;
+    }
+}

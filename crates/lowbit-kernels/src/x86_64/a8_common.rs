@@ -1,0 +1,130 @@
+//! Pieces shared by the x86 INT4 x A8 kernels: how the scales and zero-points of the
+//! four 32-element blocks of one 128-element chunk are fetched, for each group layout.
+
+use core::arch::x86_64::*;
+
+use lowbit_formats::{f16, int::IntMatrixRef};
+
+use crate::a8::{A8Activations, CHUNK};
+
+/// How a row's groups map onto the 4 blocks of a 128-element chunk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GroupMode {
+    /// g = 32: the chunk's blocks have 4 consecutive groups.
+    G32,
+    /// g = 64: 2 consecutive groups, each over 2 blocks.
+    G64,
+    /// g a multiple of 128: one group for the whole chunk.
+    Uniform,
+    /// Anything else (per-row groups of odd multiples of 32, short rows): per block.
+    Generic,
+}
+
+impl GroupMode {
+    pub(crate) fn of(group_len: usize) -> GroupMode {
+        match group_len {
+            32 => GroupMode::G32,
+            64 => GroupMode::G64,
+            g if g % 128 == 0 => GroupMode::Uniform,
+            _ => GroupMode::Generic,
+        }
+    }
+}
+
+/// Group index of 32-element block `b`.
+#[inline(always)]
+pub(crate) fn group_of_block(b: usize, group_len: usize) -> usize {
+    (b * 32) / group_len
+}
+
+/// The 4 per-block scales (as f16) and zero-points of chunk `c` of row `n`.
+#[inline(always)]
+pub(crate) fn chunk_params(
+    w: &IntMatrixRef<'_>,
+    n: usize,
+    c: usize,
+    g: usize,
+) -> ([f16; 4], [u8; 4]) {
+    let gpr = w.layout().groups_per_row;
+    let srow = &w.scales()[n * gpr..(n + 1) * gpr];
+    let mut s = [f16::ZERO; 4];
+    let mut z = [0u8; 4];
+    for i in 0..4 {
+        let j = group_of_block(4 * c + i, g);
+        s[i] = srow[j];
+        z[i] = w.zero(n, j);
+    }
+    (s, z)
+}
+
+/// The A8 dot product of row `n` over blocks `first_block..` to the end of the row, on
+/// 16-byte vectors (one block per step, `vpmaddubsw`): what is left after a kernel's
+/// wide steps. A partial last block (K not a multiple of 32) is summed in scalar code.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn tail_blocks(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    n: usize,
+    first_block: usize,
+) -> f32 {
+    let l = w.layout();
+    let (g, rb, k) = (l.group_len, l.row_bytes0, l.k);
+    let row = &w.plane0()[n * rb..(n + 1) * rb];
+    let (xc, sl, nl) = (x.codes(), x.scale_lanes(), x.negsum_lanes());
+    let mask = _mm_set1_epi8(0x0F);
+    let blocks = k / 32;
+    let mut f = _mm_setzero_ps();
+    for b in first_block..blocks {
+        let (c, i) = (b / 4, b % 4);
+        let j = group_of_block(b, g);
+        let lane0 = CHUNK * c + 16 * i;
+        // SAFETY: 32 * (b + 1) <= K, so row bytes 16b .. 16b + 16 exist (the row has
+        // ceil(K/2) bytes); activation chunk c exists (ceil(K/128) chunks of 128 codes
+        // and 16 lanes) and lane0 + 64 + 16 <= 128 (c + 1).
+        let (wv, xe, xo, neg, sx) = unsafe {
+            (
+                _mm_loadu_si128(row.as_ptr().add(16 * b).cast()),
+                _mm_loadu_si128(xc.as_ptr().add(lane0).cast()),
+                _mm_loadu_si128(xc.as_ptr().add(lane0 + 64).cast()),
+                _mm_loadu_si128(nl.as_ptr().add(16 * c + 4 * i).cast()),
+                _mm_loadu_ps(sl.as_ptr().add(16 * c + 4 * i)),
+            )
+        };
+        let lo = _mm_and_si128(wv, mask);
+        let hi = _mm_and_si128(_mm_srli_epi16::<4>(wv), mask);
+        let corr = _mm_mullo_epi32(neg, _mm_set1_epi32(w.zero(n, j).into()));
+        let acc = dot128(dot128(corr, lo, xe), hi, xo);
+        let comb = _mm_mul_ps(_mm_set1_ps(w.scale(n, j)), sx);
+        f = _mm_fmadd_ps(_mm_cvtepi32_ps(acc), comb, f);
+    }
+    let f = _mm_add_ps(f, _mm_movehl_ps(f, f));
+    let f = _mm_add_ss(f, _mm_movehdup_ps(f));
+    let mut total = _mm_cvtss_f32(f);
+    if blocks * 32 < k {
+        let j = group_of_block(blocks, g);
+        let z = i32::from(w.zero(n, j));
+        let d: i32 = (blocks * 32..k)
+            .map(|kk| (i32::from(nibble(row, kk)) - z) * i32::from(x.code(kk)))
+            .sum();
+        total += (w.scale(n, j) * x.block_scale(blocks)) * d as f32;
+    }
+    total
+}
+
+/// Code `k` of a 4-bit row.
+#[inline(always)]
+pub(crate) fn nibble(row: &[u8], k: usize) -> u8 {
+    (row[k / 2] >> (4 * (k % 2))) & 0xF
+}
+
+/// `acc + sum of 4 adjacent u8 x i8 products` per i32 lane. Codes are at most 15 and
+/// activations at most 127 in magnitude, so the i16 pair sums of `vpmaddubsw`
+/// (at most 2 * 15 * 127) never saturate.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn dot128(acc: __m128i, a: __m128i, b: __m128i) -> __m128i {
+    _mm_add_epi32(
+        acc,
+        _mm_madd_epi16(_mm_maddubs_epi16(a, b), _mm_set1_epi16(1)),
+    )
+}

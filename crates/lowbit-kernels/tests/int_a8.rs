@@ -1,0 +1,195 @@
+//! Every INT x A8 kernel on every ISA this machine has, against the scalar reference,
+//! and the A8 path against the f32 path.
+//!
+//! Kernel vs reference: the per-block integer dot products are exact in every path;
+//! paths differ only in how the f32 terms `(s_w * s_x) * d` are split over lanes and
+//! summed (with FMA). Every path is within gamma_m * A of the exact value, where
+//! A = sum_b |s_w s_x| * sum_{k in b} |(q_k - z) x8_k| bounds every split of the terms
+//! and m = K + 8 bounds the number of roundings on any path (at most one product and
+//! one addition per lane term, plus the final reductions); two paths are within twice
+//! that. An off-by-one code changes a term by |s_w s_x x8| >> that bound.
+//!
+//! A8 vs f32: |x_k - s_x x8_k| <= s_x / 2, so the A8 result differs from the exact
+//! product with the unquantized x by at most sum_k |w_k| s_x(b(k)) / 2, plus the f32
+//! rounding of both paths (bounded as above, using |w x| sums).
+
+use lowbit_formats::act::BLOCK;
+use lowbit_formats::int::{IntFormat, IntMatrix, IntMatrixRef};
+use lowbit_formats::Group;
+use lowbit_kernels::a8::A8Activations;
+use lowbit_kernels::gemv::{int_gemv, int_gemv_a8};
+use lowbit_kernels::{reference, Isa};
+use proptest::prelude::*;
+
+fn xorshift(state: &mut u64) -> f32 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    ((*state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+}
+
+fn gamma(m: usize) -> f64 {
+    let u = f64::from(f32::EPSILON) / 2.0;
+    (m as f64) * u / (1.0 - (m as f64) * u)
+}
+
+fn a8_tolerance(w: &IntMatrixRef<'_>, x: &A8Activations, n: usize) -> f64 {
+    let l = w.layout();
+    let mut a = 0.0f64;
+    for k in 0..l.k {
+        let j = k / l.group_len;
+        let comb = f64::from(w.scale(n, j)) * f64::from(x.block_scale(k / BLOCK));
+        let d = (f64::from(w.code(n, k)) - f64::from(w.zero(n, j))) * f64::from(x.code(k));
+        a += (comb * d).abs();
+    }
+    2.0 * gamma(l.k + 8) * a * 1.01 + 1e-30
+}
+
+fn check_all_isas(w: &IntMatrixRef<'_>, xf: &[f32], rows: std::ops::Range<usize>) {
+    let x = A8Activations::new(xf).unwrap();
+    let mut want = vec![0.0f32; rows.len()];
+    reference::int_a8::gemv(w, &x, rows.clone(), &mut want);
+    let mut yf = vec![0.0f32; rows.len()];
+    reference::int::gemv(w, xf, rows.clone(), &mut yf);
+    for isa in Isa::available() {
+        let mut got = vec![f32::NAN; rows.len()];
+        let kernel = int_gemv_a8(isa, w, &x, rows.clone(), &mut got).unwrap();
+        assert!(isa.allows(kernel.isa));
+        for (i, n) in rows.clone().enumerate() {
+            let tol = a8_tolerance(w, &x, n);
+            let d = (f64::from(got[i]) - f64::from(want[i])).abs();
+            assert!(
+                d <= tol,
+                "{} row {n}: got {} want {} |d| {d:e} > tol {tol:e} ({:?} {}x{})",
+                kernel.name,
+                got[i],
+                want[i],
+                w.format(),
+                w.n(),
+                w.k()
+            );
+        }
+    }
+    // A8 vs f32 (see the module docs for the bound).
+    let l = w.layout();
+    for (i, n) in rows.clone().enumerate() {
+        let mut quant = 0.0f64;
+        let mut mag = 0.0f64;
+        for (k, &xk) in xf.iter().enumerate() {
+            let j = k / l.group_len;
+            let wk = f64::from(w.scale(n, j)) * (f64::from(w.code(n, k)) - f64::from(w.zero(n, j)));
+            quant += wk.abs() * f64::from(x.block_scale(k / BLOCK)) / 2.0;
+            mag += (wk * f64::from(xk)).abs() + quant;
+        }
+        let bound = quant * 1.0001 + 2.0 * gamma(l.k + 8) * mag + 1e-30;
+        let d = (f64::from(want[i]) - f64::from(yf[i])).abs();
+        assert!(
+            d <= bound,
+            "A8 vs f32 row {n}: {} vs {} (|d| {d:e} > {bound:e})",
+            want[i],
+            yf[i]
+        );
+    }
+}
+
+fn random_matrix(
+    bits: u8,
+    group: Group,
+    zp: bool,
+    n: usize,
+    k: usize,
+    seed: u64,
+) -> (IntMatrix, Vec<f32>) {
+    let mut s = seed | 1;
+    let w: Vec<f32> = (0..n * k).map(|_| xorshift(&mut s) * 3.0).collect();
+    let x: Vec<f32> = (0..k)
+        .map(|_| xorshift(&mut s) * (1.0 + (k % 7) as f32))
+        .collect();
+    let m = IntMatrix::quantize(
+        &w,
+        n,
+        k,
+        IntFormat {
+            bits,
+            group,
+            zero_point: zp,
+        },
+    )
+    .unwrap();
+    (m, x)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn int_a8_gemv_matches_reference_on_every_isa(
+        bits in prop::sample::select(vec![4u8, 4, 2, 3, 8]),
+        zp in any::<bool>(),
+        gi in 0usize..6,
+        n in 1usize..10,
+        kmul in 1usize..7,
+        k_per_row in 1usize..400,
+        r0 in 0usize..10,
+        seed in any::<u64>(),
+    ) {
+        let group = match gi { 4 => Group::PerRow, 5 => Group::PerRow, _ => Group::Size(Group::SIZES[gi]) };
+        let k = match (gi, group) {
+            (5, _) => 32 * kmul + 96 * (k_per_row % 3),
+            (_, Group::Size(g)) => g * kmul,
+            (_, Group::PerRow) => k_per_row,
+        };
+        let (m, x) = random_matrix(bits, group, zp, n, k, seed);
+        check_all_isas(&m.view(), &x, (r0 % n)..n);
+    }
+}
+
+#[test]
+fn int4_a8_runs_the_isa_it_was_asked_for() {
+    let (m, x) = random_matrix(4, Group::Size(32), false, 3, 256, 7);
+    let xq = A8Activations::new(&x).unwrap();
+    let mut y = vec![0.0; 3];
+    for isa in Isa::available() {
+        let k = int_gemv_a8(isa, &m.view(), &xq, 0..3, &mut y).unwrap();
+        assert_eq!(k.isa, isa);
+    }
+}
+
+#[test]
+fn zero_points_up_to_sixteen_and_long_rows() {
+    let f = IntFormat::with_zero_point(4, Group::Size(32));
+    let (n, k) = (3, 4096 + 96);
+    let codes: Vec<u8> = (0..n * k / 2)
+        .map(|i| (i as u8).wrapping_mul(113) ^ (i >> 3) as u8)
+        .collect();
+    let scales: Vec<_> = (0..n * k / 32)
+        .map(|i| lowbit_formats::f16::from_f32(0.01 * (1 + i % 5) as f32))
+        .collect();
+    let zeros: Vec<u8> = (0..n * k / 32).map(|i| (i % 17) as u8).collect();
+    let w = IntMatrixRef::new(f, n, k, &codes, &[], &scales, Some(&zeros)).unwrap();
+    let x: Vec<f32> = (0..k).map(|i| ((i as f32) * 0.731).sin() * 3.0).collect();
+    check_all_isas(&w, &x, 0..n);
+    for &(k, g) in &[
+        (11008usize, Group::Size(128)),
+        (4096, Group::Size(64)),
+        (4097, Group::PerRow),
+        (4096, Group::Size(256)),
+    ] {
+        let (m, x) = random_matrix(4, g, k % 2 == 0, 4, k, k as u64);
+        check_all_isas(&m.view(), &x, 0..4);
+    }
+}
+
+#[test]
+fn a8_errors() {
+    let (m, x) = random_matrix(4, Group::Size(32), false, 2, 64, 3);
+    let xq = A8Activations::new(&x[..32]).unwrap();
+    let mut y = vec![1.0; 2];
+    assert!(int_gemv_a8(Isa::Scalar, &m.view(), &xq, 0..2, &mut y).is_err());
+    assert_eq!(y, vec![1.0; 2]);
+    let mut bad = x.clone();
+    bad[40] = f32::NAN;
+    assert!(A8Activations::new(&bad).is_err());
+    // f32 path still works on the same matrix.
+    assert!(int_gemv(Isa::Scalar, &m.view(), &x, 0..2, &mut y).is_ok());
+}

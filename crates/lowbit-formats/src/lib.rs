@@ -12,6 +12,7 @@
 pub mod act;
 pub mod error;
 pub mod group;
+pub mod import;
 pub mod int;
 pub mod minifloat;
 pub mod pack;

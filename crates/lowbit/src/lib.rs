@@ -27,6 +27,7 @@ use core::ops::Range;
 
 pub use lowbit_formats::int::{IntFormat, IntMatrix, IntMatrixRef};
 pub use lowbit_formats::{bf16, f16, Error, Group, Result};
+pub use lowbit_kernels::a8::A8Activations;
 pub use lowbit_kernels::{active_isa, cpu_features, set_isa_cap, CpuFeatures, Isa};
 
 use lowbit_kernels::gemv::check_gemv_args;
@@ -237,11 +238,27 @@ impl<'a> MatrixRef<'a> {
     }
 }
 
+/// What a call may do to the activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Precision {
+    /// Multiply the activations as given, in f32 (f16 and bf16 inputs are widened
+    /// exactly). Never quantizes activations. The default.
+    #[default]
+    F32,
+    /// The call may quantize the activations to int8 per block of 32 (A8: scale
+    /// `amax / 127` per block, so each activation moves by at most half its block's
+    /// scale) and use integer dot products (VNNI, `vpmaddubsw`, `sdot`) where a kernel
+    /// for the format exists at the ISA in use; otherwise it runs as [`Precision::F32`].
+    AllowA8,
+}
+
 /// Options for [`gemv_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct GemvOptions {
     /// Run on this ISA (or the best lower kernel); `None` uses [`active_isa`].
     pub isa: Option<Isa>,
+    /// Whether activations may be quantized (see [`Precision`]).
+    pub precision: Precision,
     /// Stay on the calling thread. Otherwise (and with feature `rayon`) rows are split
     /// over rayon's current pool. Results are bitwise identical either way.
     pub single_thread: bool,
@@ -283,23 +300,99 @@ fn rows_per_task(n: usize, k: usize) -> usize {
     n.div_ceil(4 * threads).max(min_rows)
 }
 
-/// `y = W x` with explicit options.
+/// Computes output rows `rows` with activations already quantized to A8 (see
+/// [`quantize_activations`]), on the calling thread. For engines that quantize once and
+/// split rows over their own threads. Returns the name of the kernel that ran.
+pub fn gemv_rows_a8(
+    w: MatrixRef<'_>,
+    x: &A8Activations,
+    rows: Range<usize>,
+    y: &mut [f32],
+    isa: Option<Isa>,
+) -> Result<&'static str> {
+    let isa = resolve_isa(isa)?;
+    match w {
+        MatrixRef::Int(m) => Ok(lowbit_kernels::gemv::int_gemv_a8(isa, &m, x, rows, y)?.name),
+    }
+}
+
+/// Quantizes activations to A8 (int8 per block of 32 with an f32 scale per block) for
+/// [`gemv_rows_a8`]. NaN or Inf is an error. Reuse the result with
+/// [`A8Activations::requantize`] to avoid allocating per call.
+pub fn quantize_activations(x: &[f32]) -> Result<A8Activations> {
+    A8Activations::new(x)
+}
+
+/// Whether `precision` lets this call use the A8 path: only when an integer-dot kernel
+/// for the format runs at least at the ISA level of the f32 kernel.
+fn use_a8(w: &MatrixRef<'_>, isa: Isa, precision: Precision) -> bool {
+    if precision != Precision::AllowA8 {
+        return false;
+    }
+    match w {
+        MatrixRef::Int(m) => {
+            let bits = m.format().bits;
+            use lowbit_kernels::registry::{select_int_a8_gemv, select_int_gemv};
+            match (select_int_a8_gemv(isa, bits), select_int_gemv(isa, bits)) {
+                (Some(a8), Some(f)) => a8.isa >= f.isa && a8.isa != Isa::Scalar,
+                (Some(a8), None) => a8.isa != Isa::Scalar,
+                _ => false,
+            }
+        }
+    }
+}
+
+/// Runs `f(rows, y_rows)` over all rows, split over rayon unless `single_thread`.
+fn for_row_tasks(
+    n: usize,
+    k: usize,
+    y: &mut [f32],
+    single_thread: bool,
+    f: impl Fn(Range<usize>, &mut [f32]) -> Result<()> + Sync,
+) -> Result<()> {
+    #[cfg(feature = "rayon")]
+    if !single_thread && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        let chunk = rows_per_task(n, k);
+        if chunk < n {
+            return y
+                .par_chunks_mut(chunk)
+                .enumerate()
+                .try_for_each(|(i, ys)| f(i * chunk..i * chunk + ys.len(), ys));
+        }
+    }
+    let _ = (k, single_thread);
+    f(0..n, y)
+}
+
+/// `y = W x` with explicit options (ISA, threads, precision).
 pub fn gemv_with(w: MatrixRef<'_>, x: &[f32], y: &mut [f32], opts: &GemvOptions) -> Result<()> {
     let isa = resolve_isa(opts.isa)?;
     let (n, k) = (w.n(), w.k());
     check_gemv_args(n, k, x.len(), &(0..n), y.len())?;
-    #[cfg(feature = "rayon")]
-    if !opts.single_thread && rayon::current_num_threads() > 1 {
-        use rayon::prelude::*;
-        let chunk = rows_per_task(n, k);
-        if chunk < n {
-            return y.par_chunks_mut(chunk).enumerate().try_for_each(|(i, ys)| {
-                let r0 = i * chunk;
-                gemv_rows(w, x, r0..r0 + ys.len(), ys, Some(isa)).map(|_| ())
-            });
-        }
+    if use_a8(&w, isa, opts.precision) {
+        let xq = quantize_activations(x)?;
+        return for_row_tasks(n, k, y, opts.single_thread, |rows, ys| {
+            gemv_rows_a8(w, &xq, rows, ys, Some(isa)).map(|_| ())
+        });
     }
-    gemv_rows(w, x, 0..n, y, Some(isa)).map(|_| ())
+    for_row_tasks(n, k, y, opts.single_thread, |rows, ys| {
+        gemv_rows(w, x, rows, ys, Some(isa)).map(|_| ())
+    })
+}
+
+/// `y = W x` with f16 activations: widened exactly to f32 (one buffer of K floats is
+/// allocated per call), then as [`gemv_with`].
+pub fn gemv_f16(w: MatrixRef<'_>, x: &[f16], y: &mut [f32], opts: &GemvOptions) -> Result<()> {
+    let xf: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
+    gemv_with(w, &xf, y, opts)
+}
+
+/// `y = W x` with bf16 activations: widened exactly to f32 (one buffer of K floats is
+/// allocated per call), then as [`gemv_with`].
+pub fn gemv_bf16(w: MatrixRef<'_>, x: &[bf16], y: &mut [f32], opts: &GemvOptions) -> Result<()> {
+    let xf: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
+    gemv_with(w, &xf, y, opts)
 }
 
 #[cfg(test)]

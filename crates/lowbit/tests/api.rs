@@ -1,6 +1,8 @@
 //! The Rust API end to end: owned and borrowed matrices, row ranges, threads, errors.
 
-use lowbit::{Error, Format, GemvOptions, Group, Isa, MatrixRef, QuantizedMatrix};
+use lowbit::{
+    bf16, f16, Error, Format, GemvOptions, Group, Isa, MatrixRef, Precision, QuantizedMatrix,
+};
 
 fn data(n: usize, k: usize) -> (Vec<f32>, Vec<f32>) {
     let w = (0..n * k)
@@ -50,6 +52,7 @@ fn results_are_bitwise_identical_for_any_thread_count_and_row_split() {
         &GemvOptions {
             isa: None,
             single_thread: true,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -108,6 +111,7 @@ fn every_available_isa_agrees_with_scalar() {
             &GemvOptions {
                 isa: Some(isa),
                 single_thread: false,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -150,4 +154,86 @@ fn errors_are_clear_and_nothing_is_written() {
     assert_eq!(y, vec![7.0; 4]);
     let msg = Error::BadGroupSize { group: 48, k: 64 }.to_string();
     assert!(msg.contains("48") && msg.contains("64"));
+}
+
+#[test]
+fn precision_a8_is_opt_in_and_bounded() {
+    let (n, k) = (64, 1024);
+    let (w, x) = data(n, k);
+    let q = QuantizedMatrix::quantize(&w, n, k, Format::int4(Group::Size(32))).unwrap();
+    let mut exact = vec![0.0; n];
+    lowbit::gemv(q.view(), &x, &mut exact).unwrap();
+    let mut deq = vec![0.0; n * k];
+    q.dequantize(&mut deq).unwrap();
+    let xq = lowbit::quantize_activations(&x).unwrap();
+    let exact_on = |isa: Isa, r: usize| {
+        let mut y = vec![0.0; n];
+        let opts = GemvOptions {
+            isa: Some(isa),
+            ..Default::default()
+        };
+        lowbit::gemv_with(q.view(), &x, &mut y, &opts).unwrap();
+        y[r]
+    };
+    for isa in Isa::available() {
+        let opts = GemvOptions {
+            isa: Some(isa),
+            precision: Precision::AllowA8,
+            ..Default::default()
+        };
+        let mut y = vec![0.0; n];
+        lowbit::gemv_with(q.view(), &x, &mut y, &opts).unwrap();
+        let mut rows = vec![0.0; n];
+        lowbit::gemv_rows_a8(q.view(), &xq, 0..n, &mut rows, Some(isa)).unwrap();
+        let xd = xq.dequantize();
+        for r in 0..n {
+            // |x - xq| <= s/2 per element: the A8 result is within sum |w| s/2 of exact.
+            let bound: f64 = (0..k)
+                .map(|c| f64::from(deq[r * k + c]).abs() * f64::from((xd[c] - x[c]).abs()))
+                .sum::<f64>()
+                + 1e-4 * exact[r].abs() as f64
+                + 1e-4;
+            assert!(
+                (f64::from(y[r]) - f64::from(exact[r])).abs() <= bound,
+                "{isa} row {r}"
+            );
+            if isa == Isa::Scalar {
+                // No integer-dot kernel beats the scalar f32 one: AllowA8 runs as F32.
+                assert_eq!(y[r], exact_on(isa, r), "scalar: AllowA8 falls back to f32");
+            } else {
+                assert_eq!(
+                    y[r], rows[r],
+                    "{isa}: the API and gemv_rows_a8 agree bitwise"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn f16_and_bf16_activations_equal_widened_f32() {
+    let (n, k) = (17, 256);
+    let (w, x) = data(n, k);
+    let q = QuantizedMatrix::quantize(&w, n, k, Format::int(8, Group::PerRow, false)).unwrap();
+    let xh: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
+    let xb: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
+    let opts = GemvOptions::default();
+    for (name, widened, y) in [
+        ("f16", xh.iter().map(|v| v.to_f32()).collect::<Vec<_>>(), {
+            let mut y = vec![0.0; n];
+            lowbit::gemv_f16(q.view(), &xh, &mut y, &opts).unwrap();
+            y
+        }),
+        ("bf16", xb.iter().map(|v| v.to_f32()).collect::<Vec<_>>(), {
+            let mut y = vec![0.0; n];
+            lowbit::gemv_bf16(q.view(), &xb, &mut y, &opts).unwrap();
+            y
+        }),
+    ] {
+        let mut want = vec![0.0; n];
+        lowbit::gemv_with(q.view(), &widened, &mut want, &opts).unwrap();
+        assert_eq!(y, want, "{name}");
+    }
+    let mut y = vec![0.0; n];
+    assert!(lowbit::gemv_f16(q.view(), &xh[1..], &mut y, &opts).is_err());
 }

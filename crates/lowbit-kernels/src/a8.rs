@@ -11,8 +11,13 @@
 //!   without any shuffle. `K` is padded with zero codes to a multiple of 128.
 //! - per chunk, 16 f32 lanes: lane `4i + j` holds block `4c + i`'s scale (the lane
 //!   pattern of a 4-way integer dot product over 16-byte blocks);
-//! - per chunk, 16 i32 lanes: lane `4i` holds minus the sum of block `4c + i`'s codes
-//!   (other lanes 0), so that adding `z * lane` folds the zero-point into the integer dot.
+//! - per chunk, 16 i32 lanes: lane `4i + j` holds minus the sum of the codes of elements
+//!   `8j .. 8j + 8` of block `4c + i` — exactly the 8 elements whose products a 4-way
+//!   byte dot product (`vpdpbusd`, `vpmaddubsw`+`vpmaddwd`, `sdot`) adds into that lane
+//!   (4 even elements from the low nibbles, 4 odd ones from the high nibbles). Starting a
+//!   lane from `z * that` makes it hold `sum (q - z) * x8` over its 8 elements exactly, so
+//!   a lane whose codes all equal the zero-point is exactly 0 and no cancellation is left
+//!   to the float part.
 //!
 //! Preparing allocates; [`A8Activations::requantize`] reuses the buffers when `K` fits.
 
@@ -72,7 +77,12 @@ impl A8Activations {
                 codes[base + 64 + 16 * i + j] = q[2 * j + 1];
             }
             scales[c * 16 + 4 * i..c * 16 + 4 * i + 4].fill(s);
-            negsum[c * 16 + 4 * i] = -q.iter().map(|&v| i32::from(v)).sum::<i32>();
+            for j in 0..4 {
+                negsum[c * 16 + 4 * i + j] = -q[8 * j..8 * j + 8]
+                    .iter()
+                    .map(|&v| i32::from(v))
+                    .sum::<i32>();
+            }
         }
         self.k = x.len();
         self.codes = codes;
@@ -103,7 +113,8 @@ impl A8Activations {
     /// The sum of block `b`'s codes.
     #[inline]
     pub fn block_sum(&self, b: usize) -> i32 {
-        -self.negsum_lanes[(b / 4) * 16 + 4 * (b % 4)]
+        let l = (b / 4) * 16 + 4 * (b % 4);
+        -self.negsum_lanes[l..l + 4].iter().sum::<i32>()
     }
 
     /// The dequantized activations, `s_b * q_k` (what the A8 path multiplies by).

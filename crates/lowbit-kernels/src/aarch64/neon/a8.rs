@@ -3,8 +3,8 @@
 //! Low nibbles (even elements) meet the even half of the activation chunk and high
 //! nibbles the odd half (see [`crate::a8`]). The integer dot product is `sdot` where the
 //! CPU has dotprod (emitted with `asm!`, as the intrinsic is not stable), else
-//! `smull` + `sadalp`. The zero-point enters as `z * (-sum of codes)` in lane 0; the
-//! block's 4 lanes are converted to f32 (exact) and scaled by weight scale times
+//! `smull` + pairwise adds. Each lane starts from `z * (-sum of its 8 activation codes)`
+//! so it holds `sum (q - z) * x8` exactly; the block's 4 lanes are converted to f32 (exact) and scaled by weight scale times
 //! activation scale. A partial last block is summed in scalar code.
 
 use core::arch::aarch64::*;
@@ -55,13 +55,15 @@ fn dot_sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
     acc
 }
 
-/// Products are at most 15 * 127 in magnitude, so the i16 products and pairwise sums
-/// never overflow.
+/// Lane `i` gets the products of bytes `4i .. 4i + 4`, as `sdot` does (the activation
+/// lane sums are laid out for that mapping). Products are at most 15 * 127 in magnitude,
+/// so the i16 products never overflow.
 #[target_feature(enable = "neon")]
 #[inline]
 fn dot_plain(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
-    let acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
-    vpadalq_s16(acc, vmull_high_s8(a, b))
+    let lo = vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+    let hi = vpaddlq_s16(vmull_high_s8(a, b));
+    vaddq_s32(acc, vpaddq_s32(lo, hi))
 }
 
 macro_rules! int4_a8_kernel {

@@ -2,8 +2,8 @@
 //!
 //! Same scheme as the AVX-512 kernel (see `x86_64::avx512::a8`): low nibbles meet the
 //! even half of the activation chunk and high nibbles the odd half, the integer dot
-//! product is `vpmaddubsw` + `vpmaddwd`, the zero-point enters as `z * (-sum of codes)`
-//! in one lane per block, and each block's 4 lanes are scaled by weight scale times
+//! product is `vpmaddubsw` + `vpmaddwd`, each lane starts from `z * (-sum of its 8
+//! activation codes)` so it holds `sum (q - z) * x8` exactly, and each block's 4 lanes are scaled by weight scale times
 //! activation scale. Leftover blocks go through the shared 16-byte tail.
 
 use core::arch::x86_64::*;
@@ -78,7 +78,16 @@ fn gemv_int4_imp(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y:
                     let (z0, z1) = (w.zero(n, j0), w.zero(n, j1));
                     _mm256_mullo_epi32(
                         neg,
-                        _mm256_setr_epi32(z0.into(), 0, 0, 0, z1.into(), 0, 0, 0),
+                        _mm256_setr_epi32(
+                            z0.into(),
+                            z0.into(),
+                            z0.into(),
+                            z0.into(),
+                            z1.into(),
+                            z1.into(),
+                            z1.into(),
+                            z1.into(),
+                        ),
                     )
                 };
                 let acc = dot256(dot256(corr, lo, xe), hi, xo);

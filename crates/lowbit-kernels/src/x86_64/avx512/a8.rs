@@ -3,9 +3,9 @@
 //! One 64-byte load holds 128 codes of 4 blocks. Low nibbles are the even elements and
 //! meet the even half of the activation chunk, high nibbles the odd half (see
 //! [`crate::a8`]), so there is no shuffle: two integer dot products (`vpdpbusd` with
-//! VNNI, else `vpmaddubsw` + `vpmaddwd`) give 16 i32 lanes, 4 per block. The accumulator
-//! starts from `z * (-sum of the block's activation codes)` in one lane per block, which
-//! folds the zero-point in exactly. The lanes are converted to f32 (exact: |lane| < 2^24)
+//! VNNI, else `vpmaddubsw` + `vpmaddwd`) give 16 i32 lanes, 4 per block. Each lane
+//! starts from `z * (-sum of its 8 activation codes)`, so it ends holding
+//! `sum (q - z) * x8` over its elements exactly. The lanes are converted to f32 (exact: |lane| < 2^24)
 //! and multiplied by the block's weight scale times activation scale. Blocks that do not
 //! fill a chunk and a partial last block go through the shared 16-byte tail
 //! ([`tail_blocks`]).
@@ -63,34 +63,17 @@ fn dot512_bw(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
 
 /// Per-block weight scales and zero-points of chunk `c` for group layouts other than
 /// g = 32, 64 or a multiple of 128 (rare: kept out of line so the hot loop stays small).
-/// Returns the scales spread over 4 lanes per block and the zero-points in lane 4i.
+/// Returns the scales and the zero-points, each spread over its block's 4 lanes.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 #[inline(never)]
 fn generic_lanes(w: &IntMatrixRef<'_>, n: usize, c: usize, g: usize) -> (__m512, __m512i) {
     let (s, z) = chunk_params(w, n, c, g);
     let four = _mm_setr_ps(s[0].to_f32(), s[1].to_f32(), s[2].to_f32(), s[3].to_f32());
     let spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    let zl = _mm512_setr_epi32(
-        z[0].into(),
-        0,
-        0,
-        0,
-        z[1].into(),
-        0,
-        0,
-        0,
-        z[2].into(),
-        0,
-        0,
-        0,
-        z[3].into(),
-        0,
-        0,
-        0,
-    );
+    let zl = _mm_setr_epi32(z[0].into(), z[1].into(), z[2].into(), z[3].into());
     (
         _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(four)),
-        zl,
+        _mm512_permutexvar_epi32(spread, _mm512_castsi128_si512(zl)),
     )
 }
 
@@ -127,8 +110,7 @@ macro_rules! int4_a8_kernel {
                     };
                     let lo = _mm512_and_si512(wv, mask512);
                     let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(wv), mask512);
-                    // Weight scales spread over each block's 4 lanes, and zero-points
-                    // (in lane 4i; other lanes multiply zeros).
+                    // Weight scales and zero-points, each spread over its block's 4 lanes.
                     let (sw, zl) = match mode {
                         GroupMode::G32 => {
                             // SAFETY: 128 (c + 1) <= K, so groups 4c .. 4c + 4 exist in
@@ -170,23 +152,14 @@ macro_rules! int4_a8_kernel {
                                     spread2,
                                     _mm512_castps128_ps512(_mm_cvtph_ps(h)),
                                 ),
-                                _mm512_setr_epi32(
-                                    z[0].into(),
-                                    0,
-                                    0,
-                                    0,
-                                    z[0].into(),
-                                    0,
-                                    0,
-                                    0,
-                                    z[1].into(),
-                                    0,
-                                    0,
-                                    0,
-                                    z[1].into(),
-                                    0,
-                                    0,
-                                    0,
+                                _mm512_permutexvar_epi32(
+                                    spread2,
+                                    _mm512_castsi128_si512(_mm_setr_epi32(
+                                        z[0].into(),
+                                        z[1].into(),
+                                        0,
+                                        0,
+                                    )),
                                 ),
                             )
                         }

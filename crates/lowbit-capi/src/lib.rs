@@ -1,1 +1,54 @@
-//! stub
+//! # lowbit C ABI
+//!
+//! `extern "C"` functions over the `lowbit` Rust API (the dependency `lowbit_rs`), built
+//! as `liblowbit.a` and `liblowbit.so` and declared in the generated header
+//! `include/lowbit.h` (cbindgen; the test `tests/header.rs` checks that the committed
+//! header is fresh).
+//!
+//! Conventions, the same for every function:
+//! - Fallible functions return a [`lowbit_status`]; [`lowbit_status_string`] describes a
+//!   code and [`lowbit_last_error_message`] gives the details of the thread's last
+//!   failure.
+//! - Buffers are `(pointer, length)` pairs with lengths in elements. NULL with length 0 is
+//!   an empty buffer; NULL with a nonzero length is `LOWBIT_ERR_NULL`; a misaligned
+//!   pointer is `LOWBIT_ERR_MISALIGNED`; an output overlapping an input is an error.
+//! - Outputs are written only when the call succeeds.
+//! - No panic crosses the boundary: a panic (a lowbit bug) becomes `LOWBIT_ERR_PANIC`,
+//!   and functions that return values return a documented safe value.
+//!
+//! All `unsafe` code sits in small blocks in the `boundary` module's helpers and at each
+//! entry point's pointer conversions, each with the reason it is sound.
+
+// The order of the modules is the order of the header's declarations.
+mod boundary;
+
+mod status;
+
+mod version;
+
+mod isa;
+
+mod format;
+
+mod matrix;
+
+mod view;
+
+pub use format::{
+    lowbit_format, lowbit_format_int, lowbit_int_layout, lowbit_int_sizes, LOWBIT_FORMAT_INT,
+};
+pub use isa::{
+    lowbit_isa, lowbit_isa_active, lowbit_isa_best, lowbit_isa_is_available, lowbit_isa_name,
+    lowbit_set_isa_cap, LOWBIT_ISA_NO_CAP,
+};
+pub use matrix::{
+    lowbit_dequantize, lowbit_gemv, lowbit_gemv_rows, lowbit_matrix, lowbit_matrix_format,
+    lowbit_matrix_free, lowbit_matrix_from_int_view, lowbit_matrix_int_view, lowbit_matrix_k,
+    lowbit_matrix_n, lowbit_quantize,
+};
+pub use status::{lowbit_last_error_message, lowbit_status, lowbit_status_string};
+pub use version::{lowbit_version, lowbit_version_string};
+pub use view::{lowbit_int_view, lowbit_view_dequantize, lowbit_view_gemv, lowbit_view_gemv_rows};
+
+#[cfg(test)]
+mod tests;

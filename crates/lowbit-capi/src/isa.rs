@@ -1,0 +1,121 @@
+//! Instruction-set queries and the process-wide ISA cap.
+
+use std::ffi::c_char;
+
+use lowbit_rs::Isa;
+
+use crate::boundary::{static_str, status_call, value_call, OutPtr};
+use crate::status::lowbit_status;
+
+/// An instruction-set path. The codes are stable and equal the Rust
+/// `lowbit::Isa::code()`. Functions that take an ISA take a plain `int32_t`, so any value
+/// can be passed safely; unknown values are reported, never undefined behaviour.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(non_camel_case_types)]
+pub enum lowbit_isa {
+    /// Portable scalar code: the reference kernels. Always available.
+    LOWBIT_ISA_SCALAR = 0,
+    /// x86-64 AVX2 with FMA and F16C.
+    LOWBIT_ISA_AVX2 = 1,
+    /// x86-64 AVX-512 F/BW/VL.
+    LOWBIT_ISA_AVX512 = 2,
+    /// aarch64 Advanced SIMD (NEON).
+    LOWBIT_ISA_NEON = 3,
+}
+
+/// Pass to `lowbit_set_isa_cap()` to remove the cap (back to `LOWBIT_ISA`, else the
+/// best ISA of this CPU).
+// Written as a subtraction so that cbindgen emits the parenthesized `(0 - 1)`: a bare
+// `-1` macro would misparse in expressions such as `x-LOWBIT_ISA_NO_CAP`.
+pub const LOWBIT_ISA_NO_CAP: i32 = 0 - 1;
+
+impl lowbit_isa {
+    /// The C code of a Rust ISA.
+    pub fn from_isa(isa: Isa) -> lowbit_isa {
+        match isa {
+            Isa::Scalar => lowbit_isa::LOWBIT_ISA_SCALAR,
+            Isa::Avx2 => lowbit_isa::LOWBIT_ISA_AVX2,
+            Isa::Avx512 => lowbit_isa::LOWBIT_ISA_AVX512,
+            Isa::Neon => lowbit_isa::LOWBIT_ISA_NEON,
+        }
+    }
+}
+
+/// The Rust ISA of a C code, if the code names one.
+fn isa_of_code(code: i32) -> Option<Isa> {
+    u32::try_from(code).ok().and_then(Isa::from_code)
+}
+
+/// The best ISA this CPU supports (detected once, ignoring any cap and `LOWBIT_ISA`).
+#[no_mangle]
+pub extern "C" fn lowbit_isa_best() -> lowbit_isa {
+    value_call("lowbit_isa_best", lowbit_isa::LOWBIT_ISA_SCALAR, || {
+        lowbit_isa::from_isa(Isa::best())
+    })
+}
+
+/// Stores in `*out` the ISA that calls run on: the cap set by `lowbit_set_isa_cap()`,
+/// else the `LOWBIT_ISA` environment variable (scalar, avx2, avx512 or neon; read once),
+/// else `lowbit_isa_best()`. Fails with `LOWBIT_ERR_UNKNOWN_ISA` or
+/// `LOWBIT_ERR_ISA_UNAVAILABLE` when `LOWBIT_ISA` is bad and no cap overrides it (every
+/// GEMV then fails the same way). `*out` is written only on success.
+///
+/// # Safety
+///
+/// `out` must be NULL or valid for writing one `lowbit_isa`.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_isa_active(out: *mut lowbit_isa) -> lowbit_status {
+    status_call("lowbit_isa_active", || {
+        // SAFETY: the caller guarantees `out` is NULL or valid for one write.
+        let out = unsafe { OutPtr::new("out", out) }?;
+        let isa = lowbit_rs::active_isa()?;
+        out.write(lowbit_isa::from_isa(isa));
+        Ok(())
+    })
+}
+
+/// Whether this CPU can run the ISA with code `isa` (false for unknown codes).
+#[no_mangle]
+pub extern "C" fn lowbit_isa_is_available(isa: i32) -> bool {
+    value_call("lowbit_isa_is_available", false, || {
+        isa_of_code(isa).is_some_and(Isa::is_available)
+    })
+}
+
+/// The lower-case name of an ISA code ("scalar", "avx2", "avx512", "neon"), the same
+/// names `LOWBIT_ISA` accepts; "unknown" for any other value. A static string, never NULL.
+#[no_mangle]
+pub extern "C" fn lowbit_isa_name(isa: i32) -> *const c_char {
+    value_call("lowbit_isa_name", static_str(c"unknown"), || {
+        static_str(match isa_of_code(isa) {
+            Some(Isa::Scalar) => c"scalar",
+            Some(Isa::Avx2) => c"avx2",
+            Some(Isa::Avx512) => c"avx512",
+            Some(Isa::Neon) => c"neon",
+            None => c"unknown",
+        })
+    })
+}
+
+/// Caps the ISA of every later call, process-wide (it overrides `LOWBIT_ISA`); kernels
+/// of that ISA or a lower one of the same family run. `LOWBIT_ISA_NO_CAP` (-1) removes
+/// the cap. An ISA this CPU lacks gives `LOWBIT_ERR_ISA_UNAVAILABLE` and an unknown code
+/// `LOWBIT_ERR_UNKNOWN_ISA`; on error nothing changes. Thread-safe, but a cap changed
+/// while another thread is inside a GEMV may or may not apply to that call.
+#[no_mangle]
+pub extern "C" fn lowbit_set_isa_cap(isa: i32) -> lowbit_status {
+    status_call("lowbit_set_isa_cap", || {
+        let cap = if isa == LOWBIT_ISA_NO_CAP {
+            None
+        } else {
+            Some(
+                isa_of_code(isa).ok_or_else(|| lowbit_rs::Error::UnknownIsa {
+                    name: format!("code {isa}"),
+                })?,
+            )
+        };
+        lowbit_rs::set_isa_cap(cap)?;
+        Ok(())
+    })
+}

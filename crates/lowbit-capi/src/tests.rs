@@ -1,0 +1,457 @@
+//! Rust-side tests of the boundary: panics are caught, every error maps to its code,
+//! misaligned, oversized and overlapping buffers are refused. The C programs in
+//! `csrc/` (run by `tests/c.rs`) test the same ABI from C.
+
+use std::ffi::CStr;
+use std::ptr;
+
+use crate::boundary::{status_call, test_hooks, value_call, Fail};
+use crate::*;
+
+const N: usize = 4;
+const K: usize = 64;
+
+fn cstr(p: *const std::ffi::c_char) -> String {
+    assert!(!p.is_null());
+    // SAFETY: every string function of the ABI returns a valid NUL-terminated string
+    // that stays valid at least until the next call on this thread.
+    unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_string()
+}
+
+fn last_error() -> String {
+    cstr(lowbit_last_error_message())
+}
+
+/// An owned INT4 g32 matrix with zero-points, freed on drop.
+struct Matrix(*mut lowbit_matrix);
+
+impl Matrix {
+    fn new() -> Matrix {
+        let w: Vec<f32> = (0..N * K)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let f = lowbit_format_int(4, 32, true);
+        let mut m = ptr::null_mut();
+        // SAFETY: valid format, `w` has N * K floats, `m` is a valid out pointer.
+        let s = unsafe { lowbit_quantize(&f, w.as_ptr(), N, K, &mut m) };
+        assert_eq!(s, lowbit_status::LOWBIT_OK, "{}", last_error());
+        Matrix(m)
+    }
+
+    fn view(&self) -> lowbit_int_view {
+        let mut v = std::mem::MaybeUninit::<lowbit_int_view>::uninit();
+        // SAFETY: live handle; `v` is valid for one write.
+        let s = unsafe { lowbit_matrix_int_view(self.0, v.as_mut_ptr()) };
+        assert_eq!(s, lowbit_status::LOWBIT_OK);
+        // SAFETY: written on success.
+        unsafe { v.assume_init() }
+    }
+
+    fn gemv(&self, x: &[f32], y: &mut [f32]) -> lowbit_status {
+        // SAFETY: live handle, slices valid for their lengths.
+        unsafe { lowbit_gemv(self.0, x.as_ptr(), x.len(), y.as_mut_ptr(), y.len()) }
+    }
+}
+
+impl Drop for Matrix {
+    fn drop(&mut self) {
+        // SAFETY: a live handle, freed once.
+        unsafe { lowbit_matrix_free(self.0) }
+    }
+}
+
+#[test]
+fn a_panic_inside_an_entry_point_becomes_a_status() {
+    let m = Matrix::new();
+    let x = vec![1.0f32; K];
+    let mut y = vec![7.0f32; N];
+    test_hooks::panic_in_next_call();
+    assert_eq!(m.gemv(&x, &mut y), lowbit_status::LOWBIT_ERR_PANIC);
+    assert!(last_error().contains("lowbit_gemv"), "{}", last_error());
+    assert!(last_error().contains("panic"), "{}", last_error());
+    assert_eq!(y, vec![7.0; N], "the panic happened before any output");
+    // The next call works normally.
+    assert_eq!(m.gemv(&x, &mut y), lowbit_status::LOWBIT_OK);
+
+    // Value-returning functions return their documented fallback.
+    test_hooks::panic_in_next_call();
+    // SAFETY: live handle.
+    assert_eq!(unsafe { lowbit_matrix_n(m.0) }, 0);
+    test_hooks::panic_in_next_call();
+    assert_eq!(cstr(lowbit_isa_name(0)), "unknown");
+    test_hooks::panic_in_next_call();
+    assert_eq!(cstr(lowbit_status_string(0)), "unknown status code");
+    test_hooks::panic_in_next_call();
+    assert!(!lowbit_isa_is_available(0));
+}
+
+#[test]
+fn panics_with_any_payload_are_caught() {
+    assert_eq!(
+        status_call("t", || panic!("boom {}", 42)),
+        lowbit_status::LOWBIT_ERR_PANIC
+    );
+    assert!(last_error().contains("boom 42"), "{}", last_error());
+    assert_eq!(
+        status_call("t", || std::panic::panic_any(17u32)),
+        lowbit_status::LOWBIT_ERR_PANIC
+    );
+    // A payload whose destructor panics again must not abort either.
+    struct Nasty;
+    impl Drop for Nasty {
+        fn drop(&mut self) {
+            panic!("drop of the payload");
+        }
+    }
+    assert_eq!(
+        status_call("t", || std::panic::panic_any(Nasty)),
+        lowbit_status::LOWBIT_ERR_PANIC
+    );
+    assert_eq!(value_call("t", 5, || -> i32 { panic!("x") }), 5);
+    // A real out-of-bounds bug inside the body is caught as well.
+    let v: Vec<u8> = Vec::new();
+    let i = std::hint::black_box(3);
+    assert_eq!(
+        status_call("t", || {
+            let _ = v[i];
+            Ok(())
+        }),
+        lowbit_status::LOWBIT_ERR_PANIC
+    );
+}
+
+#[test]
+fn every_error_variant_has_its_code() {
+    use lowbit_rs::Error as E;
+    use lowbit_status as S;
+    let cases = [
+        (
+            E::InvalidShape { what: "x".into() },
+            S::LOWBIT_ERR_INVALID_SHAPE,
+        ),
+        (
+            E::BadGroupSize { group: 48, k: 96 },
+            S::LOWBIT_ERR_BAD_GROUP_SIZE,
+        ),
+        (
+            E::BufferLength {
+                what: "x",
+                expected: 1,
+                got: 2,
+            },
+            S::LOWBIT_ERR_BUFFER_LENGTH,
+        ),
+        (E::NonFinite { index: 3 }, S::LOWBIT_ERR_NON_FINITE),
+        (
+            E::InvalidParameter { what: "x".into() },
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            E::IsaUnavailable { isa: "neon" },
+            S::LOWBIT_ERR_ISA_UNAVAILABLE,
+        ),
+        (
+            E::UnknownIsa { name: "x".into() },
+            S::LOWBIT_ERR_UNKNOWN_ISA,
+        ),
+        (
+            E::Unsupported { what: "x".into() },
+            S::LOWBIT_ERR_UNSUPPORTED,
+        ),
+    ];
+    for (e, s) in cases {
+        assert_eq!(lowbit_status::from_error(&e), s, "{e:?}");
+        assert_eq!(Fail::Lib(e).status(), s);
+    }
+    assert_eq!(
+        Fail::Null { what: "x", len: 1 }.status(),
+        S::LOWBIT_ERR_NULL
+    );
+    assert_eq!(
+        Fail::Misaligned {
+            what: "x",
+            align: 4
+        }
+        .status(),
+        S::LOWBIT_ERR_MISALIGNED
+    );
+}
+
+#[test]
+fn status_codes_are_dense_stable_and_described() {
+    let mut seen = std::collections::HashSet::new();
+    for (i, s) in lowbit_status::ALL.into_iter().enumerate() {
+        assert_eq!(s as i32, i as i32, "codes are dense, in order");
+        assert_eq!(lowbit_status::from_code(i as i32), Some(s));
+        let text = cstr(lowbit_status_string(s as i32));
+        assert!(!text.is_empty() && text != "unknown status code");
+        assert!(seen.insert(text), "descriptions are distinct");
+    }
+    assert_eq!(lowbit_status::LOWBIT_OK as i32, 0);
+    for bad in [-1, 13, i32::MIN, i32::MAX] {
+        assert_eq!(cstr(lowbit_status_string(bad)), "unknown status code");
+    }
+}
+
+#[test]
+fn version_agrees_with_cargo() {
+    let parts: Vec<u32> = env!("CARGO_PKG_VERSION")
+        .split(['.', '-', '+'])
+        .take(3)
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(
+        lowbit_version(),
+        parts[0] * 10000 + parts[1] * 100 + parts[2]
+    );
+    assert_eq!(cstr(lowbit_version_string()), env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn isa_codes_equal_the_rust_codes() {
+    use lowbit_rs::Isa;
+    for isa in Isa::ALL {
+        let c = lowbit_isa::from_isa(isa);
+        assert_eq!(c as i32, i32::from(isa.code()));
+        assert_eq!(cstr(lowbit_isa_name(c as i32)), isa.name());
+        assert_eq!(lowbit_isa_is_available(c as i32), isa.is_available());
+    }
+    assert_eq!(lowbit_isa_best(), lowbit_isa::from_isa(Isa::best()));
+    assert_eq!(cstr(lowbit_isa_name(-1)), "unknown");
+    assert_eq!(cstr(lowbit_isa_name(4)), "unknown");
+    assert!(!lowbit_isa_is_available(i32::MIN));
+    // Only errors here: the cap is process-wide and other tests run concurrently.
+    assert_eq!(
+        lowbit_set_isa_cap(99),
+        lowbit_status::LOWBIT_ERR_UNKNOWN_ISA
+    );
+    assert_eq!(
+        lowbit_set_isa_cap(-2),
+        lowbit_status::LOWBIT_ERR_UNKNOWN_ISA
+    );
+    for isa in Isa::ALL.into_iter().filter(|i| !i.is_available()) {
+        assert_eq!(
+            lowbit_set_isa_cap(i32::from(isa.code())),
+            lowbit_status::LOWBIT_ERR_ISA_UNAVAILABLE
+        );
+    }
+}
+
+#[test]
+fn misaligned_pointers_are_refused() {
+    let m = Matrix::new();
+    // Room for K + 1 floats, addressed through a byte offset of 1.
+    let mut xbuf = vec![0.0f32; K + 1];
+    let mut ybuf = vec![9.0f32; N + 1];
+    let xmis = xbuf.as_mut_ptr().cast::<u8>().wrapping_add(1).cast::<f32>();
+    let ymis = ybuf.as_mut_ptr().cast::<u8>().wrapping_add(1).cast::<f32>();
+    let x = vec![1.0f32; K];
+    let mut y = vec![0.0f32; N];
+    // SAFETY: the pointers are misaligned, which the call checks before any access.
+    unsafe {
+        let s = lowbit_gemv(m.0, xmis, K, y.as_mut_ptr(), N);
+        assert_eq!(s, lowbit_status::LOWBIT_ERR_MISALIGNED);
+        assert!(last_error().contains("`x`"), "{}", last_error());
+        let s = lowbit_gemv(m.0, x.as_ptr(), K, ymis, N);
+        assert_eq!(s, lowbit_status::LOWBIT_ERR_MISALIGNED);
+        let s = lowbit_dequantize(m.0, ymis, N * K);
+        assert_eq!(s, lowbit_status::LOWBIT_ERR_MISALIGNED);
+        // A misaligned pointer is refused even with length 0.
+        let s = lowbit_gemv_rows(m.0, x.as_ptr(), K, 0, 0, ymis, 0);
+        assert_eq!(s, lowbit_status::LOWBIT_ERR_MISALIGNED);
+    }
+    assert_eq!(ybuf, vec![9.0; N + 1]);
+
+    // f16 scales must be 2-byte aligned.
+    let v = m.view();
+    let mut scales = vec![0u16; v.scales_len + 1];
+    let mut bv = v;
+    bv.scales = scales
+        .as_mut_ptr()
+        .cast::<u8>()
+        .wrapping_add(1)
+        .cast::<u16>();
+    // SAFETY: every buffer of `bv` is valid or refused before access.
+    let s = unsafe { lowbit_view_gemv(&bv, x.as_ptr(), K, y.as_mut_ptr(), N) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_MISALIGNED);
+    assert!(last_error().contains("scales"), "{}", last_error());
+
+    // Struct and handle pointers too.
+    let f = [lowbit_format_int(4, 32, false); 2];
+    let fmis = f
+        .as_ptr()
+        .cast::<u8>()
+        .wrapping_add(2)
+        .cast::<lowbit_format>();
+    let mut out = std::mem::MaybeUninit::<lowbit_int_layout>::uninit();
+    // SAFETY: misaligned pointers are refused before access.
+    let s = unsafe { lowbit_int_sizes(fmis, N, K, out.as_mut_ptr()) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_MISALIGNED);
+    let mut holder = [ptr::null_mut::<lowbit_matrix>(); 2];
+    let omis = holder
+        .as_mut_ptr()
+        .cast::<u8>()
+        .wrapping_add(4)
+        .cast::<*mut lowbit_matrix>();
+    // SAFETY: misaligned pointers are refused before access.
+    let s = unsafe { lowbit_quantize(&f[0], x.as_ptr(), 1, K, omis) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_MISALIGNED);
+    assert!(holder.iter().all(|p| p.is_null()));
+}
+
+#[test]
+fn lengths_that_cannot_be_buffers_are_refused_without_access() {
+    let m = Matrix::new();
+    let x = vec![1.0f32; K];
+    let mut y = vec![0.0f32; N];
+    // SAFETY: the absurd lengths are refused before any access.
+    unsafe {
+        let s = lowbit_gemv(m.0, x.as_ptr(), usize::MAX / 2, y.as_mut_ptr(), N);
+        assert_eq!(s, lowbit_status::LOWBIT_ERR_BUFFER_LENGTH);
+        let s = lowbit_gemv(m.0, x.as_ptr(), K, y.as_mut_ptr(), usize::MAX);
+        assert_eq!(s, lowbit_status::LOWBIT_ERR_BUFFER_LENGTH);
+        assert!(last_error().contains("too large"), "{}", last_error());
+    }
+}
+
+#[test]
+fn outputs_overlapping_inputs_are_refused() {
+    let m = Matrix::new();
+    let v = m.view();
+    // A caller buffer holding both the codes (as bytes) and the output floats.
+    let mut buf = vec![0.0f32; v.codes_len / 4 + N * K];
+    let bytes = buf.as_mut_ptr().cast::<u8>();
+    // SAFETY: `buf` has at least `codes_len` bytes; the source is a live matrix.
+    unsafe { ptr::copy_nonoverlapping(v.codes, bytes, v.codes_len) };
+    let mut bv = v;
+    bv.codes = bytes;
+    // SAFETY: `out` overlaps `codes`, which the call detects before creating slices.
+    let s = unsafe { lowbit_view_dequantize(&bv, buf.as_mut_ptr(), N * K) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_INVALID_PARAMETER);
+    assert!(
+        last_error().contains("overlaps input `codes`"),
+        "{}",
+        last_error()
+    );
+    // Right after the codes it is fine.
+    let after = buf.as_mut_ptr().wrapping_add(v.codes_len.div_ceil(4));
+    // SAFETY: `after` has N * K floats of `buf` and is disjoint from the codes.
+    let s = unsafe { lowbit_view_dequantize(&bv, after, N * K) };
+    assert_eq!(s, lowbit_status::LOWBIT_OK, "{}", last_error());
+}
+
+#[test]
+fn last_error_is_per_thread_and_kept_across_successes() {
+    std::thread::spawn(|| {
+        assert_eq!(last_error(), "");
+        assert_eq!(
+            lowbit_set_isa_cap(77),
+            lowbit_status::LOWBIT_ERR_UNKNOWN_ISA
+        );
+        let e = last_error();
+        assert!(e.starts_with("lowbit_set_isa_cap: unknown ISA"), "{e}");
+        assert!(!lowbit_version_string().is_null());
+        let mut out = lowbit_isa::LOWBIT_ISA_SCALAR;
+        // SAFETY: `out` is valid for one write.
+        let _ = unsafe { lowbit_isa_active(&mut out) };
+        assert_eq!(last_error(), e);
+        std::thread::spawn(|| assert_eq!(last_error(), ""))
+            .join()
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn failed_calls_write_no_output() {
+    let f = lowbit_format_int(4, 48, false);
+    let before = lowbit_int_layout {
+        codes_len: 1,
+        ..Default::default()
+    };
+    let mut out = before;
+    // SAFETY: valid pointers.
+    let s = unsafe { lowbit_int_sizes(&f, 2, 96, &mut out) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_BAD_GROUP_SIZE);
+    assert_eq!(out, before);
+    let f = lowbit_format_int(4, 32, false);
+    let mut w = vec![0.5f32; 2 * 64];
+    w[100] = f32::INFINITY;
+    let sentinel = ptr::dangling_mut::<lowbit_matrix>();
+    let mut m = sentinel;
+    // SAFETY: valid pointers.
+    let s = unsafe { lowbit_quantize(&f, w.as_ptr(), 2, 64, &mut m) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_NON_FINITE);
+    assert_eq!(m, sentinel);
+}
+
+#[test]
+fn concurrent_row_ranges_on_one_matrix_match_gemv() {
+    let m = Matrix::new();
+    let x: Vec<f32> = (0..K).map(|i| (i as f32 * 0.3).cos()).collect();
+    let mut y = vec![0.0f32; N];
+    assert_eq!(m.gemv(&x, &mut y), lowbit_status::LOWBIT_OK);
+    let handle = m.0 as usize;
+    let rows: Vec<Vec<f32>> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..N)
+            .map(|r| {
+                let x = &x;
+                s.spawn(move || {
+                    let mut yr = [0.0f32; 1];
+                    // SAFETY: the matrix outlives the scope and is immutable.
+                    let st = unsafe {
+                        lowbit_gemv_rows(
+                            handle as *const lowbit_matrix,
+                            x.as_ptr(),
+                            K,
+                            r,
+                            r + 1,
+                            yr.as_mut_ptr(),
+                            1,
+                        )
+                    };
+                    assert_eq!(st, lowbit_status::LOWBIT_OK);
+                    yr.to_vec()
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let joined: Vec<f32> = rows.concat();
+    assert_eq!(
+        joined.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        y.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn formats_roundtrip_and_unknown_kinds_are_unsupported() {
+    for f in lowbit_rs::Format::catalog() {
+        let c = crate::format::from_format(f).unwrap();
+        assert_eq!(crate::format::to_format(&c).unwrap(), f);
+    }
+    let mut f = lowbit_format_int(4, 0, true);
+    f.kind = 2;
+    let mut out = lowbit_int_layout::default();
+    // SAFETY: valid pointers.
+    let s = unsafe { lowbit_int_sizes(&f, 1, 64, &mut out) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_UNSUPPORTED);
+}
+
+#[test]
+fn matrix_from_view_copies() {
+    let m = Matrix::new();
+    let v = m.view();
+    let mut m2 = ptr::null_mut();
+    // SAFETY: `v` points into the live matrix `m`; `m2` is a valid out pointer.
+    let s = unsafe { lowbit_matrix_from_int_view(&v, &mut m2) };
+    assert_eq!(s, lowbit_status::LOWBIT_OK);
+    let m2 = Matrix(m2);
+    let x = vec![0.25f32; K];
+    let (mut y1, mut y2) = (vec![0.0; N], vec![0.0; N]);
+    assert_eq!(m.gemv(&x, &mut y1), lowbit_status::LOWBIT_OK);
+    drop(m);
+    assert_eq!(m2.gemv(&x, &mut y2), lowbit_status::LOWBIT_OK);
+    assert_eq!(y1, y2);
+}

@@ -1,0 +1,227 @@
+//! Zero-copy views over caller buffers in the canonical layout, and the GEMV and
+//! dequantize bodies shared by views and owned matrices.
+
+use core::ops::Range;
+
+use lowbit_rs::{f16, MatrixRef};
+
+use crate::boundary::{ref_in, slice_in, slice_out, status_call, Fail, Span};
+use crate::format::{lowbit_format, to_int_format};
+use crate::status::lowbit_status;
+
+/// A borrowed INT matrix over caller buffers in the canonical layout (see
+/// `lowbit_int_layout` for the layout and `lowbit_int_sizes()` for every length). Nothing
+/// is copied: the buffers must stay valid and unmodified during each call that uses the
+/// view. Every length is checked against `format`, `n` and `k` on every call.
+/// `plane1` is NULL with length 0 unless bits = 3; `zeros` is NULL with length 0 for
+/// symmetric formats. Scales are IEEE binary16 values given by their bits.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+#[allow(non_camel_case_types)]
+pub struct lowbit_int_view {
+    /// The format (`kind` must be `LOWBIT_FORMAT_INT`).
+    pub format: lowbit_format,
+    /// Rows (output channels).
+    pub n: usize,
+    /// Columns (the reduction length).
+    pub k: usize,
+    /// The main code plane.
+    pub codes: *const u8,
+    /// Bytes in `codes`.
+    pub codes_len: usize,
+    /// The 1-bit plane (3-bit formats only).
+    pub plane1: *const u8,
+    /// Bytes in `plane1`.
+    pub plane1_len: usize,
+    /// Scales, f16 bits, `[N][K / group_len]` (2-byte aligned).
+    pub scales: *const u16,
+    /// Number of scales.
+    pub scales_len: usize,
+    /// Zero-points, `[N][K / group_len]` (formats with `zero_point = 1` only).
+    pub zeros: *const u8,
+    /// Number of zero-points.
+    pub zeros_len: usize,
+}
+
+/// Reinterprets f16 bit patterns as `f16` values.
+fn f16_slice(bits: &[u16]) -> &[f16] {
+    const _: () =
+        assert!(size_of::<f16>() == size_of::<u16>() && align_of::<f16>() == align_of::<u16>());
+    // SAFETY: `half::f16` is `#[repr(transparent)]` over `u16` (its only field, and it
+    // implements bytemuck's `Pod` and zerocopy's `FromBytes` on that basis), so it has
+    // the size and alignment of `u16` (also asserted above at compile time) and every
+    // `u16` is a valid `f16`. The result borrows `bits`, so the lifetime is preserved.
+    unsafe { std::slice::from_raw_parts(bits.as_ptr().cast::<f16>(), bits.len()) }
+}
+
+/// Builds a validated Rust view from a C view.
+///
+/// # Safety
+///
+/// Every non-NULL pointer in `v` must be valid for reads of its length for `'a`, and the
+/// memory must not be modified during `'a`.
+pub(crate) unsafe fn matrix_ref<'a>(v: &lowbit_int_view) -> Result<MatrixRef<'a>, Fail> {
+    let format = to_int_format(&v.format, "an INT view")?;
+    // SAFETY: forwarded from this function's contract.
+    let codes = unsafe { slice_in("codes", v.codes, v.codes_len) }?;
+    // SAFETY: forwarded from this function's contract.
+    let plane1 = unsafe { slice_in("plane1", v.plane1, v.plane1_len) }?;
+    // SAFETY: forwarded from this function's contract.
+    let scales = unsafe { slice_in("scales", v.scales, v.scales_len) }?;
+    // SAFETY: forwarded from this function's contract.
+    let zeros = unsafe { slice_in("zeros", v.zeros, v.zeros_len) }?;
+    // Zero-points given for a symmetric format are an error the Rust API reports.
+    let zeros = (format.zero_point || !zeros.is_empty()).then_some(zeros);
+    Ok(MatrixRef::int(
+        format,
+        v.n,
+        v.k,
+        codes,
+        plane1,
+        f16_slice(scales),
+        zeros,
+    )?)
+}
+
+/// The memory spans a matrix reads, for overlap checks against outputs.
+pub(crate) fn matrix_spans(w: &MatrixRef<'_>) -> [Span; 4] {
+    match w {
+        MatrixRef::Int(m) => [
+            Span::of("codes", m.plane0()),
+            Span::of("plane1", m.plane1()),
+            Span::of("scales", m.scales()),
+            m.zeros().map_or(Span::EMPTY, |z| Span::of("zeros", z)),
+        ],
+        // Formats added later must list their buffers here.
+        _ => [Span::EMPTY; 4],
+    }
+}
+
+/// The body of every GEMV entry point: `rows` `None` is the whole matrix on rayon's
+/// pool, `Some` a row range on the calling thread.
+///
+/// # Safety
+///
+/// `x` must be NULL or valid for reads of `x_len` floats and `y` NULL or valid for reads
+/// and writes of `y_len` floats, during the call; `w`'s buffers stay valid for the call.
+pub(crate) unsafe fn gemv(
+    w: MatrixRef<'_>,
+    x: *const f32,
+    x_len: usize,
+    rows: Option<Range<usize>>,
+    y: *mut f32,
+    y_len: usize,
+) -> Result<(), Fail> {
+    // SAFETY: forwarded from this function's contract.
+    let x = unsafe { slice_in("x", x, x_len) }?;
+    let [a, b, c, d] = matrix_spans(&w);
+    let inputs = [Span::of("x", x), a, b, c, d];
+    // SAFETY: forwarded from this function's contract; `slice_out` checks that `y`
+    // overlaps none of the buffers borrowed for reading.
+    let y = unsafe { slice_out("y", y, y_len, &inputs) }?;
+    match rows {
+        None => lowbit_rs::gemv(w, x, y)?,
+        Some(rows) => {
+            lowbit_rs::gemv_rows(w, x, rows, y, None)?;
+        }
+    }
+    Ok(())
+}
+
+/// The body of every dequantize entry point.
+///
+/// # Safety
+///
+/// `out` must be NULL or valid for reads and writes of `out_len` floats during the call;
+/// `w`'s buffers stay valid for the call.
+pub(crate) unsafe fn dequantize(
+    w: MatrixRef<'_>,
+    out: *mut f32,
+    out_len: usize,
+) -> Result<(), Fail> {
+    let inputs = matrix_spans(&w);
+    // SAFETY: forwarded from this function's contract; `slice_out` checks that `out`
+    // overlaps none of the buffers borrowed for reading.
+    let out = unsafe { slice_out("out", out, out_len, &inputs) }?;
+    w.dequantize(out)?;
+    Ok(())
+}
+
+/// `y = W x` for a view: `x` has `k` floats, `y` has `n`. Rows are split over lowbit's
+/// thread pool (rayon); results are bitwise identical to `lowbit_view_gemv_rows()` over
+/// any split. `y` is written only on success.
+///
+/// # Safety
+///
+/// `view` must be NULL or point to a `lowbit_int_view` whose buffers satisfy its
+/// documentation; `x` must be NULL or valid for reading `x_len` floats; `y` must be NULL
+/// or valid for reading and writing `y_len` floats.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_view_gemv(
+    view: *const lowbit_int_view,
+    x: *const f32,
+    x_len: usize,
+    y: *mut f32,
+    y_len: usize,
+) -> lowbit_status {
+    status_call("lowbit_view_gemv", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { matrix_ref(v) }?;
+        // SAFETY: the caller guarantees `x` and `y` as `gemv` requires.
+        unsafe { gemv(w, x, x_len, None, y, y_len) }
+    })
+}
+
+/// Output rows `row_begin..row_end` of `W x` for a view, computed on the calling thread:
+/// `y[i] = sum_j W[row_begin + i][j] * x[j]`, `y_len = row_end - row_begin` (an empty
+/// range with `y` NULL is allowed). For engines that split rows over their own threads;
+/// bitwise identical to the same rows of `lowbit_view_gemv()`. `y` is written only on
+/// success.
+///
+/// # Safety
+///
+/// As for `lowbit_view_gemv()`.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_view_gemv_rows(
+    view: *const lowbit_int_view,
+    x: *const f32,
+    x_len: usize,
+    row_begin: usize,
+    row_end: usize,
+    y: *mut f32,
+    y_len: usize,
+) -> lowbit_status {
+    status_call("lowbit_view_gemv_rows", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { matrix_ref(v) }?;
+        // SAFETY: the caller guarantees `x` and `y` as `gemv` requires.
+        unsafe { gemv(w, x, x_len, Some(row_begin..row_end), y, y_len) }
+    })
+}
+
+/// Dequantizes a view into `out`, row-major `n x k` floats (`out_len = n * k`). `out`
+/// is written only on success.
+///
+/// # Safety
+///
+/// `view` must be NULL or point to a `lowbit_int_view` whose buffers satisfy its
+/// documentation; `out` must be NULL or valid for reading and writing `out_len` floats.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_view_dequantize(
+    view: *const lowbit_int_view,
+    out: *mut f32,
+    out_len: usize,
+) -> lowbit_status {
+    status_call("lowbit_view_dequantize", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { matrix_ref(v) }?;
+        // SAFETY: the caller guarantees `out` as `dequantize` requires.
+        unsafe { dequantize(w, out, out_len) }
+    })
+}

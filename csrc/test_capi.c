@@ -1,0 +1,573 @@
+/*
+ * C test of the lowbit C ABI through the real header and library. Built and run by
+ * `cargo test -p lowbit-capi` (crates/lowbit-capi/tests/c.rs) with
+ * -std=c99 -Wall -Wextra -Werror -pedantic. Exits 0 when every check passes.
+ *
+ * The reference it checks against is written here, independently, from the documented
+ * canonical layout: unpack the codes, decode the f16 scales, w = s * (q - z), then a
+ * double-precision dot product.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lowbit.h"
+
+#if LOWBIT_VERSION != (LOWBIT_VERSION_MAJOR * 10000 + LOWBIT_VERSION_MINOR * 100 + LOWBIT_VERSION_PATCH)
+#error "LOWBIT_VERSION is not MAJOR * 10000 + MINOR * 100 + PATCH"
+#endif
+#if LOWBIT_VERSION_MINOR > 99 || LOWBIT_VERSION_PATCH > 99
+#error "LOWBIT_VERSION needs MINOR and PATCH below 100"
+#endif
+
+static int checks = 0;
+static int failures = 0;
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        checks++;                                                                    \
+        if (!(cond)) {                                                               \
+            failures++;                                                              \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                            \
+    } while (0)
+
+#define CHECK_STATUS(call, expected)                                                     \
+    do {                                                                                 \
+        lowbit_status got_ = (call);                                                     \
+        checks++;                                                                        \
+        if (got_ != (expected)) {                                                        \
+            failures++;                                                                  \
+            fprintf(stderr, "%s:%d: %s returned %d (%s; %s), expected %d (%s)\n",        \
+                    __FILE__, __LINE__, #call, (int)got_, lowbit_status_string(got_),    \
+                    lowbit_last_error_message(), (int)(expected),                        \
+                    lowbit_status_string(expected));                                     \
+        }                                                                                \
+    } while (0)
+
+#define OK(call) CHECK_STATUS(call, LOWBIT_OK)
+
+/* ---- an independent reference, from the documented layout ---- */
+
+static float f16_to_f32(uint16_t h) {
+    unsigned sign = h >> 15, e = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    float v;
+    if (e == 0) {
+        v = ldexpf((float)man, -24);
+    } else if (e == 31) {
+        v = man ? NAN : INFINITY;
+    } else {
+        v = ldexpf((float)(man | 0x400u), (int)e - 25);
+    }
+    return sign ? -v : v;
+}
+
+static unsigned code_at(const lowbit_int_view *v, const lowbit_int_layout *l, size_t r,
+                        size_t i) {
+    const uint8_t *row0 = v->codes + r * l->codes_row_bytes;
+    unsigned b = v->format.bits;
+    if (b == 3) {
+        const uint8_t *row1 = v->plane1 + r * l->plane1_row_bytes;
+        unsigned lo = (row0[i / 4] >> ((i % 4) * 2)) & 3u;
+        unsigned hi = (row1[i / 8] >> (i % 8)) & 1u;
+        return lo | (hi << 2);
+    }
+    return (row0[i * b / 8] >> ((i * b) % 8)) & ((1u << b) - 1u);
+}
+
+static float scale_at(const lowbit_int_view *v, const lowbit_int_layout *l, size_t r,
+                      size_t i) {
+    return f16_to_f32(v->scales[r * l->groups_per_row + i / l->group_len]);
+}
+
+static unsigned zero_at(const lowbit_int_view *v, const lowbit_int_layout *l, size_t r,
+                        size_t i) {
+    if (v->format.zero_point) return v->zeros[r * l->groups_per_row + i / l->group_len];
+    return 1u << (v->format.bits - 1);
+}
+
+static void naive_dequantize(const lowbit_int_view *v, const lowbit_int_layout *l, float *out) {
+    size_t r, i;
+    for (r = 0; r < v->n; r++)
+        for (i = 0; i < v->k; i++)
+            out[r * v->k + i] =
+                scale_at(v, l, r, i) * ((float)code_at(v, l, r, i) - (float)zero_at(v, l, r, i));
+}
+
+/* ---- helpers ---- */
+
+static uint32_t rng_state = 12345u;
+static float rnd(void) { /* uniform in [-1, 1) */
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (float)(rng_state >> 8) / 8388608.0f - 1.0f;
+}
+
+static float *alloc_floats(size_t n) {
+    float *p = (float *)malloc((n ? n : 1) * sizeof(float));
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static void fill(float *p, size_t n, float v) {
+    size_t i;
+    for (i = 0; i < n; i++) p[i] = v;
+}
+
+static int all_equal(const float *p, size_t n, float v) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (p[i] != v) return 0;
+    return 1;
+}
+
+static void *copy_bytes(const void *src, size_t bytes) {
+    void *p;
+    if (bytes == 0) return NULL;
+    p = malloc(bytes);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    memcpy(p, src, bytes);
+    return p;
+}
+
+#define SENTINEL 12345.0f
+
+/* ---- tests ---- */
+
+static void test_version(void) {
+    char buf[64];
+    CHECK(lowbit_version() == LOWBIT_VERSION);
+    CHECK(LOWBIT_VERSION / 10000 == LOWBIT_VERSION_MAJOR);
+    CHECK(LOWBIT_VERSION / 100 % 100 == LOWBIT_VERSION_MINOR);
+    CHECK(LOWBIT_VERSION % 100 == LOWBIT_VERSION_PATCH);
+    CHECK(strcmp(lowbit_version_string(), LOWBIT_VERSION_STRING) == 0);
+    sprintf(buf, "%d.%d.%d", LOWBIT_VERSION_MAJOR, LOWBIT_VERSION_MINOR, LOWBIT_VERSION_PATCH);
+    CHECK(strncmp(lowbit_version_string(), buf, strlen(buf)) == 0);
+}
+
+static void test_status_strings(void) {
+    static const int32_t all[] = {
+        LOWBIT_OK,
+        LOWBIT_ERR_NULL,
+        LOWBIT_ERR_MISALIGNED,
+        LOWBIT_ERR_INVALID_SHAPE,
+        LOWBIT_ERR_BAD_GROUP_SIZE,
+        LOWBIT_ERR_BUFFER_LENGTH,
+        LOWBIT_ERR_NON_FINITE,
+        LOWBIT_ERR_INVALID_PARAMETER,
+        LOWBIT_ERR_ISA_UNAVAILABLE,
+        LOWBIT_ERR_UNKNOWN_ISA,
+        LOWBIT_ERR_UNSUPPORTED,
+        LOWBIT_ERR_OTHER,
+        LOWBIT_ERR_PANIC,
+    };
+    static const int32_t bogus[] = {-1, 13, 100, 9999, INT32_MIN, INT32_MAX};
+    const size_t count = sizeof all / sizeof all[0];
+    const char *unknown = lowbit_status_string(-1);
+    size_t i, j;
+    CHECK(LOWBIT_OK == 0);
+    CHECK(unknown != NULL && strlen(unknown) > 0);
+    for (i = 0; i < count; i++) {
+        const char *s = lowbit_status_string(all[i]);
+        CHECK(all[i] == (int32_t)i); /* codes are dense and stable */
+        CHECK(s != NULL && strlen(s) > 0);
+        CHECK(strcmp(s, unknown) != 0);
+        for (j = 0; j < i; j++) CHECK(strcmp(s, lowbit_status_string(all[j])) != 0);
+    }
+    for (i = 0; i < sizeof bogus / sizeof bogus[0]; i++)
+        CHECK(strcmp(lowbit_status_string(bogus[i]), unknown) == 0);
+}
+
+static void test_isa(void) {
+    lowbit_isa best = lowbit_isa_best(), active = LOWBIT_ISA_SCALAR, before, after;
+    const char *env = getenv("LOWBIT_ISA");
+    int32_t code;
+    CHECK(lowbit_isa_is_available(best));
+    CHECK(lowbit_isa_is_available(LOWBIT_ISA_SCALAR));
+    CHECK(strcmp(lowbit_isa_name(best), "unknown") != 0);
+    CHECK(strcmp(lowbit_isa_name(LOWBIT_ISA_SCALAR), "scalar") == 0);
+    CHECK(strcmp(lowbit_isa_name(LOWBIT_ISA_AVX2), "avx2") == 0);
+    CHECK(strcmp(lowbit_isa_name(LOWBIT_ISA_AVX512), "avx512") == 0);
+    CHECK(strcmp(lowbit_isa_name(LOWBIT_ISA_NEON), "neon") == 0);
+    CHECK_STATUS(lowbit_isa_active(NULL), LOWBIT_ERR_NULL);
+    OK(lowbit_isa_active(&active));
+    CHECK(lowbit_isa_is_available(active));
+
+    for (code = -5; code <= 8; code++) {
+        int known = code >= 0 && code <= 3;
+        CHECK(known || !lowbit_isa_is_available(code));
+        CHECK(known == (strcmp(lowbit_isa_name(code), "unknown") != 0));
+        OK(lowbit_isa_active(&before));
+        if (code == LOWBIT_ISA_NO_CAP) {
+            OK(lowbit_set_isa_cap(code));
+        } else if (!known) {
+            CHECK_STATUS(lowbit_set_isa_cap(code), LOWBIT_ERR_UNKNOWN_ISA);
+            OK(lowbit_isa_active(&after));
+            CHECK(after == before);
+        } else if (lowbit_isa_is_available(code)) {
+            OK(lowbit_set_isa_cap(code));
+            OK(lowbit_isa_active(&after));
+            CHECK(after == code);
+        } else {
+            CHECK_STATUS(lowbit_set_isa_cap(code), LOWBIT_ERR_ISA_UNAVAILABLE);
+            CHECK(strstr(lowbit_last_error_message(), "lowbit_set_isa_cap") != NULL);
+            OK(lowbit_isa_active(&after));
+            CHECK(after == before);
+        }
+    }
+    CHECK_STATUS(lowbit_set_isa_cap(INT32_MIN), LOWBIT_ERR_UNKNOWN_ISA);
+    CHECK_STATUS(lowbit_set_isa_cap(INT32_MAX), LOWBIT_ERR_UNKNOWN_ISA);
+    OK(lowbit_set_isa_cap(LOWBIT_ISA_SCALAR));
+    OK(lowbit_isa_active(&after));
+    CHECK(after == LOWBIT_ISA_SCALAR);
+    OK(lowbit_set_isa_cap(LOWBIT_ISA_NO_CAP));
+    OK(lowbit_isa_active(&after));
+    if (env == NULL || env[0] == '\0') CHECK(after == best);
+    CHECK(LOWBIT_ISA_NO_CAP == -1);
+    CHECK(1 - LOWBIT_ISA_NO_CAP == 2); /* the macro is parenthesized */
+}
+
+/* Quantizes, then checks every query, dequantize and GEMV path against the reference. */
+static void check_format(uint32_t bits, uint32_t group, int zp, size_t n, size_t k) {
+    lowbit_format fmt = lowbit_format_int(bits, group, zp != 0), got_fmt;
+    lowbit_int_layout l;
+    lowbit_int_view v, cv;
+    lowbit_matrix *m = NULL, *m2 = NULL;
+    float *w = alloc_floats(n * k), *deq = alloc_floats(n * k), *ref = alloc_floats(n * k);
+    float *x = alloc_floats(k), *y = alloc_floats(n), *y2 = alloc_floats(n);
+    float *ypart = alloc_floats(n);
+    size_t i, j, r;
+    int32_t code;
+
+    for (i = 0; i < n * k; i++) w[i] = rnd() * (1.0f + (float)(i % 7));
+    for (j = 0; j < k; j++) x[j] = rnd();
+
+    OK(lowbit_quantize(&fmt, w, n, k, &m));
+    if (m == NULL) {
+        failures++;
+        fprintf(stderr, "quantize failed for bits %u group %u zp %d\n", bits, group, zp);
+        goto done;
+    }
+    CHECK(lowbit_matrix_n(m) == n);
+    CHECK(lowbit_matrix_k(m) == k);
+    OK(lowbit_matrix_format(m, &got_fmt));
+    CHECK(memcmp(&got_fmt, &fmt, sizeof fmt) == 0);
+
+    OK(lowbit_int_sizes(&fmt, n, k, &l));
+    OK(lowbit_matrix_int_view(m, &v));
+    CHECK(v.n == n && v.k == k);
+    CHECK(v.codes_len == l.codes_len && v.codes != NULL);
+    CHECK(v.plane1_len == l.plane1_len && (v.plane1 == NULL) == (l.plane1_len == 0));
+    CHECK(v.scales_len == l.scales_len && v.scales != NULL);
+    CHECK(v.zeros_len == l.zeros_len && (v.zeros == NULL) == (l.zeros_len == 0));
+    CHECK(l.codes_len == n * l.codes_row_bytes && l.codes_row_bytes == (k * (bits == 3 ? 2 : bits) + 7) / 8);
+    CHECK(l.plane1_len == (bits == 3 ? n * ((k + 7) / 8) : 0));
+    CHECK(l.group_len == (group ? group : k) && l.groups_per_row == k / l.group_len);
+    CHECK(l.scales_len == n * l.groups_per_row);
+    CHECK(l.zeros_len == (zp ? l.scales_len : 0));
+
+    /* dequantize equals the independent reference exactly, and is close to w */
+    fill(deq, n * k, SENTINEL);
+    OK(lowbit_dequantize(m, deq, n * k));
+    naive_dequantize(&v, &l, ref);
+    CHECK(memcmp(deq, ref, n * k * sizeof(float)) == 0);
+    for (r = 0; r < n; r++)
+        for (i = 0; i < k; i++) {
+            float s = fabsf(scale_at(&v, &l, r, i));
+            float err = fabsf(w[r * k + i] - deq[r * k + i]);
+            if (!(err <= 1.01f * s + 1e-6f)) {
+                CHECK(err <= 1.01f * s + 1e-6f);
+                r = n;
+                break;
+            }
+        }
+
+    /* GEMV on every available ISA against the reference dot product */
+    for (code = 0; code <= 3; code++) {
+        size_t cut1 = n / 3, cut2 = n / 3 + n / 2;
+        if (!lowbit_isa_is_available(code)) continue;
+        OK(lowbit_set_isa_cap(code));
+        fill(y, n, SENTINEL);
+        OK(lowbit_gemv(m, x, k, y, n));
+        for (r = 0; r < n; r++) {
+            double exact = 0.0, mag = 0.0;
+            for (j = 0; j < k; j++) {
+                exact += (double)ref[r * k + j] * (double)x[j];
+                mag += fabs((double)ref[r * k + j] * (double)x[j]);
+            }
+            if (!(fabs((double)y[r] - exact) <= 1e-4 * mag + 1e-6)) {
+                fprintf(stderr, "isa %s bits %u group %u zp %d row %u: %g vs %g\n",
+                        lowbit_isa_name(code), bits, group, zp, (unsigned)r, (double)y[r],
+                        exact);
+                CHECK(fabs((double)y[r] - exact) <= 1e-4 * mag + 1e-6);
+            }
+        }
+        /* row pieces (the caller's own threads) are bitwise the full GEMV */
+        fill(ypart, n, SENTINEL);
+        OK(lowbit_gemv_rows(m, x, k, 0, cut1, ypart, cut1));
+        OK(lowbit_gemv_rows(m, x, k, cut1, cut2, ypart + cut1, cut2 - cut1));
+        OK(lowbit_gemv_rows(m, x, k, cut2, n, ypart + cut2, n - cut2));
+        CHECK(memcmp(ypart, y, n * sizeof(float)) == 0);
+        OK(lowbit_gemv_rows(m, x, k, cut1, cut1, NULL, 0)); /* empty range, NULL y */
+
+        /* a view over caller-owned copies of the buffers is bitwise the owned matrix */
+        cv = v;
+        cv.codes = (const uint8_t *)copy_bytes(v.codes, v.codes_len);
+        cv.plane1 = (const uint8_t *)copy_bytes(v.plane1, v.plane1_len);
+        cv.scales = (const uint16_t *)copy_bytes(v.scales, v.scales_len * sizeof(uint16_t));
+        cv.zeros = (const uint8_t *)copy_bytes(v.zeros, v.zeros_len);
+        fill(y2, n, SENTINEL);
+        OK(lowbit_view_gemv(&cv, x, k, y2, n));
+        CHECK(memcmp(y2, y, n * sizeof(float)) == 0);
+        fill(ypart, n, SENTINEL);
+        OK(lowbit_view_gemv_rows(&cv, x, k, cut1, n, ypart + cut1, n - cut1));
+        CHECK(memcmp(ypart + cut1, y + cut1, (n - cut1) * sizeof(float)) == 0);
+        fill(ref, n * k, SENTINEL);
+        OK(lowbit_view_dequantize(&cv, ref, n * k));
+        CHECK(memcmp(ref, deq, n * k * sizeof(float)) == 0);
+        OK(lowbit_matrix_from_int_view(&cv, &m2));
+        free((void *)cv.codes);
+        free((void *)cv.plane1);
+        free((void *)cv.scales);
+        free((void *)cv.zeros);
+        fill(y2, n, SENTINEL);
+        OK(lowbit_gemv(m2, x, k, y2, n)); /* the copy owns its memory */
+        CHECK(memcmp(y2, y, n * sizeof(float)) == 0);
+        lowbit_matrix_free(m2);
+        m2 = NULL;
+        naive_dequantize(&v, &l, ref);
+    }
+    OK(lowbit_set_isa_cap(LOWBIT_ISA_NO_CAP));
+
+done:
+    lowbit_matrix_free(m);
+    free(w);
+    free(deq);
+    free(ref);
+    free(x);
+    free(y);
+    free(y2);
+    free(ypart);
+}
+
+static void test_formats(void) {
+    static const uint32_t bits[] = {2, 3, 4, 8};
+    size_t b;
+    int zp;
+    for (b = 0; b < 4; b++)
+        for (zp = 0; zp <= 1; zp++) {
+            check_format(bits[b], 32, zp, 9, 256);
+            check_format(bits[b], 128, zp, 5, 256);
+            check_format(bits[b], 0, zp, 7, 100);  /* per-row, K not a multiple of 8 */
+            check_format(bits[b], 64, zp, 1, 64);  /* one row, one group */
+            check_format(bits[b], 37, zp, 3, 37);  /* group = K */
+        }
+}
+
+/* Every failure returns the right code, leaves outputs untouched and sets a message. */
+static void test_errors(void) {
+    enum { N = 6, K = 64 };
+    float w[N * K], x[K], y[N], deq[N * K], buf[K];
+    lowbit_format fmt = lowbit_format_int(4, 32, true), bad;
+    lowbit_format sym = lowbit_format_int(4, 32, false);
+    lowbit_matrix *m = NULL, *sentinel_m = (lowbit_matrix *)(void *)&fmt, *out_m;
+    lowbit_int_view v, bv;
+    lowbit_int_layout l, l_before;
+    lowbit_isa isa;
+    size_t i;
+    uint8_t *zeros_copy;
+
+    for (i = 0; i < N * K; i++) w[i] = rnd();
+    for (i = 0; i < K; i++) x[i] = rnd();
+    OK(lowbit_quantize(&fmt, w, N, K, &m));
+    if (m == NULL) return;
+    OK(lowbit_matrix_int_view(m, &v));
+
+    /* NULL pointers */
+    out_m = sentinel_m;
+    CHECK_STATUS(lowbit_quantize(NULL, w, N, K, &out_m), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_quantize(&fmt, NULL, N, K, &out_m), LOWBIT_ERR_NULL);
+    CHECK(out_m == sentinel_m);
+    CHECK(strstr(lowbit_last_error_message(), "lowbit_quantize") != NULL);
+    CHECK_STATUS(lowbit_quantize(&fmt, w, N, K, NULL), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_quantize(&fmt, NULL, 0, K, &out_m), LOWBIT_ERR_INVALID_SHAPE);
+    CHECK(out_m == sentinel_m);
+
+    fill(y, N, SENTINEL);
+    CHECK_STATUS(lowbit_gemv(NULL, x, K, y, N), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_gemv(m, NULL, K, y, N), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_gemv(m, x, K, NULL, N), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_gemv_rows(NULL, x, K, 0, N, y, N), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_gemv_rows(m, NULL, K, 0, N, y, N), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_gemv_rows(m, x, K, 0, N, NULL, N), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_view_gemv(NULL, x, K, y, N), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_view_gemv(&v, NULL, K, y, N), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_view_gemv(&v, x, K, NULL, N), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_view_gemv_rows(NULL, x, K, 0, N, y, N), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_view_gemv_rows(&v, x, K, 0, N, NULL, N), LOWBIT_ERR_NULL);
+    bv = v;
+    bv.codes = NULL;
+    CHECK_STATUS(lowbit_view_gemv(&bv, x, K, y, N), LOWBIT_ERR_NULL);
+    bv = v;
+    bv.scales = NULL;
+    CHECK_STATUS(lowbit_view_gemv(&bv, x, K, y, N), LOWBIT_ERR_NULL);
+    bv = v;
+    bv.zeros = NULL;
+    CHECK_STATUS(lowbit_view_gemv(&bv, x, K, y, N), LOWBIT_ERR_NULL);
+    bv = v;
+    bv.plane1 = NULL;
+    bv.plane1_len = 5;
+    CHECK_STATUS(lowbit_view_gemv(&bv, x, K, y, N), LOWBIT_ERR_NULL);
+    CHECK(all_equal(y, N, SENTINEL));
+
+    fill(deq, N * K, SENTINEL);
+    CHECK_STATUS(lowbit_dequantize(NULL, deq, N * K), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_dequantize(m, NULL, N * K), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_view_dequantize(NULL, deq, N * K), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_view_dequantize(&v, NULL, N * K), LOWBIT_ERR_NULL);
+    CHECK(all_equal(deq, N * K, SENTINEL));
+
+    CHECK_STATUS(lowbit_int_sizes(NULL, N, K, &l), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_int_sizes(&fmt, N, K, NULL), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_matrix_int_view(NULL, &bv), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_matrix_int_view(m, NULL), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_matrix_format(NULL, &bad), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_matrix_format(m, NULL), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_matrix_from_int_view(NULL, &out_m), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_matrix_from_int_view(&v, NULL), LOWBIT_ERR_NULL);
+    CHECK(out_m == sentinel_m);
+    CHECK_STATUS(lowbit_isa_active(NULL), LOWBIT_ERR_NULL);
+    CHECK(lowbit_matrix_n(NULL) == 0 && lowbit_matrix_k(NULL) == 0);
+    lowbit_matrix_free(NULL);
+
+    /* NULL with length 0 is an empty buffer: accepted, then its length is checked */
+    CHECK_STATUS(lowbit_gemv(m, NULL, 0, y, N), LOWBIT_ERR_BUFFER_LENGTH);
+    CHECK_STATUS(lowbit_gemv(m, x, K, NULL, 0), LOWBIT_ERR_BUFFER_LENGTH);
+    OK(lowbit_gemv_rows(m, x, K, N, N, NULL, 0));
+    OK(lowbit_view_gemv_rows(&v, x, K, 0, 0, NULL, 0));
+
+    /* wrong lengths and ranges */
+    CHECK_STATUS(lowbit_gemv(m, x, K - 1, y, N), LOWBIT_ERR_BUFFER_LENGTH);
+    CHECK_STATUS(lowbit_gemv(m, x, K + 1, y, N), LOWBIT_ERR_BUFFER_LENGTH);
+    CHECK_STATUS(lowbit_gemv(m, x, K, y, N - 1), LOWBIT_ERR_BUFFER_LENGTH);
+    CHECK(strstr(lowbit_last_error_message(), "lowbit_gemv") != NULL);
+    CHECK_STATUS(lowbit_gemv_rows(m, x, K, 1, N, y, N), LOWBIT_ERR_BUFFER_LENGTH);
+    CHECK_STATUS(lowbit_gemv_rows(m, x, K, 0, N + 1, y, N + 1), LOWBIT_ERR_INVALID_SHAPE);
+    CHECK_STATUS(lowbit_gemv_rows(m, x, K, 3, 2, y, 0), LOWBIT_ERR_INVALID_SHAPE);
+    CHECK_STATUS(lowbit_view_gemv_rows(&v, x, K, 2, N + 2, y, N), LOWBIT_ERR_INVALID_SHAPE);
+    CHECK_STATUS(lowbit_dequantize(m, deq, N * K - 1), LOWBIT_ERR_BUFFER_LENGTH);
+    CHECK_STATUS(lowbit_view_dequantize(&v, deq, N * K + 1), LOWBIT_ERR_BUFFER_LENGTH);
+    bv = v;
+    bv.codes_len--;
+    CHECK_STATUS(lowbit_view_gemv(&bv, x, K, y, N), LOWBIT_ERR_BUFFER_LENGTH);
+    bv = v;
+    bv.scales_len++;
+    CHECK_STATUS(lowbit_view_gemv(&bv, x, K, y, N), LOWBIT_ERR_BUFFER_LENGTH);
+    CHECK_STATUS(lowbit_matrix_from_int_view(&bv, &out_m), LOWBIT_ERR_BUFFER_LENGTH);
+    bv = v;
+    bv.plane1 = v.codes; /* a 1-bit plane for a 4-bit format */
+    bv.plane1_len = 1;
+    CHECK_STATUS(lowbit_view_gemv(&bv, x, K, y, N), LOWBIT_ERR_BUFFER_LENGTH);
+    bv = v;
+    bv.k = K + 32;
+    CHECK_STATUS(lowbit_view_gemv(&bv, x, K, y, N), LOWBIT_ERR_BUFFER_LENGTH);
+    CHECK(all_equal(y, N, SENTINEL));
+    CHECK(all_equal(deq, N * K, SENTINEL));
+    CHECK(out_m == sentinel_m);
+
+    /* bad group sizes, bit widths, format fields and shapes */
+    out_m = sentinel_m;
+    bad = lowbit_format_int(4, 48, false);
+    CHECK_STATUS(lowbit_quantize(&bad, w, 2, 96, &out_m), LOWBIT_ERR_BAD_GROUP_SIZE);
+    memset(&l_before, 0xAB, sizeof l_before);
+    l = l_before;
+    CHECK_STATUS(lowbit_int_sizes(&bad, 2, 96, &l), LOWBIT_ERR_BAD_GROUP_SIZE);
+    CHECK(memcmp(&l, &l_before, sizeof l) == 0);
+    bad = lowbit_format_int(4, 32, false);
+    CHECK_STATUS(lowbit_quantize(&bad, w, 2, 48, &out_m), LOWBIT_ERR_BAD_GROUP_SIZE);
+    bad = lowbit_format_int(5, 32, false);
+    CHECK_STATUS(lowbit_quantize(&bad, w, N, K, &out_m), LOWBIT_ERR_INVALID_PARAMETER);
+    bad = lowbit_format_int(300, 32, false);
+    CHECK_STATUS(lowbit_quantize(&bad, w, N, K, &out_m), LOWBIT_ERR_INVALID_PARAMETER);
+    bad = fmt;
+    bad.zero_point = 2;
+    CHECK_STATUS(lowbit_quantize(&bad, w, N, K, &out_m), LOWBIT_ERR_INVALID_PARAMETER);
+    bad = fmt;
+    bad.variant = 1;
+    CHECK_STATUS(lowbit_quantize(&bad, w, N, K, &out_m), LOWBIT_ERR_INVALID_PARAMETER);
+    bad = fmt;
+    bad.reserved = 7;
+    CHECK_STATUS(lowbit_int_sizes(&bad, N, K, &l), LOWBIT_ERR_INVALID_PARAMETER);
+    bad = fmt;
+    bad.kind = 0;
+    CHECK_STATUS(lowbit_quantize(&bad, w, N, K, &out_m), LOWBIT_ERR_UNSUPPORTED);
+    bad.kind = 99;
+    CHECK_STATUS(lowbit_int_sizes(&bad, N, K, &l), LOWBIT_ERR_UNSUPPORTED);
+    bv = v;
+    bv.format.kind = 99;
+    CHECK_STATUS(lowbit_view_gemv(&bv, x, K, y, N), LOWBIT_ERR_UNSUPPORTED);
+    CHECK_STATUS(lowbit_quantize(&fmt, w, 0, K, &out_m), LOWBIT_ERR_INVALID_SHAPE);
+    CHECK_STATUS(lowbit_quantize(&fmt, w, N, 0, &out_m), LOWBIT_ERR_INVALID_SHAPE);
+    CHECK_STATUS(lowbit_quantize(&fmt, w, SIZE_MAX, 2, &out_m), LOWBIT_ERR_INVALID_SHAPE);
+    CHECK_STATUS(lowbit_int_sizes(&fmt, SIZE_MAX / 2, 64, &l), LOWBIT_ERR_INVALID_SHAPE);
+    CHECK(out_m == sentinel_m);
+
+    /* non-finite weights */
+    w[77] = NAN;
+    CHECK_STATUS(lowbit_quantize(&fmt, w, N, K, &out_m), LOWBIT_ERR_NON_FINITE);
+    CHECK(strstr(lowbit_last_error_message(), "77") != NULL);
+    w[77] = -INFINITY;
+    CHECK_STATUS(lowbit_quantize(&sym, w, N, K, &out_m), LOWBIT_ERR_NON_FINITE);
+    w[77] = 0.5f;
+    CHECK(out_m == sentinel_m);
+
+    /* zero-points: missing, given for a symmetric format, out of range */
+    bv = v;
+    bv.zeros = NULL;
+    bv.zeros_len = 0;
+    CHECK_STATUS(lowbit_view_gemv(&bv, x, K, y, N), LOWBIT_ERR_BUFFER_LENGTH);
+    bv = v;
+    bv.format.zero_point = 0;
+    CHECK_STATUS(lowbit_view_gemv(&bv, x, K, y, N), LOWBIT_ERR_INVALID_PARAMETER);
+    zeros_copy = (uint8_t *)copy_bytes(v.zeros, v.zeros_len);
+    zeros_copy[3] = 17; /* 4-bit zero-points are at most 16 */
+    bv = v;
+    bv.zeros = zeros_copy;
+    CHECK_STATUS(lowbit_view_gemv(&bv, x, K, y, N), LOWBIT_ERR_INVALID_PARAMETER);
+    zeros_copy[3] = 16;
+    OK(lowbit_view_dequantize(&bv, deq, N * K));
+    free(zeros_copy);
+    fill(deq, N * K, SENTINEL);
+
+    /* an output overlapping an input (in-place GEMV) is refused, not undefined */
+    memcpy(buf, x, sizeof buf);
+    CHECK_STATUS(lowbit_gemv(m, buf, K, buf, N), LOWBIT_ERR_INVALID_PARAMETER);
+    CHECK_STATUS(lowbit_gemv_rows(m, buf, K, 0, N, buf + K - N, N), LOWBIT_ERR_INVALID_PARAMETER);
+    CHECK(memcmp(buf, x, sizeof buf) == 0);
+    CHECK(all_equal(y, N, SENTINEL));
+    CHECK(all_equal(deq, N * K, SENTINEL));
+
+    /* ISA errors do not change the state */
+    OK(lowbit_isa_active(&isa));
+    CHECK_STATUS(lowbit_set_isa_cap(42), LOWBIT_ERR_UNKNOWN_ISA);
+    OK(lowbit_gemv(m, x, K, y, N));
+
+    lowbit_matrix_free(m);
+}
+
+int main(void) {
+    test_version();
+    test_status_strings();
+    test_isa();
+    test_formats();
+    test_errors();
+    printf("test_capi: %d checks, %d failures\n", checks, failures);
+    return failures == 0 ? 0 : 1;
+}

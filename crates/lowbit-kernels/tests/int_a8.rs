@@ -199,14 +199,21 @@ fn rows_whose_codes_equal_the_zero_point_are_exactly_zero() {
     // Found by the fuzzer: each integer lane must hold sum (q - z) * x8 over its own
     // elements, not sum q * x8 with the correction in one lane, or exact zeros come out
     // as rounding noise after the lanes are scaled.
-    for &(k, group) in &[(135usize, Group::PerRow), (256, Group::Size(32)), (4096, Group::Size(64)), (192, Group::PerRow)] {
+    for &(k, group) in &[
+        (135usize, Group::PerRow),
+        (256, Group::Size(32)),
+        (4096, Group::Size(64)),
+        (192, Group::PerRow),
+    ] {
         let f = IntFormat::with_zero_point(4, group);
         let l = f.layout(2, k).unwrap();
         let codes = vec![0xAAu8; l.plane0_len]; // every code 10
         let scales = vec![lowbit_formats::f16::from_f32(0.37); l.scales_len];
         let zeros = vec![10u8; l.zeros_len];
         let w = IntMatrixRef::new(f, 2, k, &codes, &[], &scales, Some(&zeros)).unwrap();
-        let x: Vec<f32> = (0..k).map(|i| ((i * 7919 % 251) as f32 - 125.0) / 9.0).collect();
+        let x: Vec<f32> = (0..k)
+            .map(|i| ((i * 7919 % 251) as f32 - 125.0) / 9.0)
+            .collect();
         let xq = A8Activations::new(&x).unwrap();
         for isa in Isa::available() {
             let mut y = vec![1.0f32; 2];

@@ -1,0 +1,90 @@
+//! Aligned plain-text tables. Column widths are fitted before printing, so rows can be
+//! printed as they are produced (`lowbit bench` fits its columns from the plan).
+
+/// How a column's cells are aligned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    /// Text.
+    Left,
+    /// Numbers.
+    Right,
+}
+
+/// Column headers, alignments and widths.
+#[derive(Debug, Clone)]
+pub struct Table {
+    cols: Vec<(&'static str, Align, usize)>,
+}
+
+/// Spaces between columns.
+const GAP: &str = "  ";
+
+impl Table {
+    /// A table with these columns, each as wide as its header.
+    pub fn new(cols: &[(&'static str, Align)]) -> Self {
+        Table {
+            cols: cols
+                .iter()
+                .map(|&(h, a)| (h, a, h.chars().count()))
+                .collect(),
+        }
+    }
+
+    /// Widens column `col` to at least `width` characters.
+    pub fn widen(&mut self, col: usize, width: usize) {
+        let w = &mut self.cols[col].2;
+        *w = (*w).max(width);
+    }
+
+    /// Widens every column to fit a row of cells.
+    pub fn fit<S: AsRef<str>>(&mut self, cells: &[S]) {
+        for (i, c) in cells.iter().enumerate() {
+            self.widen(i, c.as_ref().chars().count());
+        }
+    }
+
+    /// The header line.
+    pub fn header(&self) -> String {
+        let heads: Vec<&str> = self.cols.iter().map(|c| c.0).collect();
+        self.row(&heads)
+    }
+
+    /// One row, cells padded to the column widths (no trailing spaces).
+    pub fn row<S: AsRef<str>>(&self, cells: &[S]) -> String {
+        let mut line = String::new();
+        for (i, (cell, &(_, align, width))) in cells.iter().zip(&self.cols).enumerate() {
+            if i > 0 {
+                line.push_str(GAP);
+            }
+            let cell = cell.as_ref();
+            let pad = " ".repeat(width.saturating_sub(cell.chars().count()));
+            match align {
+                Align::Left => {
+                    line.push_str(cell);
+                    line.push_str(&pad);
+                }
+                Align::Right => {
+                    line.push_str(&pad);
+                    line.push_str(cell);
+                }
+            }
+        }
+        line.truncate(line.trim_end().len());
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligns_left_and_right() {
+        let mut t = Table::new(&[("name", Align::Left), ("x", Align::Right)]);
+        t.fit(&["abcdef", "1.5"]);
+        t.widen(1, 5);
+        assert_eq!(t.header(), "name        x");
+        assert_eq!(t.row(&["ab", "10.25"]), "ab      10.25");
+        assert_eq!(t.row(&["abcdef", "1"]), "abcdef      1");
+    }
+}

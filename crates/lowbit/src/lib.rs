@@ -90,11 +90,24 @@ impl Format {
                     .map_err(|_| bad())?,
             ),
         };
+        if let Group::Size(g) = group {
+            if !Group::SIZES.contains(&g) {
+                return Err(Error::BadGroupSize { group: g, k: g });
+            }
+        }
         let f = Format::int(bits, group, zp);
         match f {
             Format::Int(i) => i.validate()?,
         }
         Ok(f)
+    }
+
+    /// Checks that an `n x k` matrix can be stored in this format (group size divides
+    /// `K`, bit width valid, ...) and returns the bytes of weight data one GEMV reads.
+    pub fn weight_bytes(&self, n: usize, k: usize) -> Result<usize> {
+        match self {
+            Format::Int(f) => Ok(f.layout(n, k)?.weight_bytes()),
+        }
     }
 
     /// Every format lowbit implements, at its common group sizes (what benches walk).
@@ -323,23 +336,74 @@ pub fn quantize_activations(x: &[f32]) -> Result<A8Activations> {
     A8Activations::new(x)
 }
 
-/// Whether `precision` lets this call use the A8 path: only when an integer-dot kernel
-/// for the format runs at least at the ISA level of the f32 kernel.
+/// Whether `precision` lets this call use the A8 path (the rule of [`gemv_kernel`]).
 fn use_a8(w: &MatrixRef<'_>, isa: Isa, precision: Precision) -> bool {
-    if precision != Precision::AllowA8 {
-        return false;
+    precision == Precision::AllowA8
+        && gemv_kernel(w.format(), isa, precision).is_some_and(|k| k.name.contains("_a8_"))
+}
+
+/// The kernel a GEMV call would run: its registry name and the ISA it is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelInfo {
+    /// Registry name, `<op>_<weights>_<activations>_<isa>`.
+    pub name: &'static str,
+    /// The ISA the kernel is written for (lower than the one asked for on a fallback).
+    pub isa: Isa,
+}
+
+/// Which kernel a GEMV of `format` runs on `isa` with `precision` (`None` when the CPU
+/// lacks `isa`). With [`Precision::AllowA8`] this is the integer-dot kernel when the
+/// call would use it, else the f32 one — the same rule [`gemv_with`] applies.
+pub fn gemv_kernel(format: Format, isa: Isa, precision: Precision) -> Option<KernelInfo> {
+    if !isa.is_available() {
+        return None;
     }
-    match w {
-        MatrixRef::Int(m) => {
-            let bits = m.format().bits;
-            use lowbit_kernels::registry::{select_int_a8_gemv, select_int_gemv};
-            match (select_int_a8_gemv(isa, bits), select_int_gemv(isa, bits)) {
-                (Some(a8), Some(f)) => a8.isa >= f.isa && a8.isa != Isa::Scalar,
-                (Some(a8), None) => a8.isa != Isa::Scalar,
-                _ => false,
-            }
+    use lowbit_kernels::registry::{select_int_a8_gemv, select_int_gemv};
+    match format {
+        Format::Int(f) => {
+            let a8 = select_int_a8_gemv(isa, f.bits);
+            let f32k = select_int_gemv(isa, f.bits);
+            let use_a8 = precision == Precision::AllowA8
+                && a8.is_some_and(|a| a.isa != Isa::Scalar && f32k.is_none_or(|k| a.isa >= k.isa));
+            let (name, isa) = if use_a8 {
+                a8.map(|k| (k.name, k.isa))
+            } else {
+                f32k.map(|k| (k.name, k.isa))
+            }?;
+            Some(KernelInfo { name, isa })
         }
     }
+}
+
+/// `Y = X W^T` for `m` activation rows: `x` is row-major `[m][K]`, `y` row-major
+/// `[m][N]` (`y[i*N + n] = sum_k W[n,k] * x[i*K + k]`). Each weight row is decoded once
+/// per call for all `m` activation rows where a batched kernel exists; results equal
+/// `m` separate [`gemv_with`] calls up to float summation order. Rows of `W` are split
+/// over rayon as in [`gemv_with`]; `opts.precision` is honoured per activation row.
+pub fn gemm_with(
+    w: MatrixRef<'_>,
+    x: &[f32],
+    m: usize,
+    y: &mut [f32],
+    opts: &GemvOptions,
+) -> Result<()> {
+    let (n, k) = (w.n(), w.k());
+    let need = |what, per: usize| {
+        m.checked_mul(per).ok_or_else(|| Error::InvalidShape {
+            what: format!("{what}: {m} x {per} overflows"),
+        })
+    };
+    lowbit_formats::error::check_len("x", need("x", k)?, x.len())?;
+    lowbit_formats::error::check_len("y", need("y", n)?, y.len())?;
+    resolve_isa(opts.isa)?;
+    for (xi, yi) in x
+        .chunks_exact(k.max(1))
+        .zip(y.chunks_exact_mut(n.max(1)))
+        .take(m)
+    {
+        gemv_with(w, xi, yi, opts)?;
+    }
+    Ok(())
 }
 
 /// Runs `f(rows, y_rows)` over all rows, split over rayon unless `single_thread`.

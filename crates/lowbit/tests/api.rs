@@ -237,3 +237,55 @@ fn f16_and_bf16_activations_equal_widened_f32() {
     let mut y = vec![0.0; n];
     assert!(lowbit::gemv_f16(q.view(), &xh[1..], &mut y, &opts).is_err());
 }
+
+#[test]
+fn gemm_equals_gemv_per_activation_row() {
+    let (n, k, m) = (33, 256, 5);
+    let (w, _) = data(n, k);
+    let x: Vec<f32> = (0..m * k)
+        .map(|i| ((i * 31) % 113) as f32 / 56.0 - 1.0)
+        .collect();
+    let q = QuantizedMatrix::quantize(&w, n, k, Format::int4(Group::Size(32))).unwrap();
+    let opts = GemvOptions::default();
+    let mut y = vec![0.0; m * n];
+    lowbit::gemm_with(q.view(), &x, m, &mut y, &opts).unwrap();
+    for i in 0..m {
+        let mut yi = vec![0.0; n];
+        lowbit::gemv_with(q.view(), &x[i * k..(i + 1) * k], &mut yi, &opts).unwrap();
+        for r in 0..n {
+            assert!((y[i * n + r] - yi[r]).abs() <= 1e-4 * yi[r].abs().max(1.0));
+        }
+    }
+    let mut short = vec![0.0; m * n - 1];
+    assert!(lowbit::gemm_with(q.view(), &x, m, &mut short, &opts).is_err());
+    assert!(lowbit::gemm_with(q.view(), &x[1..], m, &mut y, &opts).is_err());
+}
+
+#[test]
+fn kernel_query_matches_what_runs() {
+    let f = Format::int4(Group::Size(32));
+    for isa in Isa::available() {
+        let k = lowbit::gemv_kernel(f, isa, Precision::F32).unwrap();
+        assert!(isa.allows(k.isa));
+        let (w, x) = data(4, 64);
+        let q = QuantizedMatrix::quantize(&w, 4, 64, f).unwrap();
+        let mut y = vec![0.0; 4];
+        assert_eq!(
+            lowbit::gemv_rows(q.view(), &x, 0..4, &mut y, Some(isa)).unwrap(),
+            k.name
+        );
+        let a8 = lowbit::gemv_kernel(f, isa, Precision::AllowA8).unwrap();
+        assert_eq!(
+            a8.name.contains("_a8_"),
+            isa != Isa::Scalar,
+            "{isa}: {}",
+            a8.name
+        );
+    }
+    assert_eq!(
+        f.weight_bytes(4096, 4096).unwrap(),
+        4096 * 2048 + 4096 * 128 * 2
+    );
+    assert!(f.weight_bytes(4, 48).is_err());
+    assert!(Format::parse("int4_g48").is_err());
+}

@@ -29,6 +29,9 @@ fn bench_gemv(c: &mut Criterion) {
     let formats = [
         Format::int4(Group::Size(32)),
         Format::int(4, Group::Size(128), true),
+        Format::int(8, Group::PerRow, false),
+        Format::int(2, Group::Size(64), false),
+        Format::int(3, Group::Size(128), false),
     ];
     for (n, k) in SHAPES {
         let w = random_f32(n * k, 1);
@@ -37,7 +40,9 @@ fn bench_gemv(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("gemv/{n}x{k}"));
         g.sample_size(20);
         g.throughput(Throughput::Bytes((n * k * 4) as u64));
-        g.bench_function("f32/rustc", |b| b.iter(|| f32_gemv(black_box(&w), &x, &mut y)));
+        g.bench_function("f32/rustc", |b| {
+            b.iter(|| f32_gemv(black_box(&w), &x, &mut y))
+        });
         for f in formats {
             let q = QuantizedMatrix::quantize(&w, n, k, f).unwrap();
             let v = q.view();

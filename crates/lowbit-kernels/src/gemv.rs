@@ -89,3 +89,95 @@ pub fn int_gemv_a8(
     (kernel.run)(w, x, rows, y);
     Ok(kernel)
 }
+
+/// Checks the GEMM preconditions: `x.len() == m * K`, `rows` within `0..N`,
+/// `ldy >= rows.len()` and, when `m > 0`, `y.len() >= (m - 1) * ldy + rows.len()`
+/// (with `m == 0` any `y`, even empty, is accepted and nothing is written).
+pub fn check_gemm_args(
+    n: usize,
+    k: usize,
+    x_len: usize,
+    m: usize,
+    rows: &Range<usize>,
+    y_len: usize,
+    ldy: usize,
+) -> Result<()> {
+    let too_big = || Error::InvalidShape {
+        what: format!("M = {m} activation rows are too large to address"),
+    };
+    check_len("x", m.checked_mul(k).ok_or_else(too_big)?, x_len)?;
+    if rows.start > rows.end || rows.end > n {
+        return Err(Error::InvalidShape {
+            what: format!(
+                "row range {}..{} is not within 0..{n}",
+                rows.start, rows.end
+            ),
+        });
+    }
+    let nr = rows.end - rows.start;
+    if ldy < nr {
+        return Err(Error::InvalidShape {
+            what: format!("ldy = {ldy} is smaller than the {nr} rows of the row range"),
+        });
+    }
+    if m == 0 {
+        return Ok(());
+    }
+    let need = (m - 1)
+        .checked_mul(ldy)
+        .and_then(|v| v.checked_add(nr))
+        .ok_or_else(too_big)?;
+    if y_len < need {
+        return Err(Error::BufferLength {
+            what: "y",
+            expected: need,
+            got: y_len,
+        });
+    }
+    Ok(())
+}
+
+/// Panicking form of [`check_gemm_args`], for kernels whose soundness depends on it.
+#[inline]
+pub(crate) fn assert_gemm_args(
+    w: &IntMatrixRef<'_>,
+    x: &[f32],
+    m: usize,
+    rows: &Range<usize>,
+    y: &[f32],
+    ldy: usize,
+) {
+    if let Err(e) = check_gemm_args(w.n(), w.k(), x.len(), m, rows, y.len(), ldy) {
+        panic!("kernel precondition violated: {e}");
+    }
+}
+
+/// INT GEMM with f32 activations on the best kernel `isa` allows:
+/// `y[mi*ldy + (n - rows.start)] = sum_k W[n,k] * x[mi*K + k]` for `mi < m`, `n` in `rows`.
+///
+/// `x` is row-major `[m][K]` (exactly `m * K` values); `y` is row-major with leading
+/// dimension `ldy >= rows.len()` and at least `(m - 1) * ldy + rows.len()` values; the
+/// `ldy - rows.len()` values after each output row are left untouched. Returns the kernel
+/// that ran. `y` is written only if every check passes.
+///
+/// Every output depends only on its weight row and its activation row (see
+/// [`crate::reference::int_gemm`]): results are bitwise identical for any `m`, row split
+/// or thread count on one ISA, and the SIMD ISAs agree with each other bitwise.
+pub fn int_gemm(
+    isa: Isa,
+    w: &IntMatrixRef<'_>,
+    x: &[f32],
+    m: usize,
+    rows: Range<usize>,
+    y: &mut [f32],
+    ldy: usize,
+) -> Result<&'static Kernel<registry::IntGemmFn>> {
+    isa.require()?;
+    check_gemm_args(w.n(), w.k(), x.len(), m, &rows, y.len(), ldy)?;
+    let bits = w.format().bits;
+    let kernel = registry::select_int_gemm(isa, bits).ok_or_else(|| Error::Unsupported {
+        what: format!("INT{bits} GEMM on {isa}"),
+    })?;
+    (kernel.run)(w, x, m, rows, y, ldy);
+    Ok(kernel)
+}

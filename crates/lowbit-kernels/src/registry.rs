@@ -53,20 +53,76 @@ static ARCH_INT_GEMV: &[Kernel<IntGemvFn>] = &[
         run: crate::x86_64::avx512::int::gemv_int4,
     },
     Kernel {
+        name: "gemv_int8_f32_avx512",
+        isa: Isa::Avx512,
+        bits: &[8],
+        run: crate::x86_64::avx512::int::gemv_int8,
+    },
+    Kernel {
+        name: "gemv_int2_f32_avx512",
+        isa: Isa::Avx512,
+        bits: &[2],
+        run: crate::x86_64::avx512::int::gemv_int2,
+    },
+    Kernel {
+        name: "gemv_int3_f32_avx512",
+        isa: Isa::Avx512,
+        bits: &[3],
+        run: crate::x86_64::avx512::int::gemv_int3,
+    },
+    Kernel {
         name: "gemv_int4_f32_avx2",
         isa: Isa::Avx2,
         bits: &[4],
         run: crate::x86_64::avx2::int::gemv_int4,
     },
+    Kernel {
+        name: "gemv_int8_f32_avx2",
+        isa: Isa::Avx2,
+        bits: &[8],
+        run: crate::x86_64::avx2::int::gemv_int8,
+    },
+    Kernel {
+        name: "gemv_int2_f32_avx2",
+        isa: Isa::Avx2,
+        bits: &[2],
+        run: crate::x86_64::avx2::int::gemv_int2,
+    },
+    Kernel {
+        name: "gemv_int3_f32_avx2",
+        isa: Isa::Avx2,
+        bits: &[3],
+        run: crate::x86_64::avx2::int::gemv_int3,
+    },
 ];
 
 #[cfg(target_arch = "aarch64")]
-static ARCH_INT_GEMV: &[Kernel<IntGemvFn>] = &[Kernel {
-    name: "gemv_int4_f32_neon",
-    isa: Isa::Neon,
-    bits: &[4],
-    run: crate::aarch64::neon::int::gemv_int4,
-}];
+static ARCH_INT_GEMV: &[Kernel<IntGemvFn>] = &[
+    Kernel {
+        name: "gemv_int4_f32_neon",
+        isa: Isa::Neon,
+        bits: &[4],
+        run: crate::aarch64::neon::int::gemv_int4,
+    },
+    Kernel {
+        name: "gemv_int8_f32_neon",
+        isa: Isa::Neon,
+        bits: &[8],
+        run: crate::aarch64::neon::int::gemv_int8,
+    },
+    Kernel {
+        name: "gemv_int2_f32_neon",
+        isa: Isa::Neon,
+        bits: &[2],
+        run: crate::aarch64::neon::int::gemv_int2,
+    },
+    Kernel {
+        name: "gemv_int3_f32_neon",
+        isa: Isa::Neon,
+        bits: &[3],
+        run: crate::aarch64::neon::int::gemv_int3,
+    },
+];
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 static ARCH_INT_GEMV: &[Kernel<IntGemvFn>] = &[];
@@ -128,6 +184,116 @@ pub fn int_a8_gemv_kernels() -> impl Iterator<Item = &'static Kernel<IntA8GemvFn
 pub fn select_int_a8_gemv(cap: Isa, bits: u8) -> Option<&'static Kernel<IntA8GemvFn>> {
     int_a8_gemv_kernels()
         .find(|k| k.bits.contains(&bits) && cap.allows(k.isa) && k.isa.is_available())
+}
+
+/// An INT GEMM kernel with f32 activations:
+/// `y[mi*ldy + (n - rows.start)] = sum_k W[n, k] * x[mi*K + k]` for `mi < m`, `n` in `rows`
+/// (`x` row-major `[m][K]`, `y` row-major with leading dimension `ldy`).
+///
+/// Preconditions (checked by [`crate::gemv::int_gemm`] before the call, and asserted
+/// again by each kernel because its memory safety depends on them): `x.len() == m * K`,
+/// `rows.end <= N`, `ldy >= rows.len()`, `y.len() >= (m - 1) * ldy + rows.len()` when
+/// `m > 0`, and the format's bit width is one the entry lists.
+pub type IntGemmFn = fn(&IntMatrixRef<'_>, &[f32], usize, Range<usize>, &mut [f32], usize);
+
+static PORTABLE_INT_GEMM: &[Kernel<IntGemmFn>] = &[Kernel {
+    name: "gemm_int_f32_scalar",
+    isa: Isa::Scalar,
+    bits: &[2, 3, 4, 8],
+    run: reference::int_gemm::gemm,
+}];
+
+#[cfg(target_arch = "x86_64")]
+static ARCH_INT_GEMM: &[Kernel<IntGemmFn>] = &[
+    Kernel {
+        name: "gemm_int4_f32_avx512",
+        isa: Isa::Avx512,
+        bits: &[4],
+        run: crate::x86_64::avx512::gemm::gemm_int4,
+    },
+    Kernel {
+        name: "gemm_int8_f32_avx512",
+        isa: Isa::Avx512,
+        bits: &[8],
+        run: crate::x86_64::avx512::gemm::gemm_int8,
+    },
+    Kernel {
+        name: "gemm_int2_f32_avx512",
+        isa: Isa::Avx512,
+        bits: &[2],
+        run: crate::x86_64::avx512::gemm::gemm_int2,
+    },
+    Kernel {
+        name: "gemm_int3_f32_avx512",
+        isa: Isa::Avx512,
+        bits: &[3],
+        run: crate::x86_64::avx512::gemm::gemm_int3,
+    },
+    Kernel {
+        name: "gemm_int4_f32_avx2",
+        isa: Isa::Avx2,
+        bits: &[4],
+        run: crate::x86_64::avx2::gemm::gemm_int4,
+    },
+    Kernel {
+        name: "gemm_int8_f32_avx2",
+        isa: Isa::Avx2,
+        bits: &[8],
+        run: crate::x86_64::avx2::gemm::gemm_int8,
+    },
+    Kernel {
+        name: "gemm_int2_f32_avx2",
+        isa: Isa::Avx2,
+        bits: &[2],
+        run: crate::x86_64::avx2::gemm::gemm_int2,
+    },
+    Kernel {
+        name: "gemm_int3_f32_avx2",
+        isa: Isa::Avx2,
+        bits: &[3],
+        run: crate::x86_64::avx2::gemm::gemm_int3,
+    },
+];
+
+#[cfg(target_arch = "aarch64")]
+static ARCH_INT_GEMM: &[Kernel<IntGemmFn>] = &[
+    Kernel {
+        name: "gemm_int4_f32_neon",
+        isa: Isa::Neon,
+        bits: &[4],
+        run: crate::aarch64::neon::gemm::gemm_int4,
+    },
+    Kernel {
+        name: "gemm_int8_f32_neon",
+        isa: Isa::Neon,
+        bits: &[8],
+        run: crate::aarch64::neon::gemm::gemm_int8,
+    },
+    Kernel {
+        name: "gemm_int2_f32_neon",
+        isa: Isa::Neon,
+        bits: &[2],
+        run: crate::aarch64::neon::gemm::gemm_int2,
+    },
+    Kernel {
+        name: "gemm_int3_f32_neon",
+        isa: Isa::Neon,
+        bits: &[3],
+        run: crate::aarch64::neon::gemm::gemm_int3,
+    },
+];
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+static ARCH_INT_GEMM: &[Kernel<IntGemmFn>] = &[];
+
+/// Every INT GEMM kernel compiled for this architecture, best first.
+pub fn int_gemm_kernels() -> impl Iterator<Item = &'static Kernel<IntGemmFn>> {
+    ARCH_INT_GEMM.iter().chain(PORTABLE_INT_GEMM.iter())
+}
+
+/// The best INT GEMM kernel for `bits` that `cap` allows and the CPU can run.
+pub fn select_int_gemm(cap: Isa, bits: u8) -> Option<&'static Kernel<IntGemmFn>> {
+    int_gemm_kernels().find(|k| k.bits.contains(&bits) && cap.allows(k.isa) && k.isa.is_available())
 }
 
 #[cfg(test)]

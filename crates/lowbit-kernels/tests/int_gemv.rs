@@ -1,10 +1,14 @@
 //! Every INT GEMV kernel on every ISA this machine has, against the scalar reference.
 //!
-//! Float tolerance: the reference and a SIMD kernel compute the same products
-//! `(q - z) * x_k` exactly (small integers times f32) and differ only in summation order
-//! and FMA use. For a sum of m terms evaluated in any order, the result differs from the
-//! exact sum by at most gamma_m * sum|terms|, gamma_m = m*u/(1 - m*u), u = 2^-24. Each row
-//! is a two-level sum (inside a group, then over groups, then one more product with the
+//! Float tolerance: the reference and a SIMD kernel evaluate the same exact terms and
+//! differ only in rounding: summation order, FMA use, and where the scale is applied.
+//! The reference rounds each product `(q - z) * x_k` (exact weights: small integers),
+//! sums a group, and multiplies by the scale; some kernels instead decode `s * (q - z)`,
+//! which is exact in f32 too (an f16 scale has 11 significant bits, `q - z` at most 9),
+//! so each of their terms is rounded at most once before the sum. For a sum of m terms
+//! evaluated in any order, the result differs from the exact sum by at most
+//! gamma_m * sum|terms|, gamma_m = m*u/(1 - m*u), u = 2^-24. Each row is at worst a
+//! two-level sum (inside a group, then over groups, then one more product with the
 //! scale), so every path is within gamma_{K+2} * A of the exact value, where
 //! A = sum_k |s_j (q_k - z_j) x_k|, and two paths are within 2 * gamma_{K+2} * A of each
 //! other. A wrong decode (one code off) is an error of order |s x_k| >> that bound.
@@ -119,6 +123,107 @@ fn int4_runs_the_isa_it_was_asked_for() {
 }
 
 #[test]
+fn every_width_runs_the_isa_it_was_asked_for() {
+    // Every SIMD ISA has a kernel for every width (INT2/INT3 with 32-groups included).
+    for bits in [2u8, 3, 4, 8] {
+        for group in [Group::Size(32), Group::Size(128), Group::PerRow] {
+            let (m, x) = random_matrix(bits, group, true, 5, 256, u64::from(bits));
+            let mut y = vec![0.0; 5];
+            for isa in Isa::available() {
+                let k = int_gemv(isa, &m.view(), &x, 0..5, &mut y).unwrap();
+                assert_eq!(k.isa, isa, "INT{bits} {group:?} on {isa} ran {}", k.name);
+                assert!(k.name.contains(&format!("int{bits}")) || isa == Isa::Scalar);
+            }
+        }
+    }
+}
+
+/// Random codes with the given zero-points (one per group, cycling through `zeros`).
+fn matrix_with_zeros(
+    bits: u8,
+    group: Group,
+    n: usize,
+    k: usize,
+    zeros: &[u8],
+    seed: u64,
+) -> (IntMatrix, Vec<f32>) {
+    let f = IntFormat::with_zero_point(bits, group);
+    let l = f.layout(n, k).unwrap();
+    let mut s = seed | 1;
+    let mut byte = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 32) as u8
+    };
+    let mut plane0: Vec<u8> = (0..l.plane0_len).map(|_| byte()).collect();
+    let plane1: Vec<u8> = (0..l.plane1_len).map(|_| byte()).collect();
+    // Bits past K in a row's last byte are padding (zero, as `pack` writes them).
+    let used = (k * usize::from(if bits == 3 { 2 } else { bits })) % 8;
+    if used != 0 {
+        for r in 0..n {
+            plane0[(r + 1) * l.row_bytes0 - 1] &= (1u8 << used) - 1;
+        }
+    }
+    let scales: Vec<_> = (0..l.scales_len)
+        .map(|i| lowbit_formats::f16::from_f32(0.01 + (i % 7) as f32 * 0.003))
+        .collect();
+    let z: Vec<u8> = (0..l.zeros_len).map(|i| zeros[i % zeros.len()]).collect();
+    let m = IntMatrix::from_parts(f, n, k, plane0, plane1, scales, Some(z)).unwrap();
+    let x = (0..k)
+        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    (m, x)
+}
+
+#[test]
+fn extreme_zero_points_on_every_width() {
+    // 0 ..= 2^b (2^b reaches the kernels from GPTQ's z - 1 storage); INT8 tops out at 255.
+    for bits in [2u8, 3, 4, 8] {
+        let top = (1u16 << bits).min(255) as u8;
+        let zeros = [0, 1, 1 << (bits - 1), top - 1, top];
+        for (group, k) in [
+            (Group::Size(32), 160),
+            (Group::Size(64), 320),
+            (Group::Size(256), 512),
+            (Group::PerRow, 333),
+            (Group::PerRow, 64),
+        ] {
+            let (m, x) = matrix_with_zeros(bits, group, 7, k, &zeros, u64::from(bits) + k as u64);
+            check_all_isas(&m.view(), &x, 0..7);
+            check_all_isas(&m.view(), &x, 3..6);
+        }
+    }
+}
+
+#[test]
+fn rows_are_bitwise_independent_of_the_range() {
+    // Kernels decode several rows at once; a row's result must not depend on which rows
+    // it was computed with (callers split rows over threads and promise identical bits).
+    for bits in [2u8, 3, 4, 8] {
+        for (group, k) in [(Group::Size(64), 192), (Group::PerRow, 100)] {
+            let (m, x) = random_matrix(bits, group, true, 11, k, 3 + u64::from(bits));
+            for isa in Isa::available() {
+                let mut all = vec![0.0f32; 11];
+                int_gemv(isa, &m.view(), &x, 0..11, &mut all).unwrap();
+                for (start, end) in [(0, 1), (1, 4), (2, 11), (5, 10), (10, 11)] {
+                    let mut part = vec![0.0f32; end - start];
+                    int_gemv(isa, &m.view(), &x, start..end, &mut part).unwrap();
+                    for (i, v) in part.iter().enumerate() {
+                        assert_eq!(
+                            v.to_bits(),
+                            all[start + i].to_bits(),
+                            "INT{bits} {group:?} {isa} row {} in {start}..{end}",
+                            start + i
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn zero_point_sixteen_from_gptq_is_handled() {
     // GPTQ stores z - 1, so z = 16 reaches the kernels: q - z is then in -16..-1.
     let f = IntFormat::with_zero_point(4, Group::Size(32));
@@ -132,13 +237,15 @@ fn zero_point_sixteen_from_gptq_is_handled() {
 
 #[test]
 fn large_values_and_long_rows() {
-    for &(k, g) in &[
-        (4096usize, Group::Size(128)),
-        (11008, Group::Size(32)),
-        (4097, Group::PerRow),
-    ] {
-        let (m, x) = random_matrix(4, g, true, 5, k, k as u64);
-        check_all_isas(&m.view(), &x, 0..5);
+    for bits in [2u8, 3, 4, 8] {
+        for &(k, g) in &[
+            (4096usize, Group::Size(128)),
+            (11008, Group::Size(32)),
+            (4097, Group::PerRow),
+        ] {
+            let (m, x) = random_matrix(bits, g, true, 5, k, k as u64 + u64::from(bits));
+            check_all_isas(&m.view(), &x, 0..5);
+        }
     }
 }
 

@@ -4,3 +4,4 @@
 
 pub mod int;
 pub mod int_a8;
+pub mod int_gemm;

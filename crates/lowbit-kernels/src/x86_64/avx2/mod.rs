@@ -21,3 +21,4 @@ pub(crate) fn f16_to_f32(bits: u16) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
 }
 pub(crate) mod a8;
+pub(crate) mod gemm;

@@ -1,0 +1,77 @@
+//! Reference INT-b GEMM with f32 activations, and the fused summation order every SIMD
+//! GEMM kernel follows.
+//!
+//! Layout (every GEMM kernel): `x` is row-major `[M][K]` (activation row `mi` is
+//! `x[mi*K .. (mi+1)*K]`); the output for activation row `mi` and weight row (output
+//! channel) `n` in `rows` is `y[mi*ldy + (n - rows.start)]`. Elements of `y` outside those
+//! positions (the padding between `rows.len()` and `ldy`) are never written.
+
+use core::ops::Range;
+
+use lowbit_formats::int::IntMatrixRef;
+
+/// Reference INT GEMM for every bit width: `Y[mi][n] = sum_k W[n,k] * X[mi][k]`.
+///
+/// Each output is computed exactly as [`crate::reference::int::gemv`] computes it (groups
+/// in order, elements in order within a group, no FMA, one multiplication by the group's
+/// scale), so GEMM with `m == 1` equals the reference GEMV bitwise, and every output
+/// depends only on its weight row and its activation row.
+pub fn gemm(
+    w: &IntMatrixRef<'_>,
+    x: &[f32],
+    m: usize,
+    rows: Range<usize>,
+    y: &mut [f32],
+    ldy: usize,
+) {
+    crate::gemv::assert_gemm_args(w, x, m, &rows, y, ldy);
+    let (k, nr) = (w.k(), rows.len());
+    for mi in 0..m {
+        let xr = &x[mi * k..(mi + 1) * k];
+        let yr = &mut y[mi * ldy..mi * ldy + nr];
+        crate::reference::int::gemv(w, xr, rows.clone(), yr);
+    }
+}
+
+/// The dequantized weight `s * (q - z)` as the SIMD GEMM kernels compute it:
+/// `fma(q, s, -(z * s))`. An f16 scale times an integer of at most 9 bits is exact in f32,
+/// so `q * s`, `z * s` and their difference are exact and this is `s * (q - z)` exactly;
+/// a zero weight is always `+0.0` (the two addends are zeros of opposite signs, or exact
+/// opposites). Every SIMD path evaluates this same expression, so the bits agree.
+#[inline(always)]
+pub fn fused_weight(q: u8, s: f32, z: u8) -> f32 {
+    f32::from(q).mul_add(s, -(f32::from(z) * s))
+}
+
+/// The fused order of the SIMD GEMM kernels, in scalar Rust: with the exact dequantized
+/// weight `w[n,k] = s * (q - z)` of [`fused_weight`], each output is one chain of fused multiply-adds over `k` in increasing order,
+/// starting from `+0.0`: `acc = fma(w[n,k], x[mi][k], acc)`.
+///
+/// Every SIMD GEMM kernel (`gemm_int*_f32_{avx2,avx512,neon}`) returns exactly these bits
+/// (NaN payloads aside), whatever `m`, `rows` or tile sizes, so results do not depend on
+/// the batch size, the row split or the thread count, nor on which SIMD ISA ran. It is
+/// the oracle of those kernels' bitwise tests; [`gemm`] is the accuracy reference.
+/// `f32::mul_add` is slow without hardware FMA: this is for tests.
+pub fn gemm_fused(
+    w: &IntMatrixRef<'_>,
+    x: &[f32],
+    m: usize,
+    rows: Range<usize>,
+    y: &mut [f32],
+    ldy: usize,
+) {
+    crate::gemv::assert_gemm_args(w, x, m, &rows, y, ldy);
+    let l = *w.layout();
+    for (i, n) in rows.enumerate() {
+        for mi in 0..m {
+            let xr = &x[mi * l.k..(mi + 1) * l.k];
+            let mut acc = 0.0f32;
+            for (k, &xk) in xr.iter().enumerate() {
+                let j = k / l.group_len;
+                let wk = fused_weight(w.code(n, k), w.scale(n, j), w.zero(n, j));
+                acc = wk.mul_add(xk, acc);
+            }
+            y[mi * ldy + i] = acc;
+        }
+    }
+}

@@ -376,10 +376,15 @@ pub fn gemv_kernel(format: Format, isa: Isa, precision: Precision) -> Option<Ker
 }
 
 /// `Y = X W^T` for `m` activation rows: `x` is row-major `[m][K]`, `y` row-major
-/// `[m][N]` (`y[i*N + n] = sum_k W[n,k] * x[i*K + k]`). Each weight row is decoded once
-/// per call for all `m` activation rows where a batched kernel exists; results equal
-/// `m` separate [`gemv_with`] calls up to float summation order. Rows of `W` are split
-/// over rayon as in [`gemv_with`]; `opts.precision` is honoured per activation row.
+/// `[m][N]` (`y[i*N + n] = sum_k W[n,k] * x[i*K + k]`).
+///
+/// For `m >= 2` with f32 precision, a batched kernel decodes each weight tile once for
+/// all `m` rows (small `m`), or decodes panels into cache for a register-blocked
+/// micro-kernel (large `m`); on SIMD paths its summation order is fixed, so results are
+/// bitwise independent of `m`, the row split and the thread count. `m == 1` runs
+/// [`gemv_with`] (faster; equal up to float summation order), and so does every row
+/// when `opts.precision` selects the A8 path. Rows of `W` are split over rayon (each
+/// task writes through a temporary of `m x rows` floats, then scatters).
 pub fn gemm_with(
     w: MatrixRef<'_>,
     x: &[f32],
@@ -395,15 +400,49 @@ pub fn gemm_with(
     };
     lowbit_formats::error::check_len("x", need("x", k)?, x.len())?;
     lowbit_formats::error::check_len("y", need("y", n)?, y.len())?;
-    resolve_isa(opts.isa)?;
-    for (xi, yi) in x
-        .chunks_exact(k.max(1))
-        .zip(y.chunks_exact_mut(n.max(1)))
-        .take(m)
-    {
-        gemv_with(w, xi, yi, opts)?;
+    let isa = resolve_isa(opts.isa)?;
+    if m == 0 {
+        return Ok(());
     }
-    Ok(())
+    if m == 1 || use_a8(&w, isa, opts.precision) {
+        for (xi, yi) in x.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
+            gemv_with(w, xi, yi, opts)?;
+        }
+        return Ok(());
+    }
+    let MatrixRef::Int(wi) = w;
+    let run = |rows: Range<usize>, out: &mut [f32], ldy: usize| {
+        lowbit_kernels::gemv::int_gemm(isa, &wi, x, m, rows, out, ldy).map(|_| ())
+    };
+    #[cfg(feature = "rayon")]
+    if !opts.single_thread && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        let chunk = rows_per_task(n, k).max(16);
+        if chunk < n {
+            let starts: Vec<usize> = (0..n).step_by(chunk).collect();
+            let parts: Vec<Result<Vec<f32>>> = starts
+                .par_iter()
+                .map(|&r0| {
+                    let rows = r0..(r0 + chunk).min(n);
+                    let mut tmp = vec![0.0f32; m * rows.len()];
+                    let ld = rows.len();
+                    run(rows, &mut tmp, ld).map(|_| tmp)
+                })
+                .collect();
+            let mut done = Vec::with_capacity(parts.len());
+            for p in parts {
+                done.push(p?);
+            }
+            for (&r0, tmp) in starts.iter().zip(&done) {
+                let len = tmp.len() / m;
+                for i in 0..m {
+                    y[i * n + r0..i * n + r0 + len].copy_from_slice(&tmp[i * len..(i + 1) * len]);
+                }
+            }
+            return Ok(());
+        }
+    }
+    run(0..n, y, n)
 }
 
 /// Runs `f(rows, y_rows)` over all rows, split over rayon unless `single_thread`.

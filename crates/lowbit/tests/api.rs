@@ -256,6 +256,17 @@ fn gemm_equals_gemv_per_activation_row() {
             assert!((y[i * n + r] - yi[r]).abs() <= 1e-4 * yi[r].abs().max(1.0));
         }
     }
+    // The batched kernels' order is fixed: any thread count gives the same bits.
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut yt = vec![0.0; m * n];
+        pool.install(|| lowbit::gemm_with(q.view(), &x, m, &mut yt, &opts))
+            .unwrap();
+        assert_eq!(yt, y, "threads = {threads}");
+    }
     let mut short = vec![0.0; m * n - 1];
     assert!(lowbit::gemm_with(q.view(), &x, m, &mut short, &opts).is_err());
     assert!(lowbit::gemm_with(q.view(), &x[1..], m, &mut y, &opts).is_err());

@@ -44,6 +44,11 @@ for isa in $isas; do
   LOWBIT_ISA=$isa cargo test -q -p lowbit -j2
 done
 
+if grep -qw avx512_vnni /proc/cpuinfo; then
+  echo "-- kernels with LOWBIT_DISABLE=avx512vnni (the AVX-512BW variants)"
+  LOWBIT_DISABLE=avx512vnni cargo test -q -p lowbit-kernels -j2
+fi
+
 if ! have_cross; then
   if [ -n "${CI:-}" ]; then
     echo "aarch64 cross tools missing" >&2

@@ -172,10 +172,43 @@ impl CpuFeatures {
     }
 }
 
-/// The CPU's features, detected on first call and cached.
+/// The CPU's features, detected on first call and cached, minus any named in the
+/// comma-separated `LOWBIT_DISABLE` environment variable (e.g. `avx512vnni` or
+/// `dotprod`: it can only turn features off, so tests can run the fallback variants of
+/// a kernel on a CPU that has the feature). Unknown names are ignored.
 pub fn cpu_features() -> CpuFeatures {
     static F: OnceLock<CpuFeatures> = OnceLock::new();
-    *F.get_or_init(detect)
+    *F.get_or_init(|| {
+        let disable = std::env::var("LOWBIT_DISABLE").unwrap_or_default();
+        detect().without(disable.split(',').map(str::trim))
+    })
+}
+
+impl CpuFeatures {
+    /// These features with the named ones turned off.
+    pub fn without<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> CpuFeatures {
+        for name in names {
+            let flag = match name.to_ascii_lowercase().as_str() {
+                "avx2" => &mut self.avx2,
+                "fma" => &mut self.fma,
+                "f16c" => &mut self.f16c,
+                "avx512f" => &mut self.avx512f,
+                "avx512bw" => &mut self.avx512bw,
+                "avx512vl" => &mut self.avx512vl,
+                "avx512vnni" => &mut self.avx512vnni,
+                "avx512bf16" => &mut self.avx512bf16,
+                "avx512vbmi" => &mut self.avx512vbmi,
+                "avxvnni" => &mut self.avxvnni,
+                "neon" => &mut self.neon,
+                "dotprod" => &mut self.dotprod,
+                "i8mm" => &mut self.i8mm,
+                "fp16" => &mut self.fp16,
+                _ => continue,
+            };
+            *flag = false;
+        }
+        self
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -284,6 +317,22 @@ mod tests {
             assert_eq!(i.require(), Err(Error::IsaUnavailable { isa: i.name() }));
             assert!(set_isa_cap(Some(i)).is_err());
         }
+    }
+
+    #[test]
+    fn without_only_turns_features_off() {
+        let all = CpuFeatures {
+            avx2: true,
+            avx512vnni: true,
+            dotprod: true,
+            ..CpuFeatures::default()
+        };
+        let f = all.without(["avx512vnni", "DOTPROD", "bogus", ""]);
+        assert!(f.avx2 && !f.avx512vnni && !f.dotprod);
+        assert_eq!(
+            CpuFeatures::default().without(["avx2"]),
+            CpuFeatures::default()
+        );
     }
 
     #[test]

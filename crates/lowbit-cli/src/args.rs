@@ -3,6 +3,8 @@
 //! Flags take their value as `--flag VALUE` or `--flag=VALUE`; repeatable flags also
 //! take comma-separated lists. Anything unknown is a [`CliError::Usage`] (exit code 2).
 
+use std::path::PathBuf;
+
 use lowbit::{Format, Isa};
 
 use crate::CliError;
@@ -18,6 +20,10 @@ pub enum Command {
     Info,
     /// `lowbit bench`.
     Bench(BenchArgs),
+    /// `lowbit eval`.
+    Eval(EvalArgs),
+    /// `lowbit roofline`.
+    Roofline(RooflineArgs),
 }
 
 /// Which help text.
@@ -29,6 +35,10 @@ pub enum Topic {
     Info,
     /// `lowbit bench --help`.
     Bench,
+    /// `lowbit eval --help`.
+    Eval,
+    /// `lowbit roofline --help`.
+    Roofline,
 }
 
 /// A weight matrix shape: `n` rows (outputs) by `k` columns (the reduction).
@@ -40,29 +50,130 @@ pub struct Shape {
     pub k: usize,
 }
 
-/// Options of `lowbit bench`, defaults filled in.
+/// What a GEMV may do to the activations (`lowbit::Precision`), as a bench axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Act {
+    /// f32 activations (`Precision::F32`).
+    F32,
+    /// int8 activations per block of 32 (`Precision::AllowA8`), where an A8 kernel runs.
+    A8,
+}
+
+impl Act {
+    /// `f32` or `a8`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Act::F32 => "f32",
+            Act::A8 => "a8",
+        }
+    }
+}
+
+/// Where the weights are when a timed call starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Cache {
+    /// The same weights every repetition: resident in cache if they fit.
+    Hot,
+    /// A different copy every repetition, rotating through copies well beyond the
+    /// last-level cache: streamed from DRAM.
+    Cold,
+}
+
+impl Cache {
+    /// `hot` or `cold`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cache::Hot => "hot",
+            Cache::Cold => "cold",
+        }
+    }
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// An aligned text table.
+    Table,
+    /// One JSON object per line.
+    Json,
+    /// A GitHub-flavoured Markdown table (for a README).
+    Markdown,
+}
+
+/// Options of `lowbit bench`. `None` means "not given": the default plan (or `--full`)
+/// decides.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchArgs {
     /// Shapes to run, in order.
-    pub shapes: Vec<Shape>,
+    pub shapes: Option<Vec<Shape>>,
     /// Formats to run, in order.
-    pub formats: Vec<Format>,
+    pub formats: Option<Vec<Format>>,
     /// ISAs to run (lowest first); empty means every ISA this CPU has.
     pub isas: Vec<Isa>,
+    /// Activation precisions to run.
+    pub acts: Option<Vec<Act>>,
+    /// Activation rows per call (`m`; 1 = GEMV).
+    pub batches: Vec<usize>,
     /// Thread counts to run (1 = the calling thread only).
-    pub threads: Vec<usize>,
+    pub threads: Option<Vec<usize>>,
+    /// Cache states to run.
+    pub caches: Option<Vec<Cache>>,
     /// Timed repetitions per result; `None` chooses them from a time budget.
     pub reps: Option<usize>,
+    /// Run the whole matrix instead of the default subset.
+    pub full: bool,
+    /// Table, JSON lines or Markdown.
+    pub output: Output,
+    /// Also write a roofline chart here.
+    pub svg: Option<PathBuf>,
+    /// Bytes streamed for the DRAM probe and the `cold` copies, in MiB.
+    pub dram_mib: Option<usize>,
+}
+
+/// Options of `lowbit eval`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalArgs {
+    /// The safetensors file.
+    pub path: PathBuf,
+    /// Formats to evaluate; `None`: [`EVAL_FORMATS`].
+    pub formats: Option<Vec<Format>>,
+    /// Only tensors whose name contains one of these (all when empty).
+    pub tensors: Vec<String>,
+    /// Evaluate at most this many tensors.
+    pub limit: Option<usize>,
     /// JSON lines instead of a table.
     pub json: bool,
 }
 
-/// Default shapes: a square attention-sized matrix and an MLP up-projection.
-pub const DEFAULT_SHAPES: [Shape; 2] = [Shape { n: 4096, k: 4096 }, Shape { n: 11008, k: 4096 }];
+/// Options of `lowbit roofline`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RooflineArgs {
+    /// `lowbit bench --json` output to read.
+    pub from: PathBuf,
+    /// Where to write the chart.
+    pub svg: PathBuf,
+}
+
+/// Default shapes: a square attention-sized matrix and an MLP's up and down projections.
+pub const DEFAULT_SHAPES: [Shape; 3] = [
+    Shape { n: 4096, k: 4096 },
+    Shape { n: 11008, k: 4096 },
+    Shape { n: 4096, k: 11008 },
+];
 
 /// Default formats: one or two per bit width, all from `Format::catalog()`.
 pub const DEFAULT_FORMATS: [&str; 5] = [
     "int4_g32",
+    "int4_g128_zp",
+    "int8_row",
+    "int3_g128",
+    "int2_g32",
+];
+
+/// Formats `lowbit eval` evaluates by default.
+pub const EVAL_FORMATS: [&str; 6] = [
+    "int4_g32",
+    "int4_g128",
     "int4_g128_zp",
     "int8_row",
     "int3_g128",
@@ -76,9 +187,12 @@ lowbit — quantized matrix kernels for CPUs
 Usage: lowbit <command> [options]
 
 Commands:
-  info     CPU features, instruction sets, and which kernel runs per format x ISA
-  bench    Time GEMV (y = W x) per format x ISA against an f32 baseline
-  help     Print this help, or the help of a command (`lowbit help bench`)
+  info      CPU features, instruction sets, and which kernel runs per format x ISA
+  bench     Time GEMV/GEMM per format x ISA x shape x batch x threads x cache, against
+            the machine's measured read bandwidth and an f32 baseline
+  eval      Quantization error of every 2-D tensor of a safetensors file, per format
+  roofline  Draw a roofline chart (SVG) from `lowbit bench --json` output
+  help      Print this help, or the help of a command (`lowbit help bench`)
 
 Options:
   -h, --help     Print help
@@ -106,38 +220,116 @@ Options:
 const BENCH_HELP: &str = "\
 Usage: lowbit bench [options]
 
-Quantizes a random f32 matrix (uniform in [-1, 1), fixed seed) into each format and
-times y = W x (one activation vector, m = 1) with each kernel, plus a plain f32 GEMV
+Measures the machine's read bandwidth (L2, L3, DRAM; per thread count), then quantizes
+a random f32 matrix (uniform in [-1, 1), fixed seed) into each format and times
+Y = X W^T (m activation rows; m = 1 is a GEMV) with each kernel, next to a plain f32
 baseline (an autovectorized Rust loop, `rustc-auto`, one thread) in the same run.
 
 Options:
-  --shape NxK    Weight shape: N rows (outputs) x K columns (reduction)
-                 [default: 4096x4096, 11008x4096]
-  --format NAME  Weight format, e.g. int4_g32, int4_g128_zp, int8_row
-                 [default: int4_g32, int4_g128_zp, int8_row, int3_g128, int2_g32]
-  --isa NAME     Only these ISAs: scalar, avx2, avx512, neon [default: all this CPU has]
-  --threads T    Threads; T > 1 splits rows over a rayon pool of T threads [default: 1]
-  --reps N       Timed repetitions per result [default: enough for ~200 ms, at least 5]
-  --json         One JSON object per line instead of a table
-  -h, --help     Print help
+  --shape NxK     Weight shape: N rows (outputs) x K columns (reduction)
+                  [default: 4096x4096, 11008x4096, 4096x11008]
+  --format NAME   Weight format, e.g. int4_g32, int4_g128_zp, int8_row
+                  [default: int4_g32, int4_g128_zp, int8_row, int3_g128, int2_g32;
+                  with --full every catalog format]
+  --isa NAME      Only these ISAs: scalar, avx2, avx512, neon [default: all this CPU has]
+  --act A         Activations: f32, a8 [default: both; a8 only where an A8 kernel runs]
+  --batch M       Activation rows per call [default: 1]
+  --threads T     Threads; T > 1 splits rows over a rayon pool of T threads
+                  [default: 1, and all hardware threads for the best ISA's kernels;
+                  with --full both for every kernel]
+  --cache C       hot, cold [default: hot on every shape, cold on the first shape;
+                  with --full both on every shape]
+  --full          Run the whole matrix (the defaults in brackets marked --full)
+  --reps N        Timed repetitions per result [default: enough for ~200 ms, at least 5]
+  --json          One JSON object per line instead of a table
+  --markdown      A Markdown table instead of a text table
+  --svg FILE      Also write a roofline chart (see `lowbit help roofline`)
+  --dram-mib MIB  Size of the DRAM probe buffer and of the rotated `cold` copies
+                  [default: 4 x the last-level cache, at least 256, at most 512]
+  -h, --help      Print help
 
---shape, --format, --isa and --threads are repeatable and take comma-separated lists.
+--shape, --format, --isa, --act, --batch, --threads and --cache are repeatable and take
+comma-separated lists. The default run (no options) takes about a minute on a 2-core
+AVX-512 machine; --full takes about ten minutes there.
 
-Each distinct kernel runs once per format and thread count: an ISA without a kernel of
-its own for a format falls back to a lower one, and the row shows the ISA that ran.
+Each distinct kernel runs once per format: an ISA without a kernel of its own for a
+format falls back to a lower one, and the row shows the ISA that ran. a8 rows are run
+only where `lowbit::gemv_kernel(format, isa, AllowA8)` names an integer-dot kernel.
+
+How it measures: every result is the median of its repetitions after a ~50 ms warm-up
+(at least one call); a repetition that takes under 20 us is averaged over enough calls
+to last 20 us. The timed call is `lowbit::gemv_with` (m = 1) or `lowbit::gemm_with`
+(m > 1) with the ISA named, `single_thread` for T = 1, else inside a pool of T threads;
+for a8 the call includes quantizing the activations. hot reuses one matrix; cold
+rotates through copies totalling --dram-mib (at least two), so each call reads
+weights the previous calls evicted from every cache.
 
 Columns (JSON keys in parentheses):
-  isa, kernel      the kernel that ran and the ISA it is written for
-  threads          threads used (the f32 baseline always uses 1)
-  median_us        median time of one GEMV, after a ~50 ms warm-up; p10/p90 are the
-                   10th/90th percentiles. The same weights are reused on every
-                   repetition (cache \"hot\"), so small matrices run from cache.
-  GB/s             weight bytes one GEMV reads (codes, scales, zero-points) / median
-                   (weight_gbps)
-  GFLOP/s          2*N*K / median (gflops)
-  max_rel_err      max_i |y_q[i] - y_f32[i]| / max_i |y_f32[i]|: y_q is this kernel's
-                   output, y_f32 the f32 GEMV of the unquantized matrix
-  vs_f32           f32 baseline median / this median (> 1: faster than f32)
+  format, act       weight format; activations f32 or a8
+  isa, kernel       the kernel that ran and the ISA it is written for (for m > 1 the
+                    GEMV kernel gemm_with runs per activation row)
+  m, threads, cache activation rows, threads, hot/cold
+  median_us         median time of one call (median_us; p10_us and p90_us are the 10th
+                    and 90th percentiles; reps the repetitions)
+  spread            (p90 - p10) / median
+  GB/s              weight bytes one call reads (codes, scales, zero-points) / median
+                    (weight_gbps; weight_bytes)
+  GFLOP/s           2*m*N*K / median (gflops)
+  roof              where the weights live and that level's measured read bandwidth
+                    for this thread count (ceiling, ceiling_gbps): cold is DRAM; hot is
+                    the first level holding the weights in at most half its capacity
+                    (T x L2 for T threads, the shared L3), else DRAM
+  %roof             GB/s / ceiling x 100 (roofline_pct); above 100 the weights were
+                    partly in a nearer cache than the rule assumes (a matrix just
+                    over a level's half capacity)
+  max_rel_err       max_i |y_q[i] - y_f32[i]| / max_i |y_f32[i]|: y_q is this kernel's
+                    output, y_f32 the f32 baseline's (unquantized weights)
+  vs_f32            f32 baseline median (same shape, m, cache) / this median
+
+With --json the run prints, one object per line: a `\"kind\":\"machine\"` header, one
+`\"kind\":\"bandwidth\"` line per thread count and level (threads, level, buffer_bytes,
+gbps, p10_gbps, p90_gbps, samples), one `\"kind\":\"result\"` line per result (the keys
+above), and a closing `\"kind\":\"summary\"` line (results, seconds).
+";
+
+/// `lowbit eval --help`.
+const EVAL_HELP: &str = "\
+Usage: lowbit eval --safetensors FILE [options]
+
+Quantizes every 2-D tensor (dtype F32, F16 or BF16; others are skipped with a note) of
+a safetensors file into each format, rows = N output channels, columns = K, and prints:
+  weight_rel_rms  ||W - dequantize(Q)||_F / ||W||_F
+  gemv_rel_rms    ||W x - gemv(Q, x)|| / ||W x|| for one fixed random x, uniform in
+                  [-1, 1) (W x in f64; gemv on the best ISA, f32 activations)
+  bits/w          weight bytes (codes, scales, zero-points) x 8 / (N K)
+and, per format, the same errors over all evaluated tensors together (Frobenius norms
+of the concatenated errors). A format that cannot hold a tensor (K not a multiple of
+its group size) is skipped for that tensor with a note.
+
+Options:
+  --safetensors FILE  The model file (read one tensor at a time)
+  --format NAME       Formats [default: int4_g32, int4_g128, int4_g128_zp, int8_row,
+                      int3_g128, int2_g32]
+  --tensor TEXT       Only tensors whose name contains TEXT (repeatable)
+  --limit N           At most N tensors
+  --json              One JSON object per line (`kind`: eval, skip, summary)
+  -h, --help          Print help
+";
+
+/// `lowbit roofline --help`.
+const ROOFLINE_HELP: &str = "\
+Usage: lowbit roofline --from RESULTS.jsonl --svg OUT.svg
+
+Draws a roofline chart from `lowbit bench --json` output (`lowbit bench --svg FILE`
+draws the same chart at the end of a run): one bar per result, its weight GB/s on a
+log scale, grouped by shape, m and cache and coloured by ISA (a8 results outlined),
+each bar topped by a tick at its own ceiling, and a dashed line per measured ceiling
+(L2, L3, DRAM; per thread count).
+
+Options:
+  --from FILE  JSON lines written by `lowbit bench --json`
+  --svg FILE   Where to write the SVG
+  -h, --help   Print help
 ";
 
 impl Topic {
@@ -147,6 +339,8 @@ impl Topic {
             Topic::Main => MAIN_HELP,
             Topic::Info => INFO_HELP,
             Topic::Bench => BENCH_HELP,
+            Topic::Eval => EVAL_HELP,
+            Topic::Roofline => ROOFLINE_HELP,
         }
     }
 }
@@ -155,13 +349,13 @@ fn usage(msg: impl Into<String>) -> CliError {
     CliError::Usage(msg.into())
 }
 
+const COMMANDS: &str = "`info`, `bench`, `eval`, `roofline` or `help`";
+
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError> {
     let mut args = args.into_iter();
     let Some(cmd) = args.next() else {
-        return Err(usage(
-            "no command given (expected `info`, `bench` or `help`)",
-        ));
+        return Err(usage(format!("no command given (expected {COMMANDS})")));
     };
     match cmd.as_str() {
         "-h" | "--help" => Ok(Command::Help(Topic::Main)),
@@ -171,6 +365,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                 None => Topic::Main,
                 Some("info") => Topic::Info,
                 Some("bench") => Topic::Bench,
+                Some("eval") => Topic::Eval,
+                Some("roofline") => Topic::Roofline,
                 Some(other) => return Err(usage(format!("no help for `{other}`"))),
             };
             no_more(args, "help")?;
@@ -182,9 +378,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             Some(other) => Err(usage(format!("unexpected argument `{other}` for `info`"))),
         },
         "bench" => parse_bench(args),
+        "eval" => parse_eval(args),
+        "roofline" => parse_roofline(args),
         flag if flag.starts_with('-') => Err(usage(format!("unknown option `{flag}`"))),
         other => Err(usage(format!(
-            "unknown command `{other}` (expected `info`, `bench` or `help`)"
+            "unknown command `{other}` (expected {COMMANDS})"
         ))),
     }
 }
@@ -196,64 +394,196 @@ fn no_more(mut args: impl Iterator<Item = String>, cmd: &str) -> Result<(), CliE
     }
 }
 
-fn parse_bench(mut args: impl Iterator<Item = String>) -> Result<Command, CliError> {
-    let mut shapes = Vec::new();
-    let mut formats = Vec::new();
-    let mut isas = Vec::new();
-    let mut threads = Vec::new();
-    let mut reps = None;
-    let mut json = false;
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
+/// Walks `--flag VALUE` / `--flag=VALUE` / `--switch` arguments.
+struct Flags<I: Iterator<Item = String>> {
+    args: I,
+    cmd: &'static str,
+}
+
+/// One flag and, if it was written `--flag=VALUE`, its inline value.
+struct Flag {
+    name: String,
+    inline: Option<String>,
+}
+
+impl<I: Iterator<Item = String>> Flags<I> {
+    /// The next flag; a non-flag argument is a usage error.
+    fn next(&mut self) -> Result<Option<Flag>, CliError> {
+        let Some(arg) = self.args.next() else {
+            return Ok(None);
         };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| usage(format!("`{flag}` needs a value")))
+        let (name, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
         };
-        match flag {
-            "-h" | "--help" => return Ok(Command::Help(Topic::Bench)),
-            "--shape" => push_list(&mut shapes, &value()?, parse_shape)?,
-            "--format" => push_list(&mut formats, &value()?, |s| {
-                Format::parse(s).map_err(|e| usage(format!("--format: {e}")))
-            })?,
-            "--isa" => push_list(&mut isas, &value()?, |s| {
-                Isa::from_name(s).map_err(|e| usage(format!("--isa: {e}")))
-            })?,
-            "--threads" => push_list(&mut threads, &value()?, |s| parse_count("--threads", s))?,
-            "--reps" => reps = Some(parse_count("--reps", &value()?)?),
-            "--json" if inline.is_none() => json = true,
-            "--json" => return Err(usage("`--json` takes no value")),
-            _ if flag.starts_with('-') => {
-                return Err(usage(format!("unknown option `{flag}` for `bench`")))
-            }
-            _ => return Err(usage(format!("unexpected argument `{arg}` for `bench`"))),
+        if !name.starts_with('-') {
+            return Err(usage(format!(
+                "unexpected argument `{arg}` for `{}`",
+                self.cmd
+            )));
+        }
+        Ok(Some(Flag { name, inline }))
+    }
+
+    /// The value of `flag`.
+    fn value(&mut self, flag: &Flag) -> Result<String, CliError> {
+        flag.inline
+            .clone()
+            .or_else(|| self.args.next())
+            .ok_or_else(|| usage(format!("`{}` needs a value", flag.name)))
+    }
+
+    /// Checks that a switch has no inline value.
+    fn switch(&self, flag: &Flag) -> Result<bool, CliError> {
+        match flag.inline {
+            None => Ok(true),
+            Some(_) => Err(usage(format!("`{}` takes no value", flag.name))),
         }
     }
-    if shapes.is_empty() {
-        shapes = DEFAULT_SHAPES.to_vec();
+
+    fn unknown(&self, flag: &Flag) -> CliError {
+        usage(format!("unknown option `{}` for `{}`", flag.name, self.cmd))
     }
-    if formats.is_empty() {
-        formats = DEFAULT_FORMATS
-            .iter()
-            .map(|f| Format::parse(f))
-            .collect::<Result<_, _>>()?;
+}
+
+fn parse_format(s: &str) -> Result<Format, CliError> {
+    Format::parse(s).map_err(|e| usage(format!("--format: {e}")))
+}
+
+fn parse_bench(args: impl Iterator<Item = String>) -> Result<Command, CliError> {
+    let mut f = Flags { args, cmd: "bench" };
+    let mut b = BenchArgs {
+        shapes: None,
+        formats: None,
+        isas: Vec::new(),
+        acts: None,
+        batches: Vec::new(),
+        threads: None,
+        caches: None,
+        reps: None,
+        full: false,
+        output: Output::Table,
+        svg: None,
+        dram_mib: None,
+    };
+    let (mut json, mut markdown) = (false, false);
+    while let Some(flag) = f.next()? {
+        match flag.name.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(Topic::Bench)),
+            "--shape" => push_list(
+                b.shapes.get_or_insert_with(Vec::new),
+                &f.value(&flag)?,
+                parse_shape,
+            )?,
+            "--format" => push_list(
+                b.formats.get_or_insert_with(Vec::new),
+                &f.value(&flag)?,
+                parse_format,
+            )?,
+            "--isa" => push_list(&mut b.isas, &f.value(&flag)?, |s| {
+                Isa::from_name(s).map_err(|e| usage(format!("--isa: {e}")))
+            })?,
+            "--act" => push_list(
+                b.acts.get_or_insert_with(Vec::new),
+                &f.value(&flag)?,
+                |s| match s {
+                    "f32" => Ok(Act::F32),
+                    "a8" => Ok(Act::A8),
+                    _ => Err(usage(format!("--act: expected f32 or a8, got `{s}`"))),
+                },
+            )?,
+            "--batch" => push_list(&mut b.batches, &f.value(&flag)?, |s| {
+                parse_count("--batch", s)
+            })?,
+            "--threads" => push_list(
+                b.threads.get_or_insert_with(Vec::new),
+                &f.value(&flag)?,
+                |s| parse_count("--threads", s),
+            )?,
+            "--cache" => push_list(
+                b.caches.get_or_insert_with(Vec::new),
+                &f.value(&flag)?,
+                |s| match s {
+                    "hot" => Ok(Cache::Hot),
+                    "cold" => Ok(Cache::Cold),
+                    _ => Err(usage(format!("--cache: expected hot or cold, got `{s}`"))),
+                },
+            )?,
+            "--reps" => b.reps = Some(parse_count("--reps", &f.value(&flag)?)?),
+            "--dram-mib" => b.dram_mib = Some(parse_count("--dram-mib", &f.value(&flag)?)?),
+            "--svg" => b.svg = Some(PathBuf::from(f.value(&flag)?)),
+            "--full" => b.full = f.switch(&flag)?,
+            "--json" => json = f.switch(&flag)?,
+            "--markdown" => markdown = f.switch(&flag)?,
+            _ => return Err(f.unknown(&flag)),
+        }
     }
-    isas.sort();
-    if threads.is_empty() {
-        threads.push(1);
+    b.output = match (json, markdown) {
+        (true, true) => return Err(usage("`--json` and `--markdown` exclude each other")),
+        (true, false) => Output::Json,
+        (false, true) => Output::Markdown,
+        (false, false) => Output::Table,
+    };
+    b.isas.sort();
+    if let Some(a) = &mut b.acts {
+        a.sort();
     }
-    Ok(Command::Bench(BenchArgs {
-        shapes,
-        formats,
-        isas,
-        threads,
-        reps,
-        json,
-    }))
+    if let Some(c) = &mut b.caches {
+        c.sort();
+    }
+    if b.batches.is_empty() {
+        b.batches.push(1);
+    }
+    Ok(Command::Bench(b))
+}
+
+fn parse_eval(args: impl Iterator<Item = String>) -> Result<Command, CliError> {
+    let mut f = Flags { args, cmd: "eval" };
+    let mut path = None;
+    let mut e = EvalArgs {
+        path: PathBuf::new(),
+        formats: None,
+        tensors: Vec::new(),
+        limit: None,
+        json: false,
+    };
+    while let Some(flag) = f.next()? {
+        match flag.name.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(Topic::Eval)),
+            "--safetensors" => path = Some(PathBuf::from(f.value(&flag)?)),
+            "--format" => push_list(
+                e.formats.get_or_insert_with(Vec::new),
+                &f.value(&flag)?,
+                parse_format,
+            )?,
+            "--tensor" => e.tensors.push(f.value(&flag)?),
+            "--limit" => e.limit = Some(parse_count("--limit", &f.value(&flag)?)?),
+            "--json" => e.json = f.switch(&flag)?,
+            _ => return Err(f.unknown(&flag)),
+        }
+    }
+    e.path = path.ok_or_else(|| usage("`eval` needs --safetensors FILE"))?;
+    Ok(Command::Eval(e))
+}
+
+fn parse_roofline(args: impl Iterator<Item = String>) -> Result<Command, CliError> {
+    let mut f = Flags {
+        args,
+        cmd: "roofline",
+    };
+    let (mut from, mut svg) = (None, None);
+    while let Some(flag) = f.next()? {
+        match flag.name.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(Topic::Roofline)),
+            "--from" => from = Some(PathBuf::from(f.value(&flag)?)),
+            "--svg" => svg = Some(PathBuf::from(f.value(&flag)?)),
+            _ => return Err(f.unknown(&flag)),
+        }
+    }
+    match (from, svg) {
+        (Some(from), Some(svg)) => Ok(Command::Roofline(RooflineArgs { from, svg })),
+        _ => Err(usage("`roofline` needs --from FILE and --svg FILE")),
+    }
 }
 
 /// Parses a comma-separated list and appends the items not already present.
@@ -309,13 +639,20 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_valid_catalog_formats() {
+    fn defaults_are_left_to_the_plan_and_valid() {
         let b = bench(&["bench"]);
-        assert_eq!(b.shapes, DEFAULT_SHAPES);
-        assert_eq!(b.threads, [1]);
-        assert!(b.isas.is_empty() && b.reps.is_none() && !b.json);
-        for f in &b.formats {
-            assert!(Format::catalog().contains(f), "{f}");
+        assert_eq!(
+            (&b.shapes, &b.formats, &b.threads, &b.caches, &b.acts),
+            (&None, &None, &None, &None, &None)
+        );
+        assert_eq!(b.batches, [1]);
+        assert!(b.isas.is_empty() && b.reps.is_none() && !b.full && b.svg.is_none());
+        assert_eq!(b.output, Output::Table);
+        for f in DEFAULT_FORMATS.iter().chain(&EVAL_FORMATS) {
+            assert!(
+                Format::catalog().contains(&Format::parse(f).unwrap()),
+                "{f}"
+            );
         }
     }
 
@@ -332,14 +669,57 @@ mod tests {
             "--threads",
             "2",
             "--reps=3",
+            "--batch",
+            "1,4",
+            "--cache",
+            "cold,hot",
+            "--act=a8",
+            "--dram-mib",
+            "64",
+            "--svg",
+            "out.svg",
+            "--full",
             "--json",
         ]);
-        assert_eq!(b.shapes, [Shape { n: 64, k: 256 }, Shape { n: 8, k: 32 }]);
-        assert_eq!(b.formats.len(), 2);
         assert_eq!(
-            (b.isas, b.threads, b.reps, b.json),
-            (vec![Isa::Scalar], vec![2], Some(3), true)
+            b.shapes.unwrap(),
+            [Shape { n: 64, k: 256 }, Shape { n: 8, k: 32 }]
         );
+        assert_eq!(b.formats.unwrap().len(), 2);
+        assert_eq!(
+            (b.isas, b.threads, b.reps, b.output),
+            (vec![Isa::Scalar], Some(vec![2]), Some(3), Output::Json)
+        );
+        assert_eq!(b.batches, [1, 4]);
+        assert_eq!(b.caches.unwrap(), [Cache::Hot, Cache::Cold]);
+        assert_eq!(b.acts.unwrap(), [Act::A8]);
+        assert_eq!(
+            (b.dram_mib, b.svg, b.full),
+            (Some(64), Some(PathBuf::from("out.svg")), true)
+        );
+        assert_eq!(bench(&["bench", "--markdown"]).output, Output::Markdown);
+    }
+
+    #[test]
+    fn eval_and_roofline() {
+        match parse_strs(&[
+            "eval",
+            "--safetensors=m.st",
+            "--format",
+            "int8_row",
+            "--json",
+        ]) {
+            Ok(Command::Eval(e)) => {
+                assert_eq!(e.path, PathBuf::from("m.st"));
+                assert_eq!(e.formats.unwrap().len(), 1);
+                assert!(e.json && e.tensors.is_empty() && e.limit.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_strs(&["roofline", "--from", "r.jsonl", "--svg", "r.svg"]) {
+            Ok(Command::Roofline(r)) => assert_eq!(r.svg, PathBuf::from("r.svg")),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -357,9 +737,17 @@ mod tests {
             &["bench", "--format", "int5_g32"],
             &["bench", "--isa", "sse9"],
             &["bench", "--threads", "0"],
+            &["bench", "--batch", "0"],
+            &["bench", "--cache", "warm"],
+            &["bench", "--act", "f16"],
             &["bench", "--reps", "-1"],
             &["bench", "--json=1"],
+            &["bench", "--json", "--markdown"],
             &["bench", "stray"],
+            &["eval"],
+            &["eval", "--format", "int4_g32"],
+            &["eval", "--safetensors", "a", "--limit", "0"],
+            &["roofline", "--from", "a"],
         ] {
             assert!(matches!(parse_strs(a), Err(CliError::Usage(_))), "{a:?}");
         }
@@ -367,7 +755,7 @@ mod tests {
 
     #[test]
     fn help_and_version() {
-        let cases: [(&[&str], Command); 6] = [
+        let cases: [(&[&str], Command); 9] = [
             (&["--help"], Command::Help(Topic::Main)),
             (&["help"], Command::Help(Topic::Main)),
             (&["help", "bench"], Command::Help(Topic::Bench)),
@@ -376,6 +764,9 @@ mod tests {
                 Command::Help(Topic::Bench),
             ),
             (&["info", "--help"], Command::Help(Topic::Info)),
+            (&["help", "eval"], Command::Help(Topic::Eval)),
+            (&["eval", "--help"], Command::Help(Topic::Eval)),
+            (&["roofline", "-h"], Command::Help(Topic::Roofline)),
             (&["-V"], Command::Version),
         ];
         for (a, want) in cases {

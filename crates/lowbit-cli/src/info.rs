@@ -4,6 +4,7 @@ use std::io::Write as _;
 
 use lowbit::{Format, Isa};
 
+use crate::args::Act;
 use crate::kernels::gemv_kernel;
 use crate::table::{Align, Table};
 use crate::CliError;
@@ -98,7 +99,7 @@ fn kernel_table(isas: &[Isa]) -> Vec<String> {
 }
 
 fn kernel_cell(format: Format, isa: Isa) -> String {
-    match gemv_kernel(format, isa) {
+    match gemv_kernel(format, isa, Act::F32) {
         Some(k) if k.isa == isa => k.name.to_string(),
         Some(k) => format!("{} (fallback)", k.name),
         None => "-".to_string(),

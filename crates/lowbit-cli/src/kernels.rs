@@ -1,50 +1,46 @@
-//! Per-format questions the `lowbit` API does not answer directly: which kernel runs
-//! for a format on an ISA (asked of the kernel registry, the same lookup
-//! `lowbit::gemv_rows` does), and whether a format can hold a shape.
+//! Per-format questions for the CLI: which kernel runs for a format on an ISA with
+//! f32 or A8 activations (`lowbit::gemv_kernel`, the rule `lowbit::gemv_with` applies),
+//! the distinct kernels over a list of ISAs, and whether a format can hold a shape.
 
-use lowbit::{Format, Isa};
-use lowbit_kernels::registry;
+use lowbit::{Format, Isa, KernelInfo, Precision};
 
-/// The kernel that runs for a (format, requested ISA) pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KernelInfo {
-    /// Registry name, `<op>_<weights>_<activations>_<isa>`.
-    pub name: &'static str,
-    /// The ISA the kernel is written for (at or below the requested one).
-    pub isa: Isa,
+use crate::args::Act;
+
+/// The GEMV kernel that runs for `format` when `isa` is requested with activations
+/// `act`, or `None` when the CPU lacks `isa` or the format has no kernel there. For
+/// [`Act::A8`] this is `None` unless an integer-dot (A8) kernel would run: otherwise the
+/// call runs as f32, which the f32 row already measures.
+pub fn gemv_kernel(format: Format, isa: Isa, act: Act) -> Option<KernelInfo> {
+    let precision = match act {
+        Act::F32 => Precision::F32,
+        Act::A8 => Precision::AllowA8,
+    };
+    let k = lowbit::gemv_kernel(format, isa, precision)?;
+    (is_a8(k.name) == (act == Act::A8)).then_some(k)
 }
 
-/// The GEMV kernel that runs for `format` when `isa` is requested, or `None` when the
-/// format has no kernel on that ISA.
-pub fn gemv_kernel(format: Format, isa: Isa) -> Option<KernelInfo> {
-    match format {
-        Format::Int(f) => registry::select_int_gemv(isa, f.bits).map(|k| KernelInfo {
-            name: k.name,
-            isa: k.isa,
-        }),
-        // A format family this CLI does not know yet (`Format` is non-exhaustive).
-        _ => None,
-    }
+/// Whether a registry kernel name is an A8 (int8-activation) kernel.
+pub fn is_a8(kernel: &str) -> bool {
+    kernel.contains("_a8_")
 }
 
 /// Checks that `format` can hold an `n x k` matrix (e.g. its group size divides `k`),
 /// without quantizing anything.
 pub fn check_shape(format: Format, n: usize, k: usize) -> lowbit::Result<()> {
-    match format {
-        Format::Int(f) => f.layout(n, k).map(|_| ()),
-        // Unknown families are checked when quantizing.
-        _ => Ok(()),
-    }
+    format.weight_bytes(n, k).map(|_| ())
 }
 
-/// The distinct kernels that run for `format` over `isas` (in order), each with the
-/// first ISA that selects it. ISAs that fall back to an already-listed kernel add nothing.
-pub fn distinct_gemv_kernels(format: Format, isas: &[Isa]) -> Vec<(Isa, KernelInfo)> {
-    let mut out: Vec<(Isa, KernelInfo)> = Vec::new();
+/// The distinct kernels that run for `format` over `isas` x `acts` (ISA-major, in the
+/// given orders), each with the first ISA that selects it. ISAs that fall back to an
+/// already-listed kernel add nothing.
+pub fn distinct_kernels(format: Format, isas: &[Isa], acts: &[Act]) -> Vec<(Isa, Act, KernelInfo)> {
+    let mut out: Vec<(Isa, Act, KernelInfo)> = Vec::new();
     for &isa in isas {
-        if let Some(k) = gemv_kernel(format, isa) {
-            if out.iter().all(|(_, seen)| seen.name != k.name) {
-                out.push((isa, k));
+        for &act in acts {
+            if let Some(k) = gemv_kernel(format, isa, act) {
+                if out.iter().all(|(_, _, seen)| seen.name != k.name) {
+                    out.push((isa, act, k));
+                }
             }
         }
     }
@@ -56,13 +52,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_catalog_format_has_a_kernel_at_or_below_each_isa() {
+    fn every_catalog_format_has_an_f32_kernel_at_or_below_each_isa() {
         for f in Format::catalog() {
             for isa in Isa::available() {
-                let k = gemv_kernel(f, isa).expect("kernel");
-                assert!(isa.allows(k.isa), "{f} {isa} -> {}", k.name);
+                let k = gemv_kernel(f, isa, Act::F32).expect("kernel");
+                assert!(
+                    isa.allows(k.isa) && !is_a8(k.name),
+                    "{f} {isa} -> {}",
+                    k.name
+                );
+                if let Some(a8) = gemv_kernel(f, isa, Act::A8) {
+                    assert!(is_a8(a8.name) && isa.allows(a8.isa), "{f} {isa}");
+                }
             }
-            let d = distinct_gemv_kernels(f, &Isa::available());
+            let d = distinct_kernels(f, &Isa::available(), &[Act::F32, Act::A8]);
             assert!(!d.is_empty() && d[0].0 == Isa::Scalar);
         }
     }
@@ -70,10 +73,14 @@ mod tests {
     #[test]
     fn repeated_or_fallback_isas_add_no_kernel() {
         let f = Format::parse("int4_g32").unwrap();
-        let once = distinct_gemv_kernels(f, &[Isa::Scalar]);
-        assert_eq!(distinct_gemv_kernels(f, &[Isa::Scalar, Isa::Scalar]), once);
-        let all = distinct_gemv_kernels(f, &Isa::available());
-        let names: Vec<_> = all.iter().map(|(_, k)| k.name).collect();
+        let both = [Act::F32, Act::A8];
+        let once = distinct_kernels(f, &[Isa::Scalar], &both);
+        assert_eq!(
+            distinct_kernels(f, &[Isa::Scalar, Isa::Scalar], &both),
+            once
+        );
+        let all = distinct_kernels(f, &Isa::available(), &both);
+        let names: Vec<_> = all.iter().map(|(_, _, k)| k.name).collect();
         for (i, n) in names.iter().enumerate() {
             assert!(!names[..i].contains(n), "{n} listed twice");
         }

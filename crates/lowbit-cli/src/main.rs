@@ -2,8 +2,13 @@
 //!
 //! - `lowbit info`: CPU features, instruction sets, and which kernel runs for each
 //!   format on each ISA.
-//! - `lowbit bench`: GEMV timings per format x ISA x shape x threads, against an f32
-//!   baseline measured in the same run (see `lowbit bench --help`).
+//! - `lowbit bench`: GEMV/GEMM timings per format x ISA x activations x shape x batch x
+//!   threads x cache (hot / streamed from DRAM), against the machine's read bandwidth
+//!   measured at the start and an f32 baseline measured in the same run; `--svg` draws
+//!   a roofline chart (see `lowbit bench --help`).
+//! - `lowbit eval`: relative RMS error of the weights and of a GEMV output when every
+//!   2-D tensor of a safetensors file is quantized into each format.
+//! - `lowbit roofline`: the roofline chart from saved `lowbit bench --json` output.
 //!
 //! Exit codes: 0 success, 1 a run-time error, 2 a usage error (unknown command or flag,
 //! bad value).
@@ -11,10 +16,14 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod bandwidth;
 mod bench;
+mod eval;
 mod info;
 mod json;
 mod kernels;
+mod roofline;
+mod safetensors;
 mod table;
 mod timing;
 
@@ -88,6 +97,8 @@ fn run() -> Result<(), CliError> {
         )?),
         Command::Info => info::run(),
         Command::Bench(b) => bench::run(&b),
+        Command::Eval(e) => eval::run(&e),
+        Command::Roofline(r) => roofline::run(&r),
     }
 }
 

@@ -72,6 +72,30 @@ impl Table {
         line.truncate(line.trim_end().len());
         line
     }
+
+    /// The header and separator lines of a GitHub-flavoured Markdown table (numbers
+    /// right-aligned).
+    pub fn markdown_header(&self) -> String {
+        let heads: Vec<&str> = self.cols.iter().map(|c| c.0).collect();
+        let rule: Vec<&str> = self
+            .cols
+            .iter()
+            .map(|c| match c.1 {
+                Align::Left => "---",
+                Align::Right => "---:",
+            })
+            .collect();
+        format!("{}\n|{}|", self.markdown_row(&heads), rule.join("|"))
+    }
+
+    /// One Markdown table row (`|` in cells escaped).
+    pub fn markdown_row<S: AsRef<str>>(&self, cells: &[S]) -> String {
+        let cells: Vec<String> = cells
+            .iter()
+            .map(|c| c.as_ref().replace('|', "\\|"))
+            .collect();
+        format!("| {} |", cells.join(" | "))
+    }
 }
 
 #[cfg(test)]
@@ -86,5 +110,7 @@ mod tests {
         assert_eq!(t.header(), "name        x");
         assert_eq!(t.row(&["ab", "10.25"]), "ab      10.25");
         assert_eq!(t.row(&["abcdef", "1"]), "abcdef      1");
+        assert_eq!(t.markdown_header(), "| name | x |\n|---|---:|");
+        assert_eq!(t.markdown_row(&["a|b", "2"]), "| a\\|b | 2 |");
     }
 }

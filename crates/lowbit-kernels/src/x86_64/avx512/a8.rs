@@ -78,15 +78,42 @@ fn generic_lanes(w: &IntMatrixRef<'_>, n: usize, c: usize, g: usize) -> (__m512,
 }
 
 macro_rules! int4_a8_kernel {
-    ($name:ident, $features:literal, $dot512:ident) => {
+    ($name:ident, $inner:ident, $features:literal, $dot512:ident) => {
+        /// Picks the specialization for the group layout and zero-point kind once per
+        /// call, so the chunk loop has no per-chunk dispatch.
         #[target_feature(enable = $features)]
         fn $name(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
+            let sym = w.zeros().is_none();
+            match (GroupMode::of(w.layout().group_len), sym) {
+                (GroupMode::G32, true) => $inner::<0, true>(w, x, rows, y),
+                (GroupMode::G32, false) => $inner::<0, false>(w, x, rows, y),
+                (GroupMode::G64, true) => $inner::<1, true>(w, x, rows, y),
+                (GroupMode::G64, false) => $inner::<1, false>(w, x, rows, y),
+                (GroupMode::Uniform, true) => $inner::<2, true>(w, x, rows, y),
+                (GroupMode::Uniform, false) => $inner::<2, false>(w, x, rows, y),
+                (GroupMode::Generic, _) => $inner::<3, false>(w, x, rows, y),
+            }
+        }
+
+        #[target_feature(enable = $features)]
+        fn $inner<const MODE: u8, const SYM: bool>(
+            w: &IntMatrixRef<'_>,
+            x: &A8Activations,
+            rows: Range<usize>,
+            y: &mut [f32],
+        ) {
             let l = *w.layout();
             let (g, gpr, rb, k) = (l.group_len, l.groups_per_row, l.row_bytes0, l.k);
             let spread4 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
             let spread2 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-            let mode = GroupMode::of(g);
-            let symmetric = w.zeros().is_none();
+            let mode = match MODE {
+                0 => GroupMode::G32,
+                1 => GroupMode::G64,
+                2 => GroupMode::Uniform,
+                _ => GroupMode::Generic,
+            };
+            // The generic layout handles both kinds at run time (it is rare).
+            let symmetric = if MODE == 3 { w.zeros().is_none() } else { SYM };
             let chunks = k / CHUNK;
             let (xc, sl, nl) = (x.codes(), x.scale_lanes(), x.negsum_lanes());
             let mask512 = _mm512_set1_epi8(0x0F);
@@ -190,11 +217,13 @@ macro_rules! int4_a8_kernel {
 
 int4_a8_kernel!(
     gemv_int4_vnni,
+    gemv_int4_vnni_mode,
     "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
     dot512_vnni
 );
 int4_a8_kernel!(
     gemv_int4_bw,
+    gemv_int4_bw_mode,
     "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
     dot512_bw
 );

@@ -34,7 +34,13 @@ impl GroupMode {
 /// Group index of 32-element block `b`.
 #[inline(always)]
 pub(crate) fn group_of_block(b: usize, group_len: usize) -> usize {
-    (b * 32) / group_len
+    // Every layout with several groups per row has a power-of-two group length, so the
+    // hot loops shift instead of dividing; per-row groups of other lengths divide.
+    if group_len.is_power_of_two() {
+        (b * 32) >> group_len.trailing_zeros()
+    } else {
+        (b * 32) / group_len
+    }
 }
 
 /// The 4 per-block scales (as f16) and zero-points of chunk `c` of row `n`.

@@ -562,12 +562,292 @@ static void test_errors(void) {
     lowbit_matrix_free(m);
 }
 
+/* ---- gemv_ex (16-bit activations, options), gemm, importers ---- */
+
+static uint32_t rnd_bits(unsigned n) { /* n random bits */
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (rng_state >> 8) & ((1u << n) - 1u);
+}
+
+static float bf16_to_f32(uint16_t b) {
+    uint32_t u = (uint32_t)b << 16;
+    float v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static lowbit_matrix *random_matrix(uint32_t bits, size_t n, size_t k) {
+    lowbit_format f = lowbit_format_int(bits, 32, true);
+    float *w = alloc_floats(n * k);
+    lowbit_matrix *m = NULL;
+    size_t i;
+    for (i = 0; i < n * k; i++) w[i] = rnd();
+    OK(lowbit_quantize(&f, w, n, k, &m));
+    free(w);
+    return m;
+}
+
+static void test_gemv_ex(void) {
+    enum { N = 8, K = 128 };
+    static const uint32_t widths[2] = {4, 8};
+    uint16_t h[K], b[K];
+    float xh[K], xb[K], w[N * K], y_ref[N], y[N];
+    lowbit_gemv_options single = lowbit_gemv_options_default(), a8 = lowbit_gemv_options_default();
+    lowbit_gemv_options bad;
+    lowbit_int_view v;
+    size_t i, r, t;
+
+    CHECK(single.isa == LOWBIT_ISA_NO_CAP && single.precision == LOWBIT_PRECISION_F32 &&
+          single.single_thread == 0 && single.reserved == 0);
+    single.single_thread = 1;
+    a8.precision = LOWBIT_PRECISION_ALLOW_A8;
+
+    /* random f16 / bf16 values of magnitude about 2^-5 .. 2^2, widened independently */
+    for (i = 0; i < K; i++) {
+        h[i] = (uint16_t)((rnd_bits(1) << 15) | ((10u + rnd_bits(3)) << 10) | rnd_bits(10));
+        b[i] = (uint16_t)((rnd_bits(1) << 15) | ((122u + rnd_bits(3)) << 7) | rnd_bits(7));
+        xh[i] = f16_to_f32(h[i]);
+        xb[i] = bf16_to_f32(b[i]);
+    }
+
+    for (t = 0; t < 2; t++) {
+        lowbit_matrix *m = random_matrix(widths[t], N, K);
+        OK(lowbit_matrix_int_view(m, &v));
+
+        /* f16 and bf16 activations: exactly the f32 GEMV of the widened values */
+        OK(lowbit_gemv(m, xh, K, y_ref, N));
+        fill(y, N, SENTINEL);
+        OK(lowbit_gemv_ex(m, h, K, LOWBIT_ACT_F16, y, N, NULL));
+        CHECK(memcmp(y, y_ref, sizeof y) == 0);
+        fill(y, N, SENTINEL);
+        OK(lowbit_view_gemv_ex(&v, h, K, LOWBIT_ACT_F16, y, N, &single));
+        CHECK(memcmp(y, y_ref, sizeof y) == 0);
+
+        OK(lowbit_gemv(m, xb, K, y_ref, N));
+        fill(y, N, SENTINEL);
+        OK(lowbit_gemv_ex(m, b, K, LOWBIT_ACT_BF16, y, N, &single));
+        CHECK(memcmp(y, y_ref, sizeof y) == 0);
+        fill(y, N, SENTINEL);
+        OK(lowbit_view_gemv_ex(&v, b, K, LOWBIT_ACT_BF16, y, N, NULL));
+        CHECK(memcmp(y, y_ref, sizeof y) == 0);
+
+        fill(y, N, SENTINEL);
+        OK(lowbit_gemv_ex(m, xb, K, LOWBIT_ACT_F32, y, N, NULL));
+        CHECK(memcmp(y, y_ref, sizeof y) == 0);
+
+        /* ALLOW_A8: each activation moves by at most amax(block) / 254 (half of the
+         * block's scale amax / 127), so |y_a8 - y_f32| <= sum_k |w_k| * amax_block / 254,
+         * plus float rounding slack. */
+        OK(lowbit_dequantize(m, w, N * K));
+        fill(y, N, SENTINEL);
+        OK(lowbit_gemv_ex(m, xb, K, LOWBIT_ACT_F32, y, N, &a8));
+        for (r = 0; r < N; r++) {
+            double bound = 0.0, mag = 0.0;
+            size_t blk, j;
+            for (blk = 0; blk < K; blk += 32) {
+                double amax = 0.0, wsum = 0.0;
+                for (j = blk; j < blk + 32; j++) {
+                    if (fabs(xb[j]) > amax) amax = fabs(xb[j]);
+                    wsum += fabs(w[r * K + j]);
+                    mag += fabs(w[r * K + j] * xb[j]);
+                }
+                bound += wsum * amax / 254.0;
+            }
+            CHECK(fabs((double)y[r] - (double)y_ref[r]) <= bound + 1e-5 * mag + 1e-6);
+        }
+        OK(lowbit_view_gemv_ex(&v, b, K, LOWBIT_ACT_BF16, y, N, &a8));
+
+        /* error cases leave y untouched */
+        fill(y, N, SENTINEL);
+        CHECK_STATUS(lowbit_gemv_ex(m, xb, K, 3, y, N, NULL), LOWBIT_ERR_INVALID_PARAMETER);
+        CHECK_STATUS(lowbit_gemv_ex(m, xb, K, -1, y, N, NULL), LOWBIT_ERR_INVALID_PARAMETER);
+        bad = single;
+        bad.reserved = 1;
+        CHECK_STATUS(lowbit_gemv_ex(m, xb, K, LOWBIT_ACT_F32, y, N, &bad),
+                     LOWBIT_ERR_INVALID_PARAMETER);
+        bad = single;
+        bad.precision = 2;
+        CHECK_STATUS(lowbit_view_gemv_ex(&v, xb, K, LOWBIT_ACT_F32, y, N, &bad),
+                     LOWBIT_ERR_INVALID_PARAMETER);
+        bad = single;
+        bad.single_thread = 2;
+        CHECK_STATUS(lowbit_gemv_ex(m, xb, K, LOWBIT_ACT_F32, y, N, &bad),
+                     LOWBIT_ERR_INVALID_PARAMETER);
+        bad = single;
+        bad.isa = 42;
+        CHECK_STATUS(lowbit_gemv_ex(m, xb, K, LOWBIT_ACT_F32, y, N, &bad),
+                     LOWBIT_ERR_UNKNOWN_ISA);
+        CHECK_STATUS(lowbit_gemv_ex(m, NULL, K, LOWBIT_ACT_F16, y, N, NULL), LOWBIT_ERR_NULL);
+        CHECK_STATUS(lowbit_gemv_ex(m, h, K - 1, LOWBIT_ACT_F16, y, N, NULL),
+                     LOWBIT_ERR_BUFFER_LENGTH);
+        CHECK_STATUS(lowbit_gemv_ex(m, b, K, LOWBIT_ACT_BF16, y, N - 1, NULL),
+                     LOWBIT_ERR_BUFFER_LENGTH);
+        CHECK_STATUS(lowbit_gemv_ex(NULL, b, K, LOWBIT_ACT_BF16, y, N, NULL), LOWBIT_ERR_NULL);
+        CHECK_STATUS(lowbit_gemv_ex(m, y, N, LOWBIT_ACT_F32, y, N, NULL),
+                     LOWBIT_ERR_INVALID_PARAMETER); /* y overlaps x */
+        CHECK(all_equal(y, N, SENTINEL));
+
+        lowbit_matrix_free(m);
+    }
+}
+
+static void test_gemm(void) {
+    enum { N = 24, K = 96, M = 5 };
+    float x[M * K], y[M * N], y1[N];
+    lowbit_gemv_options single = lowbit_gemv_options_default();
+    lowbit_matrix *m = random_matrix(4, N, K);
+    lowbit_int_view v;
+    size_t i, r;
+    int pass;
+
+    single.single_thread = 1;
+    OK(lowbit_matrix_int_view(m, &v));
+    for (i = 0; i < M * K; i++) x[i] = rnd();
+    for (pass = 0; pass < 2; pass++) {
+        fill(y, M * N, SENTINEL);
+        if (pass == 0) {
+            OK(lowbit_gemm(m, x, M, M * K, y, M * N, NULL));
+        } else {
+            OK(lowbit_view_gemm(&v, x, M, M * K, y, M * N, &single));
+        }
+        for (i = 0; i < M; i++) {
+            OK(lowbit_gemv(m, x + i * K, K, y1, N));
+            for (r = 0; r < N; r++) {
+                double want = y1[r], got = y[i * N + r];
+                CHECK(fabs(got - want) <= 1e-5 * (fabs(want) > 1.0 ? fabs(want) : 1.0));
+            }
+        }
+    }
+    /* m = 1 is the GEMV exactly */
+    OK(lowbit_gemm(m, x, 1, K, y, N, NULL));
+    OK(lowbit_gemv(m, x, K, y1, N));
+    CHECK(memcmp(y, y1, sizeof y1) == 0);
+    /* m = 0 with empty buffers is a no-op */
+    OK(lowbit_gemm(m, NULL, 0, 0, NULL, 0, NULL));
+
+    fill(y, M * N, SENTINEL);
+    CHECK_STATUS(lowbit_gemm(m, x, M, M * K - 1, y, M * N, NULL), LOWBIT_ERR_BUFFER_LENGTH);
+    CHECK_STATUS(lowbit_gemm(m, x, M, M * K, y, M * N - 1, NULL), LOWBIT_ERR_BUFFER_LENGTH);
+    CHECK_STATUS(lowbit_view_gemm(&v, NULL, M, M * K, y, M * N, NULL), LOWBIT_ERR_NULL);
+    CHECK(all_equal(y, M * N, SENTINEL));
+    lowbit_matrix_free(m);
+}
+
+static void test_importers(void) {
+    uint8_t q4[18], q8[34];
+    float w[32], y[1], x[32];
+    lowbit_matrix *m = NULL;
+    lowbit_format f;
+    int j;
+
+    /* one Q4_0 block: d = 0.5 (f16 0x3800, little-endian), element j = j and element
+     * j + 16 = 15 - j (low and high nibbles of qs[j]); llama.cpp: d * (q - 8) */
+    q4[0] = 0x00;
+    q4[1] = 0x38;
+    for (j = 0; j < 16; j++) q4[2 + j] = (uint8_t)(j | ((15 - j) << 4));
+    OK(lowbit_import_q4_0(q4, sizeof q4, 1, 32, &m));
+    CHECK(m != NULL);
+    CHECK(lowbit_matrix_n(m) == 1 && lowbit_matrix_k(m) == 32);
+    OK(lowbit_matrix_format(m, &f));
+    CHECK(f.kind == LOWBIT_FORMAT_INT && f.bits == 4 && f.group == 32 && f.zero_point == 0);
+    OK(lowbit_dequantize(m, w, 32));
+    for (j = 0; j < 32; j++) {
+        int q = j < 16 ? j : 31 - j;
+        CHECK(w[j] == 0.5f * (float)(q - 8));
+    }
+    for (j = 0; j < 32; j++) x[j] = 1.0f;
+    OK(lowbit_gemv(m, x, 32, y, 1));
+    CHECK(y[0] == -8.0f); /* sum of 0.5 * (q - 8) over q = 0..15 twice */
+    lowbit_matrix_free(m);
+
+    /* one Q8_0 block: d = 1, q = j - 16 */
+    m = NULL;
+    q8[0] = 0x00;
+    q8[1] = 0x3C;
+    for (j = 0; j < 32; j++) q8[2 + j] = (uint8_t)(int8_t)(j - 16);
+    OK(lowbit_import_q8_0(q8, sizeof q8, 1, 32, &m));
+    OK(lowbit_dequantize(m, w, 32));
+    for (j = 0; j < 32; j++) CHECK(w[j] == (float)(j - 16));
+    lowbit_matrix_free(m);
+
+    /* errors create nothing */
+    m = NULL;
+    CHECK_STATUS(lowbit_import_q4_0(q4, sizeof q4 - 1, 1, 32, &m), LOWBIT_ERR_BUFFER_LENGTH);
+    CHECK_STATUS(lowbit_import_q8_0(q8, sizeof q8, 1, 16, &m), LOWBIT_ERR_INVALID_SHAPE);
+    CHECK_STATUS(lowbit_import_q8_0(NULL, sizeof q8, 1, 32, &m), LOWBIT_ERR_NULL);
+    CHECK_STATUS(lowbit_import_q4_0(q4, sizeof q4, 1, 32, NULL), LOWBIT_ERR_NULL);
+    CHECK(m == NULL);
+}
+
+static void test_import_awq_gptq(void) {
+    enum { N = 8, K = 64 };
+    int32_t qweight[K * N / 8], qzeros[2 * N / 8];
+    uint16_t scales[2 * N];
+    int32_t gq[K * 4 / 32 * N], gz[2], g_idx[K];
+    uint32_t perm[K], has = 7u;
+    float w[N * K];
+    lowbit_matrix *m = NULL;
+    size_t i;
+
+    /* AWQ, g = 32: qweight [K][N/8] with nibble order 0 2 4 6 1 3 5 7; zero-points 0
+     * except channel 2 (nibble 1) = 1; scales 1.0 */
+    memset(qweight, 0, sizeof qweight);
+    memset(qzeros, 0, sizeof qzeros);
+    qweight[0] = 0x73; /* feature 0: channel 0 = 3, channel 2 = 7 */
+    qzeros[0] = 0x10;  /* group 0: channel 2 has z = 1 */
+    for (i = 0; i < 2 * N; i++) scales[i] = 0x3C00;
+    OK(lowbit_import_awq(N, K, 32, qweight, K * N / 8, qzeros, 2 * N / 8, scales, 2 * N, &m));
+    OK(lowbit_dequantize(m, w, N * K));
+    CHECK(w[0] == 3.0f && w[1] == 0.0f && w[2 * K] == 6.0f && w[2 * K + 1] == -1.0f &&
+          w[2 * K + 32] == 0.0f && w[K] == 0.0f);
+    lowbit_matrix_free(m);
+    m = NULL;
+    CHECK_STATUS(
+        lowbit_import_awq(N, K, 32, qweight, K * N / 8, qzeros, 2 * N / 8, scales, 2 * N - 1, &m),
+        LOWBIT_ERR_BUFFER_LENGTH);
+    CHECK(m == NULL);
+
+    /* GPTQ v1, 4 bits, g = 32: all zero fields (z = 1), scales 1.0, feature 1 of
+     * channel 0 holds code 5: W[0][1] = 4, every other weight -1 */
+    memset(gq, 0, sizeof gq);
+    memset(gz, 0, sizeof gz);
+    gq[0] = 5 << 4;
+    for (i = 0; i < K; i++) g_idx[i] = (int32_t)(i % 2); /* act-order: odd features last */
+    OK(lowbit_import_gptq(N, K, 4, 32, 0, gq, K * 4 / 32 * N, gz, 2, scales, 2 * N, NULL, 0,
+                          &m, NULL, 0, &has));
+    CHECK(has == 0);
+    OK(lowbit_dequantize(m, w, N * K));
+    CHECK(w[1] == 4.0f && w[0] == -1.0f && w[32] == -1.0f && w[N * K - 1] == -1.0f);
+    lowbit_matrix_free(m);
+
+    m = NULL;
+    has = 7u;
+    CHECK_STATUS(lowbit_import_gptq(N, K, 4, 32, 0, gq, K * 4 / 32 * N, gz, 2, scales, 2 * N,
+                                    g_idx, K, &m, NULL, 0, &has),
+                 LOWBIT_ERR_BUFFER_LENGTH);
+    CHECK_STATUS(lowbit_import_gptq(N, K, 4, 32, 0, gq, K * 4 / 32 * N, gz, 2, scales, 2 * N,
+                                    g_idx, K, &m, perm, K - 1, &has),
+                 LOWBIT_ERR_BUFFER_LENGTH);
+    CHECK(m == NULL && has == 7u);
+    OK(lowbit_import_gptq(N, K, 4, 32, 0, gq, K * 4 / 32 * N, gz, 2, scales, 2 * N, g_idx, K,
+                          &m, perm, K, &has));
+    CHECK(has == 1);
+    for (i = 0; i < K; i++) CHECK(perm[i] == (i < K / 2 ? 2 * i : 2 * (i - K / 2) + 1));
+    OK(lowbit_dequantize(m, w, N * K));
+    CHECK(w[32] == 4.0f && w[1] == -1.0f);
+    lowbit_matrix_free(m);
+}
+
 int main(void) {
     test_version();
     test_status_strings();
     test_isa();
     test_formats();
     test_errors();
+    test_gemv_ex();
+    test_gemm();
+    test_importers();
+    test_import_awq_gptq();
     printf("test_capi: %d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;
 }

@@ -50,6 +50,37 @@
 #define LOWBIT_FORMAT_INT 1
 
 /**
+ * `x_type` of `lowbit_gemv_ex()`: `x` holds `float`s (4-byte aligned).
+ */
+#define LOWBIT_ACT_F32 0
+
+/**
+ * `x_type` of `lowbit_gemv_ex()`: `x` holds IEEE binary16 values as their `uint16_t`
+ * bits (2-byte aligned), widened exactly to f32.
+ */
+#define LOWBIT_ACT_F16 1
+
+/**
+ * `x_type` of `lowbit_gemv_ex()`: `x` holds bfloat16 values as their `uint16_t` bits
+ * (2-byte aligned), widened exactly to f32.
+ */
+#define LOWBIT_ACT_BF16 2
+
+/**
+ * `lowbit_gemv_options.precision`: multiply the activations as given, in f32 (never
+ * quantizes them). The default.
+ */
+#define LOWBIT_PRECISION_F32 0
+
+/**
+ * `lowbit_gemv_options.precision`: the call may quantize the activations to int8 per
+ * block of 32 (scale `amax / 127` per block, so each activation moves by at most half
+ * its block's scale) and use integer dot products where a kernel for the format exists
+ * at the ISA in use; otherwise it runs as `LOWBIT_PRECISION_F32`.
+ */
+#define LOWBIT_PRECISION_ALLOW_A8 1
+
+/**
  * An instruction-set path. The codes are stable and equal the Rust
  * `lowbit::Isa::code()`. Functions that take an ISA take a plain `int32_t`, so any value
  * can be passed safely; unknown values are reported, never undefined behaviour.
@@ -158,9 +189,10 @@ typedef int32_t lowbit_status;
 #endif // __cplusplus
 
 /**
- * An owned quantized matrix, opaque to C. Create it with `lowbit_quantize()` or
- * `lowbit_matrix_from_int_view()` and release it with `lowbit_matrix_free()`. It is
- * immutable: any number of threads may use one matrix concurrently.
+ * An owned quantized matrix, opaque to C. Create it with `lowbit_quantize()`,
+ * `lowbit_matrix_from_int_view()` or an importer (`lowbit_import_q4_0()`...) and release
+ * it with `lowbit_matrix_free()`. It is immutable: any number of threads may use one
+ * matrix concurrently.
  */
 typedef struct lowbit_matrix lowbit_matrix;
 
@@ -307,6 +339,35 @@ typedef struct lowbit_int_view {
      */
     size_t zeros_len;
 } lowbit_int_view;
+
+/**
+ * Options of `lowbit_gemv_ex()` and `lowbit_gemm()`. Passing NULL instead of a pointer
+ * to options means the defaults: `{ LOWBIT_ISA_NO_CAP, LOWBIT_PRECISION_F32, 0, 0 }`
+ * (note that a zero-initialized struct asks for `LOWBIT_ISA_SCALAR`);
+ * `lowbit_gemv_options_default()` returns them.
+ */
+typedef struct lowbit_gemv_options {
+    /**
+     * An ISA code (`lowbit_isa`) to run on (or the best lower kernel of its family), or
+     * `LOWBIT_ISA_NO_CAP` (-1) for `lowbit_isa_active()`'s. An unknown code is
+     * `LOWBIT_ERR_UNKNOWN_ISA`, one this CPU lacks `LOWBIT_ERR_ISA_UNAVAILABLE`.
+     */
+    int32_t isa;
+    /**
+     * `LOWBIT_PRECISION_F32` or `LOWBIT_PRECISION_ALLOW_A8`; any other value is
+     * `LOWBIT_ERR_INVALID_PARAMETER`.
+     */
+    uint32_t precision;
+    /**
+     * 1: compute on the calling thread; 0: split rows over lowbit's thread pool.
+     * Results are bitwise identical either way. Other values are invalid.
+     */
+    uint32_t single_thread;
+    /**
+     * Reserved, must be 0.
+     */
+    uint32_t reserved;
+} lowbit_gemv_options;
 
 #ifdef __cplusplus
 extern "C" {
@@ -581,6 +642,197 @@ lowbit_status lowbit_view_gemv_rows(const struct lowbit_int_view *view,
 lowbit_status lowbit_view_dequantize(const struct lowbit_int_view *view,
                                      float *out,
                                      size_t out_len);
+
+/**
+ * The default options, the same as passing NULL: the active ISA, f32 precision, rows
+ * split over lowbit's thread pool. Start from these and change fields.
+ */
+struct lowbit_gemv_options lowbit_gemv_options_default(void);
+
+/**
+ * `y = W x` with options and a choice of activation type. `x` has `k` elements of
+ * `x_type` (`LOWBIT_ACT_F32`: floats, 4-byte aligned; `LOWBIT_ACT_F16` /
+ * `LOWBIT_ACT_BF16`: `uint16_t` bits, 2-byte aligned, widened exactly to f32), `y` has
+ * `n` floats. `opts` NULL means the defaults (as `lowbit_gemv()`). An unknown `x_type`,
+ * precision, `single_thread` value or a nonzero `reserved` is
+ * `LOWBIT_ERR_INVALID_PARAMETER`. With `LOWBIT_PRECISION_F32` the result equals
+ * `lowbit_gemv()` on the widened activations, bit for bit. `y` must not overlap `x`.
+ * `y` is written only on success.
+ *
+ * # Safety
+ *
+ * `m` must be NULL or a live handle; `x` must be NULL or valid for reading `x_len`
+ * elements of `x_type`; `y` must be NULL or valid for reading and writing `y_len`
+ * floats; `opts` must be NULL or point to a `lowbit_gemv_options`.
+ */
+lowbit_status lowbit_gemv_ex(const struct lowbit_matrix *m,
+                             const void *x,
+                             size_t x_len,
+                             int32_t x_type,
+                             float *y,
+                             size_t y_len,
+                             const struct lowbit_gemv_options *opts);
+
+/**
+ * `y = W x` for a view, with options and a choice of activation type: as
+ * `lowbit_gemv_ex()`. `y` is written only on success.
+ *
+ * # Safety
+ *
+ * `view` must be NULL or point to a `lowbit_int_view` whose buffers satisfy its
+ * documentation; `x`, `y` and `opts` as for `lowbit_gemv_ex()`.
+ */
+lowbit_status lowbit_view_gemv_ex(const struct lowbit_int_view *view,
+                                  const void *x,
+                                  size_t x_len,
+                                  int32_t x_type,
+                                  float *y,
+                                  size_t y_len,
+                                  const struct lowbit_gemv_options *opts);
+
+/**
+ * `Y = X W^T` for `m` activation rows: `x` is row-major `[m][K]` floats
+ * (`x_len = m * K`), `y` row-major `[m][N]` (`y_len = m * N`):
+ * `y[i*N + r] = sum_j W[r][j] * x[i*K + j]`. Row `i` of `y` equals `lowbit_gemv_ex()`
+ * of row `i` of `x` up to float summation order (exactly for `m = 1`, and for every row
+ * when the A8 path is taken). `m = 0` with empty buffers is a no-op. `opts` NULL means
+ * the defaults. `y` must not overlap `x`. `y` is written only on success.
+ *
+ * # Safety
+ *
+ * `w` must be NULL or a live handle; `x` must be NULL or valid for reading `x_len`
+ * floats; `y` must be NULL or valid for reading and writing `y_len` floats; `opts` must
+ * be NULL or point to a `lowbit_gemv_options`.
+ */
+lowbit_status lowbit_gemm(const struct lowbit_matrix *w,
+                          const float *x,
+                          size_t m,
+                          size_t x_len,
+                          float *y,
+                          size_t y_len,
+                          const struct lowbit_gemv_options *opts);
+
+/**
+ * `Y = X W^T` for a view: as `lowbit_gemm()`. `y` is written only on success.
+ *
+ * # Safety
+ *
+ * `view` must be NULL or point to a `lowbit_int_view` whose buffers satisfy its
+ * documentation; `x`, `y` and `opts` as for `lowbit_gemm()`.
+ */
+lowbit_status lowbit_view_gemm(const struct lowbit_int_view *view,
+                               const float *x,
+                               size_t m,
+                               size_t x_len,
+                               float *y,
+                               size_t y_len,
+                               const struct lowbit_gemv_options *opts);
+
+/**
+ * Imports a llama.cpp `Q4_0` tensor of `n` rows by `k` columns into a new matrix and
+ * stores its handle in `*out` (free it with `lowbit_matrix_free()`). `data` is the raw
+ * little-endian `block_q4_0` array (`len = n * k / 32 * 18` bytes, row after row: an f16
+ * `d`, then 16 bytes whose low nibbles are elements 0..15 and high nibbles elements
+ * 16..31). The result is symmetric INT4 with group 32 and dequantizes exactly to
+ * llama.cpp's `d * (q - 8)`. `k` must be a multiple of 32. `*out` is written only on
+ * success.
+ *
+ * # Safety
+ *
+ * `data` must be NULL or valid for reading `len` bytes; `out` must be NULL or valid for
+ * writing one pointer.
+ */
+lowbit_status lowbit_import_q4_0(const uint8_t *data,
+                                 size_t len,
+                                 size_t n,
+                                 size_t k,
+                                 struct lowbit_matrix **out);
+
+/**
+ * Imports a llama.cpp `Q8_0` tensor of `n` rows by `k` columns into a new matrix and
+ * stores its handle in `*out` (free it with `lowbit_matrix_free()`). `data` is the raw
+ * little-endian `block_q8_0` array (`len = n * k / 32 * 34` bytes, row after row: an f16
+ * `d`, then 32 `int8` quants). The result is symmetric INT8 with group 32 and
+ * dequantizes exactly to llama.cpp's `d * q`. `k` must be a multiple of 32. `*out` is
+ * written only on success.
+ *
+ * # Safety
+ *
+ * As for `lowbit_import_q4_0()`.
+ */
+lowbit_status lowbit_import_q8_0(const uint8_t *data,
+                                 size_t len,
+                                 size_t n,
+                                 size_t k,
+                                 struct lowbit_matrix **out);
+
+/**
+ * Imports an AutoAWQ GEMM-layout 4-bit layer (`n` output channels, `k` input features)
+ * into a new INT4 matrix with zero-points and stores its handle in `*out` (free it with
+ * `lowbit_matrix_free()`). `group` is the checkpoint's `q_group_size` (32, 64, 128 or
+ * 256 dividing `k`, or `k`; 0 for `-1`, one group per row). The tensors are given as
+ * values (decode the little-endian bytes of a file first), row-major:
+ * `qweight` `[k][n/8]` int32 (8 codes per word in AWQ's order 0, 2, 4, 6, 1, 3, 5, 7),
+ * `qzeros` `[k/g][n/8]` int32 (same packing), `scales` `[k/g][n]` f16 bits. `n` must be
+ * a multiple of 8. The result dequantizes exactly to `scales * (q - z)`. `*out` is
+ * written only on success.
+ *
+ * # Safety
+ *
+ * Each of `qweight`, `qzeros` and `scales` must be NULL or valid for reading its length
+ * in elements; `out` must be NULL or valid for writing one pointer.
+ */
+lowbit_status lowbit_import_awq(size_t n,
+                                size_t k,
+                                uint32_t group,
+                                const int32_t *qweight,
+                                size_t qweight_len,
+                                const int32_t *qzeros,
+                                size_t qzeros_len,
+                                const uint16_t *scales,
+                                size_t scales_len,
+                                struct lowbit_matrix **out);
+
+/**
+ * Imports a GPTQ linear layer (AutoGPTQ / exllama `gptq` layout, or GPTQModel's
+ * `gptq_v2` with `zeros_v2 = 1`) of `n` output channels and `k` input features into a
+ * new INT-`bits` matrix with zero-points, and stores its handle in `*out` (free it with
+ * `lowbit_matrix_free()`). `bits` is 2, 3, 4 or 8; `group` the checkpoint's
+ * `group_size` (0 for `-1`). Tensors as values, row-major: `qweight` `[k*bits/32][n]`
+ * int32, `qzeros` `[k/g][n*bits/32]` int32, `scales` `[k/g][n]` f16 bits, and `g_idx`
+ * `[k]` int32 or NULL (with length 0) when the checkpoint has none.
+ *
+ * Act-order: when `g_idx` is not the trivial `k / g`, the imported columns are a
+ * permutation of the input features: `*has_perm` is set to 1 and `perm_out[0..k]`
+ * receives `perm` with `W'[r][j] = W[r][perm[j]]`, so `W x = W' x'` with
+ * `x'[j] = x[perm[j]]`. Then `perm_out` must hold at least `k` elements
+ * (`perm_len >= k`), else `LOWBIT_ERR_BUFFER_LENGTH` (NULL counts as length 0) and
+ * nothing is created. Otherwise `*has_perm` is set to 0 and `perm_out` (which may be
+ * NULL) is not written. `*out`, `*has_perm` and `perm_out` are written only on success.
+ *
+ * # Safety
+ *
+ * Each of `qweight`, `qzeros`, `scales`, `g_idx` must be NULL or valid for reading its
+ * length in elements; `perm_out` must be NULL or valid for reading and writing
+ * `perm_len` `uint32_t`s; `out` and `has_perm` must be NULL or valid for one write.
+ */
+lowbit_status lowbit_import_gptq(size_t n,
+                                 size_t k,
+                                 uint32_t bits,
+                                 uint32_t group,
+                                 uint32_t zeros_v2,
+                                 const int32_t *qweight,
+                                 size_t qweight_len,
+                                 const int32_t *qzeros,
+                                 size_t qzeros_len,
+                                 const uint16_t *scales,
+                                 size_t scales_len,
+                                 const int32_t *g_idx,
+                                 size_t g_idx_len,
+                                 struct lowbit_matrix **out,
+                                 uint32_t *perm_out,
+                                 size_t perm_len,
+                                 uint32_t *has_perm);
 
 #ifdef __cplusplus
 }  // extern "C"

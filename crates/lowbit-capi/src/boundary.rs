@@ -194,6 +194,8 @@ pub(crate) trait Plain: Copy + 'static {}
 impl Plain for u8 {}
 impl Plain for u16 {}
 impl Plain for f32 {}
+impl Plain for i32 {}
+impl Plain for u32 {}
 
 /// Checks NULL, alignment and addressable size of a `(ptr, len)` buffer; returns
 /// `None` for an empty buffer (NULL or not) and the pointer otherwise.

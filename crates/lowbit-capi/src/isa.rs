@@ -43,7 +43,7 @@ impl lowbit_isa {
 }
 
 /// The Rust ISA of a C code, if the code names one.
-fn isa_of_code(code: i32) -> Option<Isa> {
+pub(crate) fn isa_of_code(code: i32) -> Option<Isa> {
     u32::try_from(code).ok().and_then(Isa::from_code)
 }
 

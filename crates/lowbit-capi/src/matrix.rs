@@ -7,12 +7,13 @@ use crate::format::{from_format, lowbit_format, to_format};
 use crate::status::lowbit_status;
 use crate::view::{self, lowbit_int_view};
 
-/// An owned quantized matrix, opaque to C. Create it with `lowbit_quantize()` or
-/// `lowbit_matrix_from_int_view()` and release it with `lowbit_matrix_free()`. It is
-/// immutable: any number of threads may use one matrix concurrently.
+/// An owned quantized matrix, opaque to C. Create it with `lowbit_quantize()`,
+/// `lowbit_matrix_from_int_view()` or an importer (`lowbit_import_q4_0()`...) and release
+/// it with `lowbit_matrix_free()`. It is immutable: any number of threads may use one
+/// matrix concurrently.
 #[allow(non_camel_case_types)]
 pub struct lowbit_matrix {
-    inner: QuantizedMatrix,
+    pub(crate) inner: QuantizedMatrix,
 }
 
 /// Checks a matrix handle.
@@ -20,14 +21,14 @@ pub struct lowbit_matrix {
 /// # Safety
 ///
 /// `m` must be NULL or a live handle from this library.
-unsafe fn handle<'a>(m: *const lowbit_matrix) -> Result<&'a lowbit_matrix, Fail> {
+pub(crate) unsafe fn handle<'a>(m: *const lowbit_matrix) -> Result<&'a lowbit_matrix, Fail> {
     // SAFETY: forwarded from this function's contract: a live handle points to a
     // `lowbit_matrix` that is only freed by `lowbit_matrix_free`.
     unsafe { ref_in("matrix", m) }
 }
 
 /// Boxes a matrix and stores the handle.
-fn store(out: OutPtr<*mut lowbit_matrix>, inner: QuantizedMatrix) {
+pub(crate) fn store(out: OutPtr<*mut lowbit_matrix>, inner: QuantizedMatrix) {
     out.write(Box::into_raw(Box::new(lowbit_matrix { inner })));
 }
 

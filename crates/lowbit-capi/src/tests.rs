@@ -455,3 +455,532 @@ fn matrix_from_view_copies() {
     assert_eq!(m2.gemv(&x, &mut y2), lowbit_status::LOWBIT_OK);
     assert_eq!(y1, y2);
 }
+
+// ---- gemv_ex, gemm and the importers ----
+
+fn f32_to_f16_bits(v: f32) -> u16 {
+    lowbit_rs::f16::from_f32(v).to_bits()
+}
+
+fn f32_to_bf16_bits(v: f32) -> u16 {
+    lowbit_rs::bf16::from_f32(v).to_bits()
+}
+
+fn test_x() -> Vec<f32> {
+    (0..K)
+        .map(|i| ((i * 13 % 29) as f32 - 14.0) / 8.0)
+        .collect()
+}
+
+fn gemv_ex(
+    m: &Matrix,
+    x: *const std::ffi::c_void,
+    x_len: usize,
+    x_type: i32,
+    y: &mut [f32],
+    opts: Option<&lowbit_gemv_options>,
+) -> lowbit_status {
+    let opts = opts.map_or(ptr::null(), |o| o as *const _);
+    // SAFETY: live handle; the callers pass `x` valid for `x_len` elements of `x_type`.
+    unsafe { lowbit_gemv_ex(m.0, x, x_len, x_type, y.as_mut_ptr(), y.len(), opts) }
+}
+
+#[test]
+fn gemv_ex_widens_16_bit_activations_exactly() {
+    let m = Matrix::new();
+    let x = test_x();
+    let h: Vec<u16> = x.iter().map(|&v| f32_to_f16_bits(v)).collect();
+    let b: Vec<u16> = x.iter().map(|&v| f32_to_bf16_bits(v)).collect();
+    let xh: Vec<f32> = h
+        .iter()
+        .map(|&v| lowbit_rs::f16::from_bits(v).to_f32())
+        .collect();
+    let xb: Vec<f32> = b
+        .iter()
+        .map(|&v| f32::from_bits(u32::from(v) << 16))
+        .collect();
+    let single = lowbit_gemv_options {
+        single_thread: 1,
+        ..lowbit_gemv_options_default()
+    };
+    for (bits, wide, ty) in [(&h, &xh, LOWBIT_ACT_F16), (&b, &xb, LOWBIT_ACT_BF16)] {
+        let mut want = vec![0.0f32; N];
+        assert_eq!(m.gemv(wide, &mut want), lowbit_status::LOWBIT_OK);
+        for opts in [None, Some(&single)] {
+            let mut y = vec![7.0f32; N];
+            let s = gemv_ex(&m, bits.as_ptr().cast(), K, ty, &mut y, opts);
+            assert_eq!(s, lowbit_status::LOWBIT_OK, "{}", last_error());
+            assert_eq!(y, want, "type {ty}");
+        }
+        let v = m.view();
+        let mut y = vec![7.0f32; N];
+        // SAFETY: a view of a live matrix; buffers valid for their lengths.
+        let s = unsafe {
+            lowbit_view_gemv_ex(&v, bits.as_ptr().cast(), K, ty, y.as_mut_ptr(), N, &single)
+        };
+        assert_eq!(s, lowbit_status::LOWBIT_OK, "{}", last_error());
+        assert_eq!(y, want);
+    }
+    let mut want = vec![0.0f32; N];
+    assert_eq!(m.gemv(&x, &mut want), lowbit_status::LOWBIT_OK);
+    let mut y = vec![0.0f32; N];
+    let s = gemv_ex(&m, x.as_ptr().cast(), K, LOWBIT_ACT_F32, &mut y, None);
+    assert_eq!(s, lowbit_status::LOWBIT_OK);
+    assert_eq!(y, want);
+}
+
+#[test]
+fn gemv_ex_allow_a8_stays_within_the_quantization_bound() {
+    let m = Matrix::new();
+    let x = test_x();
+    let mut w = vec![0.0f32; N * K];
+    // SAFETY: live handle, `w` has N * K floats.
+    let s = unsafe { lowbit_dequantize(m.0, w.as_mut_ptr(), w.len()) };
+    assert_eq!(s, lowbit_status::LOWBIT_OK);
+    let mut exact = vec![0.0f32; N];
+    assert_eq!(m.gemv(&x, &mut exact), lowbit_status::LOWBIT_OK);
+    let opts = lowbit_gemv_options {
+        precision: LOWBIT_PRECISION_ALLOW_A8,
+        ..lowbit_gemv_options_default()
+    };
+    let mut y = vec![0.0f32; N];
+    let s = gemv_ex(
+        &m,
+        x.as_ptr().cast(),
+        K,
+        LOWBIT_ACT_F32,
+        &mut y,
+        Some(&opts),
+    );
+    assert_eq!(s, lowbit_status::LOWBIT_OK, "{}", last_error());
+    for r in 0..N {
+        let mut bound = 0.0f64;
+        for (wb, xb) in w[r * K..(r + 1) * K].chunks(32).zip(x.chunks(32)) {
+            let amax = xb.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            let wsum: f32 = wb.iter().map(|v| v.abs()).sum();
+            bound += f64::from(wsum) * f64::from(amax) / 254.0;
+        }
+        let diff = f64::from((y[r] - exact[r]).abs());
+        assert!(diff <= bound * 1.01 + 1e-4, "row {r}: {diff} > {bound}");
+    }
+}
+
+#[test]
+fn gemv_ex_refuses_bad_arguments_without_writing() {
+    use lowbit_status as S;
+    let m = Matrix::new();
+    let x = test_x();
+    let h: Vec<u16> = x.iter().map(|&v| f32_to_f16_bits(v)).collect();
+    let mut y = vec![7.0f32; N];
+    let xp = x.as_ptr().cast::<std::ffi::c_void>();
+    let d = lowbit_gemv_options_default();
+    assert_eq!(d.isa, LOWBIT_ISA_NO_CAP);
+    let cases: [(i32, Option<lowbit_gemv_options>, S); 7] = [
+        (3, None, S::LOWBIT_ERR_INVALID_PARAMETER),
+        (-1, None, S::LOWBIT_ERR_INVALID_PARAMETER),
+        (
+            LOWBIT_ACT_F32,
+            Some(lowbit_gemv_options { reserved: 1, ..d }),
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            LOWBIT_ACT_F32,
+            Some(lowbit_gemv_options { precision: 2, ..d }),
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            LOWBIT_ACT_F32,
+            Some(lowbit_gemv_options {
+                single_thread: 2,
+                ..d
+            }),
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            LOWBIT_ACT_F32,
+            Some(lowbit_gemv_options { isa: 42, ..d }),
+            S::LOWBIT_ERR_UNKNOWN_ISA,
+        ),
+        (
+            LOWBIT_ACT_F32,
+            Some(lowbit_gemv_options { isa: -2, ..d }),
+            S::LOWBIT_ERR_UNKNOWN_ISA,
+        ),
+    ];
+    for (ty, opts, want) in cases {
+        assert_eq!(gemv_ex(&m, xp, K, ty, &mut y, opts.as_ref()), want);
+        assert_eq!(y, vec![7.0; N]);
+    }
+    // Wrong lengths, NULL with a nonzero length.
+    assert_eq!(
+        gemv_ex(&m, xp, K - 1, LOWBIT_ACT_F32, &mut y, None),
+        S::LOWBIT_ERR_BUFFER_LENGTH
+    );
+    assert_eq!(
+        gemv_ex(
+            &m,
+            h.as_ptr().cast(),
+            K + 1,
+            LOWBIT_ACT_F16,
+            &mut y[..N - 1],
+            None
+        ),
+        S::LOWBIT_ERR_BUFFER_LENGTH
+    );
+    assert_eq!(
+        gemv_ex(&m, ptr::null(), K, LOWBIT_ACT_BF16, &mut y, None),
+        S::LOWBIT_ERR_NULL
+    );
+    assert_eq!(y, vec![7.0; N]);
+    // Alignment depends on the type: 2 bytes for 16-bit activations, 4 for f32.
+    let bytes = vec![0u32; K];
+    let odd = bytes.as_ptr().cast::<u8>().wrapping_add(1).cast();
+    let two = bytes.as_ptr().cast::<u8>().wrapping_add(2).cast();
+    assert_eq!(
+        gemv_ex(&m, odd, K, LOWBIT_ACT_F16, &mut y, None),
+        S::LOWBIT_ERR_MISALIGNED
+    );
+    assert_eq!(
+        gemv_ex(&m, two, K - 1, LOWBIT_ACT_F32, &mut y, None),
+        S::LOWBIT_ERR_MISALIGNED
+    );
+    assert_eq!(
+        gemv_ex(&m, two, K, LOWBIT_ACT_BF16, &mut y, None),
+        S::LOWBIT_OK
+    );
+    assert_eq!(y, vec![0.0; N]);
+    // y overlapping x.
+    let mut buf = x.clone();
+    // SAFETY: live handle; `buf` holds K floats, y the first N of them.
+    let s = unsafe {
+        lowbit_gemv_ex(
+            m.0,
+            buf.as_ptr().cast(),
+            K,
+            LOWBIT_ACT_F32,
+            buf.as_mut_ptr(),
+            N,
+            ptr::null(),
+        )
+    };
+    assert_eq!(s, S::LOWBIT_ERR_INVALID_PARAMETER);
+    assert_eq!(buf, x);
+}
+
+#[test]
+fn gemm_matches_gemv_per_row() {
+    let m = Matrix::new();
+    let v = m.view();
+    let rows = 5;
+    let x: Vec<f32> = (0..rows * K)
+        .map(|i| ((i * 7 % 23) as f32 - 11.0) / 4.0)
+        .collect();
+    let mut want = vec![0.0f32; rows * N];
+    for (xi, yi) in x.chunks(K).zip(want.chunks_mut(N)) {
+        assert_eq!(m.gemv(xi, yi), lowbit_status::LOWBIT_OK);
+    }
+    let single = lowbit_gemv_options {
+        single_thread: 1,
+        ..lowbit_gemv_options_default()
+    };
+    for opts in [ptr::null(), &single as *const _] {
+        let mut y = vec![7.0f32; rows * N];
+        // SAFETY: live handle, buffers valid for their lengths.
+        let s = unsafe {
+            lowbit_gemm(
+                m.0,
+                x.as_ptr(),
+                rows,
+                x.len(),
+                y.as_mut_ptr(),
+                y.len(),
+                opts,
+            )
+        };
+        assert_eq!(s, lowbit_status::LOWBIT_OK, "{}", last_error());
+        let mut yv = vec![7.0f32; rows * N];
+        // SAFETY: a view of a live matrix, buffers valid for their lengths.
+        let s = unsafe {
+            lowbit_view_gemm(
+                &v,
+                x.as_ptr(),
+                rows,
+                x.len(),
+                yv.as_mut_ptr(),
+                yv.len(),
+                opts,
+            )
+        };
+        assert_eq!(s, lowbit_status::LOWBIT_OK, "{}", last_error());
+        assert_eq!(y, yv);
+        for (a, b) in y.iter().zip(&want) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+    // Wrong lengths leave y untouched; m = 0 with empty buffers is a no-op.
+    let mut y = vec![7.0f32; rows * N];
+    // SAFETY: live handle, buffers valid for the lengths passed.
+    let s = unsafe {
+        lowbit_gemm(
+            m.0,
+            x.as_ptr(),
+            rows,
+            x.len() - 1,
+            y.as_mut_ptr(),
+            y.len(),
+            ptr::null(),
+        )
+    };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_BUFFER_LENGTH);
+    // SAFETY: as above.
+    let s = unsafe {
+        lowbit_gemm(
+            m.0,
+            x.as_ptr(),
+            rows,
+            x.len(),
+            y.as_mut_ptr(),
+            y.len() - 1,
+            ptr::null(),
+        )
+    };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_BUFFER_LENGTH);
+    assert_eq!(y, vec![7.0; rows * N]);
+    // SAFETY: empty buffers.
+    let s = unsafe { lowbit_gemm(m.0, ptr::null(), 0, 0, ptr::null_mut(), 0, ptr::null()) };
+    assert_eq!(s, lowbit_status::LOWBIT_OK, "{}", last_error());
+}
+
+/// Takes ownership of a handle an importer returned.
+fn owned(p: *mut lowbit_matrix) -> Matrix {
+    assert!(!p.is_null());
+    Matrix(p)
+}
+
+fn dequantized(m: &Matrix) -> Vec<f32> {
+    // SAFETY: live handle.
+    let (n, k) = unsafe { (lowbit_matrix_n(m.0), lowbit_matrix_k(m.0)) };
+    let mut w = vec![0.0f32; n * k];
+    // SAFETY: live handle, `w` has n * k floats.
+    let s = unsafe { lowbit_dequantize(m.0, w.as_mut_ptr(), w.len()) };
+    assert_eq!(s, lowbit_status::LOWBIT_OK);
+    w
+}
+
+#[test]
+fn llama_cpp_blocks_import_exactly() {
+    // One Q4_0 block: d = 0.5, element j = j and element j + 16 = 15 - j.
+    let mut q4 = vec![0x00u8, 0x38];
+    q4.extend((0..16u8).map(|j| j | ((15 - j) << 4)));
+    let mut out = ptr::null_mut();
+    // SAFETY: `q4` has 18 bytes; `out` is valid for one write.
+    let s = unsafe { lowbit_import_q4_0(q4.as_ptr(), q4.len(), 1, 32, &mut out) };
+    assert_eq!(s, lowbit_status::LOWBIT_OK, "{}", last_error());
+    let m = owned(out);
+    let want: Vec<f32> = (0..32)
+        .map(|i| {
+            let q = if i < 16 { i } else { 31 - i };
+            0.5 * (q as f32 - 8.0)
+        })
+        .collect();
+    assert_eq!(dequantized(&m), want);
+
+    // One Q8_0 block: d = 1, q = -16..16.
+    let mut q8 = vec![0x00u8, 0x3C];
+    q8.extend((0..32i8).map(|j| (j - 16) as u8));
+    let mut out = ptr::null_mut();
+    // SAFETY: `q8` has 34 bytes; `out` is valid for one write.
+    let s = unsafe { lowbit_import_q8_0(q8.as_ptr(), q8.len(), 1, 32, &mut out) };
+    assert_eq!(s, lowbit_status::LOWBIT_OK, "{}", last_error());
+    let m = owned(out);
+    let want: Vec<f32> = (0..32).map(|j| (j - 16) as f32).collect();
+    assert_eq!(dequantized(&m), want);
+
+    // Wrong length or shape: nothing is created.
+    let mut out = ptr::null_mut();
+    // SAFETY: `q4` has 18 bytes (one short is passed).
+    let s = unsafe { lowbit_import_q4_0(q4.as_ptr(), q4.len() - 1, 1, 32, &mut out) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_BUFFER_LENGTH);
+    // SAFETY: as above.
+    let s = unsafe { lowbit_import_q8_0(q8.as_ptr(), q8.len(), 1, 16, &mut out) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_INVALID_SHAPE);
+    // SAFETY: NULL data with a nonzero length.
+    let s = unsafe { lowbit_import_q8_0(ptr::null(), 34, 1, 32, &mut out) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_NULL);
+    // SAFETY: NULL out.
+    let s = unsafe { lowbit_import_q8_0(q8.as_ptr(), q8.len(), 1, 32, ptr::null_mut()) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_NULL);
+    assert!(out.is_null());
+}
+
+#[test]
+fn awq_import_unpacks_its_order() {
+    let (n, k) = (8usize, 32usize);
+    let mut qweight = vec![0i32; k];
+    qweight[0] = 0x73; // nibble 0: channel 0 = 3, nibble 1: channel 2 = 7
+    let qzeros = [0x0000_0010i32]; // nibble 1: channel 2 has z = 1
+    let scales = vec![0x3C00u16; n]; // 1.0
+    let mut out = ptr::null_mut();
+    // SAFETY: buffers valid for their lengths; `out` valid for one write.
+    let s = unsafe {
+        lowbit_import_awq(
+            n,
+            k,
+            32,
+            qweight.as_ptr(),
+            qweight.len(),
+            qzeros.as_ptr(),
+            qzeros.len(),
+            scales.as_ptr(),
+            scales.len(),
+            &mut out,
+        )
+    };
+    assert_eq!(s, lowbit_status::LOWBIT_OK, "{}", last_error());
+    let w = dequantized(&owned(out));
+    let mut want = vec![0.0f32; n * k];
+    want[0] = 3.0;
+    for c in 0..k {
+        want[2 * k + c] = -1.0;
+    }
+    want[2 * k] = 6.0;
+    assert_eq!(w, want);
+    let mut out = ptr::null_mut();
+    // SAFETY: as above, with a short scales length.
+    let s = unsafe {
+        lowbit_import_awq(
+            n,
+            k,
+            0,
+            qweight.as_ptr(),
+            qweight.len(),
+            qzeros.as_ptr(),
+            qzeros.len(),
+            scales.as_ptr(),
+            scales.len() - 1,
+            &mut out,
+        )
+    };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_BUFFER_LENGTH);
+    assert!(out.is_null());
+}
+
+#[test]
+fn gptq_import_reports_its_permutation() {
+    // 4 bits, N = 8, K = 64, g = 32; v1 zero fields 0 (z = 1), scales 1.0, and feature 1
+    // of channel 0 holds code 5: W[0][1] = 4, everything else -1.
+    let (n, k) = (8usize, 64usize);
+    let mut qweight = vec![0i32; k * 4 / 32 * n];
+    qweight[0] = 5 << 4; // row 0 (features 0..8), column 0, feature 1
+    let qzeros = [0i32; 2];
+    let scales = vec![0x3C00u16; 2 * n];
+    let g_idx: Vec<i32> = (0..k as i32).map(|i| i % 2).collect();
+    let import = |g_idx: Option<&[i32]>,
+                  perm: Option<&mut [u32]>,
+                  out: &mut *mut lowbit_matrix,
+                  has: &mut u32| {
+        let (gp, gl) = g_idx.map_or((ptr::null(), 0), |g| (g.as_ptr(), g.len()));
+        let (pp, pl) = perm.map_or((ptr::null_mut(), 0), |p| (p.as_mut_ptr(), p.len()));
+        // SAFETY: every buffer is valid for its length; `out` and `has` for one write.
+        unsafe {
+            lowbit_import_gptq(
+                n,
+                k,
+                4,
+                32,
+                0,
+                qweight.as_ptr(),
+                qweight.len(),
+                qzeros.as_ptr(),
+                qzeros.len(),
+                scales.as_ptr(),
+                scales.len(),
+                gp,
+                gl,
+                out,
+                pp,
+                pl,
+                has,
+            )
+        }
+    };
+    let mut want = vec![-1.0f32; n * k];
+    want[1] = 4.0;
+
+    // No g_idx: no permutation, perm_out may be NULL.
+    let (mut out, mut has) = (ptr::null_mut(), 7u32);
+    assert_eq!(
+        import(None, None, &mut out, &mut has),
+        lowbit_status::LOWBIT_OK
+    );
+    assert_eq!(has, 0);
+    assert_eq!(dequantized(&owned(out)), want);
+
+    // Act-order without room for the permutation: nothing is created.
+    let (mut out, mut has) = (ptr::null_mut(), 7u32);
+    let mut short = vec![9u32; k - 1];
+    for perm in [None, Some(&mut short[..])] {
+        assert_eq!(
+            import(Some(&g_idx), perm, &mut out, &mut has),
+            lowbit_status::LOWBIT_ERR_BUFFER_LENGTH
+        );
+    }
+    assert!(out.is_null());
+    assert_eq!(has, 7);
+    assert_eq!(short, vec![9; k - 1]);
+
+    // With room: even features first, then odd ones; W'[0][32] = W[0][1].
+    let mut perm = vec![0u32; k + 3];
+    assert_eq!(
+        import(Some(&g_idx), Some(&mut perm), &mut out, &mut has),
+        lowbit_status::LOWBIT_OK,
+        "{}",
+        last_error()
+    );
+    assert_eq!(has, 1);
+    let expect: Vec<u32> = (0..k as u32 / 2)
+        .map(|j| 2 * j)
+        .chain((0..k as u32 / 2).map(|j| 2 * j + 1))
+        .chain([0; 3])
+        .collect();
+    assert_eq!(perm, expect);
+    let mut want_p = vec![-1.0f32; n * k];
+    want_p[32] = 4.0;
+    assert_eq!(dequantized(&owned(out)), want_p);
+}
+
+#[test]
+fn a_panic_inside_the_new_entry_points_becomes_a_status() {
+    let m = Matrix::new();
+    let x = test_x();
+    let mut y = vec![7.0f32; N];
+    test_hooks::panic_in_next_call();
+    assert_eq!(
+        gemv_ex(&m, x.as_ptr().cast(), K, LOWBIT_ACT_F32, &mut y, None),
+        lowbit_status::LOWBIT_ERR_PANIC
+    );
+    assert!(last_error().contains("lowbit_gemv_ex"), "{}", last_error());
+    test_hooks::panic_in_next_call();
+    // SAFETY: live handle, buffers valid for their lengths.
+    let s = unsafe { lowbit_gemm(m.0, x.as_ptr(), 1, K, y.as_mut_ptr(), N, ptr::null()) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_PANIC);
+    assert_eq!(y, vec![7.0; N]);
+    let q4 = [0u8; 18];
+    let mut out = ptr::null_mut();
+    test_hooks::panic_in_next_call();
+    // SAFETY: `q4` has 18 bytes; `out` is valid for one write.
+    let s = unsafe { lowbit_import_q4_0(q4.as_ptr(), q4.len(), 1, 32, &mut out) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_PANIC);
+    assert!(out.is_null());
+    test_hooks::panic_in_next_call();
+    assert_eq!(lowbit_gemv_options_default(), crate::ops::DEFAULT_OPTIONS);
+    // Everything works normally afterwards.
+    assert_eq!(
+        gemv_ex(&m, x.as_ptr().cast(), K, LOWBIT_ACT_F32, &mut y, None),
+        lowbit_status::LOWBIT_OK
+    );
+    // SAFETY: as above.
+    let s = unsafe { lowbit_import_q4_0(q4.as_ptr(), q4.len(), 1, 32, &mut out) };
+    assert_eq!(s, lowbit_status::LOWBIT_OK);
+    drop(owned(out));
+}

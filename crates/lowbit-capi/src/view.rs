@@ -3,7 +3,7 @@
 
 use core::ops::Range;
 
-use lowbit_rs::{f16, MatrixRef};
+use lowbit_rs::{bf16, f16, MatrixRef};
 
 use crate::boundary::{ref_in, slice_in, slice_out, status_call, Fail, Span};
 use crate::format::{lowbit_format, to_int_format};
@@ -44,7 +44,7 @@ pub struct lowbit_int_view {
 }
 
 /// Reinterprets f16 bit patterns as `f16` values.
-fn f16_slice(bits: &[u16]) -> &[f16] {
+pub(crate) fn f16_slice(bits: &[u16]) -> &[f16] {
     const _: () =
         assert!(size_of::<f16>() == size_of::<u16>() && align_of::<f16>() == align_of::<u16>());
     // SAFETY: `half::f16` is `#[repr(transparent)]` over `u16` (its only field, and it
@@ -52,6 +52,17 @@ fn f16_slice(bits: &[u16]) -> &[f16] {
     // the size and alignment of `u16` (also asserted above at compile time) and every
     // `u16` is a valid `f16`. The result borrows `bits`, so the lifetime is preserved.
     unsafe { std::slice::from_raw_parts(bits.as_ptr().cast::<f16>(), bits.len()) }
+}
+
+/// Reinterprets bf16 bit patterns as `bf16` values.
+pub(crate) fn bf16_slice(bits: &[u16]) -> &[bf16] {
+    const _: () =
+        assert!(size_of::<bf16>() == size_of::<u16>() && align_of::<bf16>() == align_of::<u16>());
+    // SAFETY: `half::bf16` is `#[repr(transparent)]` over `u16` (its only field; it
+    // implements bytemuck's `Pod` on that basis), so it has the size and alignment of
+    // `u16` (also asserted above at compile time) and every `u16` is a valid `bf16`. The
+    // result borrows `bits`, so the lifetime is preserved.
+    unsafe { std::slice::from_raw_parts(bits.as_ptr().cast::<bf16>(), bits.len()) }
 }
 
 /// Builds a validated Rust view from a C view.

@@ -21,16 +21,19 @@ use lowbit_kernels::gemv::{int_gemv, int_gemv_a8};
 use lowbit_kernels::{reference, Isa};
 use proptest::prelude::*;
 
-fn xorshift(state: &mut u64) -> f32 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    ((*state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-}
+mod common;
+use common::gamma;
 
-fn gamma(m: usize) -> f64 {
-    let u = f64::from(f32::EPSILON) / 2.0;
-    (m as f64) * u / (1.0 - (m as f64) * u)
+fn random_matrix(
+    bits: u8,
+    group: Group,
+    zp: bool,
+    n: usize,
+    k: usize,
+    seed: u64,
+) -> (IntMatrix, Vec<f32>) {
+    let x_scale = 1.0 + (k % 7) as f32;
+    common::random_matrix(common::fmt(bits, group, zp), n, k, k, x_scale, seed)
 }
 
 fn a8_tolerance(w: &IntMatrixRef<'_>, x: &A8Activations, n: usize) -> f64 {
@@ -90,33 +93,6 @@ fn check_all_isas(w: &IntMatrixRef<'_>, xf: &[f32], rows: std::ops::Range<usize>
             yf[i]
         );
     }
-}
-
-fn random_matrix(
-    bits: u8,
-    group: Group,
-    zp: bool,
-    n: usize,
-    k: usize,
-    seed: u64,
-) -> (IntMatrix, Vec<f32>) {
-    let mut s = seed | 1;
-    let w: Vec<f32> = (0..n * k).map(|_| xorshift(&mut s) * 3.0).collect();
-    let x: Vec<f32> = (0..k)
-        .map(|_| xorshift(&mut s) * (1.0 + (k % 7) as f32))
-        .collect();
-    let m = IntMatrix::quantize(
-        &w,
-        n,
-        k,
-        IntFormat {
-            bits,
-            group,
-            zero_point: zp,
-        },
-    )
-    .unwrap();
-    (m, x)
 }
 
 proptest! {

@@ -28,12 +28,8 @@ use proptest::prelude::*;
 
 const SENTINEL: f32 = -1234.5;
 
-fn xorshift(state: &mut u64) -> f32 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    ((*state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-}
+mod common;
+use common::tolerance;
 
 fn random_matrix(
     bits: u8,
@@ -44,29 +40,7 @@ fn random_matrix(
     m: usize,
     seed: u64,
 ) -> (IntMatrix, Vec<f32>) {
-    let mut s = seed | 1;
-    let w: Vec<f32> = (0..n * k).map(|_| xorshift(&mut s) * 3.0).collect();
-    let x: Vec<f32> = (0..m * k).map(|_| xorshift(&mut s)).collect();
-    let f = IntFormat {
-        bits,
-        group,
-        zero_point: zp,
-    };
-    (IntMatrix::quantize(&w, n, k, f).unwrap(), x)
-}
-
-/// 2 * gamma_{K+2} * sum_k |s (q - z) x_k| for row `n` and activation row `xr`.
-fn tolerance(w: &IntMatrixRef<'_>, xr: &[f32], n: usize) -> f64 {
-    let l = w.layout();
-    let mut a = 0.0f64;
-    for (k, &xk) in xr.iter().enumerate() {
-        let j = k / l.group_len;
-        let v = f64::from(w.scale(n, j)) * (f64::from(w.code(n, k)) - f64::from(w.zero(n, j)));
-        a += (v * f64::from(xk)).abs();
-    }
-    let m = (l.k + 2) as f64;
-    let u = f64::from(f32::EPSILON) / 2.0;
-    2.0 * (m * u / (1.0 - m * u)) * a + 1e-30
+    common::random_matrix(common::fmt(bits, group, zp), n, k, m * k, 1.0, seed)
 }
 
 /// Runs every available ISA on `(m, rows, ldy)` and checks: the bound against the

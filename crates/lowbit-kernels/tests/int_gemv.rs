@@ -19,25 +19,18 @@ use lowbit_kernels::gemv::int_gemv;
 use lowbit_kernels::{reference, Isa};
 use proptest::prelude::*;
 
-fn xorshift(state: &mut u64) -> f32 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    ((*state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-}
+mod common;
+use common::tolerance;
 
-/// Bound on |a - b| for two evaluation orders of row `n` (see the module docs).
-fn tolerance(w: &IntMatrixRef<'_>, x: &[f32], n: usize) -> f64 {
-    let l = w.layout();
-    let mut a = 0.0f64;
-    for (k, &xk) in x.iter().enumerate() {
-        let j = k / l.group_len;
-        let v = f64::from(w.scale(n, j)) * (f64::from(w.code(n, k)) - f64::from(w.zero(n, j)));
-        a += (v * f64::from(xk)).abs();
-    }
-    let m = (l.k + 2) as f64;
-    let u = f64::from(f32::EPSILON) / 2.0;
-    2.0 * (m * u / (1.0 - m * u)) * a + 1e-30
+fn random_matrix(
+    bits: u8,
+    group: Group,
+    zp: bool,
+    n: usize,
+    k: usize,
+    seed: u64,
+) -> (IntMatrix, Vec<f32>) {
+    common::random_matrix(common::fmt(bits, group, zp), n, k, k, 1.0, seed)
 }
 
 fn check_all_isas(w: &IntMatrixRef<'_>, x: &[f32], rows: std::ops::Range<usize>) {
@@ -62,31 +55,6 @@ fn check_all_isas(w: &IntMatrixRef<'_>, x: &[f32], rows: std::ops::Range<usize>)
             );
         }
     }
-}
-
-fn random_matrix(
-    bits: u8,
-    group: Group,
-    zp: bool,
-    n: usize,
-    k: usize,
-    seed: u64,
-) -> (IntMatrix, Vec<f32>) {
-    let mut s = seed | 1;
-    let w: Vec<f32> = (0..n * k).map(|_| xorshift(&mut s) * 3.0).collect();
-    let x: Vec<f32> = (0..k).map(|_| xorshift(&mut s)).collect();
-    let m = IntMatrix::quantize(
-        &w,
-        n,
-        k,
-        IntFormat {
-            bits,
-            group,
-            zero_point: zp,
-        },
-    )
-    .unwrap();
-    (m, x)
 }
 
 proptest! {

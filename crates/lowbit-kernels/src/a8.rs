@@ -45,12 +45,20 @@ impl A8Activations {
     }
 
     /// Re-quantizes into the same buffers (allocates only if `x` is longer than before).
-    /// On error the previous contents are unspecified but valid for the old `K`.
+    /// On error the activations are left empty (`K = 0`).
     pub fn requantize(&mut self, x: &[f32]) -> Result<()> {
+        let r = self.fill(x);
+        self.k = if r.is_ok() { x.len() } else { 0 };
+        r
+    }
+
+    fn fill(&mut self, x: &[f32]) -> Result<()> {
         let chunks = x.len().div_ceil(CHUNK);
-        let mut codes = core::mem::take(&mut self.codes);
-        let mut scales = core::mem::take(&mut self.scale_lanes);
-        let mut negsum = core::mem::take(&mut self.negsum_lanes);
+        let (codes, scales, negsum) = (
+            &mut self.codes,
+            &mut self.scale_lanes,
+            &mut self.negsum_lanes,
+        );
         codes.clear();
         codes.resize(chunks * CHUNK, 0);
         scales.clear();
@@ -58,7 +66,15 @@ impl A8Activations {
         negsum.clear();
         negsum.resize(chunks * 16, 0);
         let mut q = [0i8; BLOCK];
-        for (b, xb) in x.chunks(BLOCK).enumerate() {
+        let mut b = 0;
+        while b < x.len().div_ceil(BLOCK) {
+            // Whole blocks go through SIMD where the CPU has it; the scalar codec takes the
+            // blocks it leaves (a partial last block, non-finite input, amax so small that
+            // 127 / amax overflows).
+            b = simd_blocks(x, b, codes, scales, negsum);
+            let Some(xb) = x.chunks(BLOCK).nth(b) else {
+                break;
+            };
             let qb = &mut q[..xb.len()];
             let s = match quantize_block(xb, qb) {
                 Ok(s) => s,
@@ -83,11 +99,8 @@ impl A8Activations {
                     .map(|&v| i32::from(v))
                     .sum::<i32>();
             }
+            b += 1;
         }
-        self.k = x.len();
-        self.codes = codes;
-        self.scale_lanes = scales;
-        self.negsum_lanes = negsum;
         Ok(())
     }
 
@@ -138,6 +151,23 @@ impl A8Activations {
     }
 }
 
+/// Quantizes whole blocks from block `from` on with SIMD where the CPU has it (bitwise
+/// the scalar codec's result); returns the first block it did not do.
+fn simd_blocks(
+    x: &[f32],
+    from: usize,
+    codes: &mut [i8],
+    scales: &mut [f32],
+    negsum: &mut [i32],
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if crate::dispatch::Isa::Avx2.is_available() {
+        return crate::x86_64::avx2::a8::quantize_blocks(x, from, codes, scales, negsum);
+    }
+    let _ = (x, codes, scales, negsum);
+    from
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +194,76 @@ mod tests {
                 assert!((d - v).abs() <= a.block_scale(i / BLOCK) * 0.5001);
             }
         }
+    }
+
+    /// Whatever path quantizes (SIMD on this CPU or scalar), every block is bitwise the
+    /// block codec's: codes, scales and the per-lane sums of 8 codes, on inputs that
+    /// hit the edges (zero blocks, subnormal amax whose 127 / amax overflows, exact
+    /// rounding ties, -0.0, values spanning many binades, partial last blocks).
+    #[test]
+    fn every_path_is_bitwise_the_block_codec() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut a = A8Activations::default();
+        for round in 0..200 {
+            let k = 1 + (next() % 700) as usize;
+            let x: Vec<f32> = (0..k)
+                .map(|i| {
+                    let r = next();
+                    match (round + i / 32) % 6 {
+                        0 => 0.0,
+                        1 => {
+                            f32::from_bits((r % 0x10) as u32) * if r & 1 == 0 { 1.0 } else { -1.0 }
+                        }
+                        // amax 127 and halves: every product is exact and ties.
+                        2 if i % 32 == 0 => 127.0,
+                        2 => (r % 509) as f32 / 2.0 - 127.0,
+                        3 => (r % 2001) as f32 / 1000.0 - 1.0,
+                        4 => -0.0,
+                        _ => f32::from_bits(
+                            (r as u32 & 0x807F_FFFF) | (((r >> 32) % 60 + 100) as u32) << 23,
+                        ),
+                    }
+                })
+                .collect();
+            a.requantize(&x).unwrap();
+            assert_eq!(a.k(), k);
+            for (b, xb) in x.chunks(BLOCK).enumerate() {
+                let mut q = vec![0i8; xb.len()];
+                let s = quantize_block(xb, &mut q).unwrap();
+                assert_eq!(
+                    a.block_scale(b).to_bits(),
+                    s.to_bits(),
+                    "round {round} block {b}"
+                );
+                q.resize(BLOCK, 0);
+                for (j, &c) in q.iter().enumerate().take(xb.len()) {
+                    assert_eq!(a.code(b * BLOCK + j), c, "round {round} block {b} elem {j}");
+                }
+                for j in 0..4 {
+                    let want: i32 = q[8 * j..8 * j + 8].iter().map(|&v| i32::from(v)).sum();
+                    assert_eq!(a.negsum_lanes()[(b / 4) * 16 + 4 * (b % 4) + j], -want);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn errors_leave_the_activations_empty() {
+        let mut a = A8Activations::new(&[1.0; 64]).unwrap();
+        let mut x = vec![0.25f32; 300];
+        x[200] = f32::NAN;
+        assert_eq!(
+            a.requantize(&x),
+            Err(lowbit_formats::Error::NonFinite { index: 200 })
+        );
+        assert_eq!(a.k(), 0);
+        assert!(a.dequantize().is_empty());
     }
 
     #[test]

@@ -103,10 +103,10 @@ proptest! {
         bits in prop::sample::select(vec![4u8, 4, 2, 3, 8]),
         zp in any::<bool>(),
         gi in 0usize..6,
-        n in 1usize..10,
+        n in 1usize..40,
         kmul in 1usize..7,
         k_per_row in 1usize..400,
-        r0 in 0usize..10,
+        r0 in 0usize..40,
         seed in any::<u64>(),
     ) {
         let group = match gi { 4 => Group::PerRow, 5 => Group::PerRow, _ => Group::Size(Group::SIZES[gi]) };

@@ -310,7 +310,8 @@ pub fn gemv(w: MatrixRef<'_>, x: &[f32], y: &mut [f32]) -> Result<()> {
 fn rows_per_task(n: usize, k: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     let min_rows = (65536 / k.max(1)).clamp(1, 256);
-    n.div_ceil(4 * threads).max(min_rows)
+    // Whole multiples of 16 rows keep the kernels' multi-row blocks whole in every task.
+    n.div_ceil(4 * threads).max(min_rows).next_multiple_of(16)
 }
 
 /// Computes output rows `rows` with activations already quantized to A8 (see

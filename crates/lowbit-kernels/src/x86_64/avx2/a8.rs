@@ -15,7 +15,7 @@ use super::f16_to_f32;
 use crate::a8::{A8Activations, CHUNK};
 use crate::dispatch::Isa;
 use crate::gemv::assert_a8_args;
-use crate::x86_64::a8_common::{group_of_block, tail_blocks};
+use crate::x86_64::a8_common::{chunk_params, group_of_block, tail_blocks, GroupMode};
 
 /// Registered as `gemv_int4_a8_avx2`.
 pub(crate) fn gemv_int4(
@@ -42,28 +42,133 @@ fn dot256(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
     )
 }
 
+/// Rows per block of the chunk loop (16 ymm registers: 4 accumulators, 6 shared).
+const ROWS: usize = 4;
+
 #[target_feature(enable = "avx2,fma,f16c")]
 fn gemv_int4_imp(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
+    let sym = w.zeros().is_none();
+    let mode = GroupMode::of(w.layout().group_len);
+    let mut n = rows.start;
+    let mut blocks = y.chunks_exact_mut(ROWS);
+    for out in &mut blocks {
+        match (mode, sym) {
+            (GroupMode::G32, true) => rows_imp::<0, true, ROWS>(w, x, n, out),
+            (GroupMode::G32, false) => rows_imp::<0, false, ROWS>(w, x, n, out),
+            (GroupMode::G64, true) => rows_imp::<1, true, ROWS>(w, x, n, out),
+            (GroupMode::G64, false) => rows_imp::<1, false, ROWS>(w, x, n, out),
+            (GroupMode::Uniform, true) => rows_imp::<2, true, ROWS>(w, x, n, out),
+            (GroupMode::Uniform, false) => rows_imp::<2, false, ROWS>(w, x, n, out),
+            (GroupMode::Generic, _) => rows_imp::<3, false, ROWS>(w, x, n, out),
+        }
+        n += ROWS;
+    }
+    for out in blocks.into_remainder().chunks_mut(1) {
+        rows_imp::<3, false, 1>(w, x, n, out);
+        n += 1;
+    }
+}
+
+/// Rows `n0 .. n0 + R` into `out[..R]`. `MODE`: the [`GroupMode`] (0 G32, 1 G64,
+/// 2 Uniform, 3 Generic, which reads any layout through [`chunk_params`]); `SYM`: no
+/// zero-points (never set with Generic, which checks at run time).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn rows_imp<const MODE: u8, const SYM: bool, const R: usize>(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    n0: usize,
+    out: &mut [f32],
+) {
     let l = *w.layout();
     let (g, gpr, rb, k) = (l.group_len, l.groups_per_row, l.row_bytes0, l.k);
+    assert!(out.len() == R && n0 + R <= l.n);
     let chunks = k / CHUNK;
     let (xc, sl, nl) = (x.codes(), x.scale_lanes(), x.negsum_lanes());
+    let (plane, scales, zeros) = (w.plane0(), w.scales(), w.zeros());
+    let symmetric = if MODE == 3 { zeros.is_none() } else { SYM };
     let mask = _mm256_set1_epi8(0x0F);
-    let symmetric = w.zeros().is_none();
-    for (out, n) in y.iter_mut().zip(rows) {
-        let row = &w.plane0()[n * rb..(n + 1) * rb];
-        let srow = &w.scales()[n * gpr..(n + 1) * gpr];
-        let (mut f0, mut f1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        for c in 0..chunks {
-            for h in 0..2 {
-                let (b0, b1) = (4 * c + 2 * h, 4 * c + 2 * h + 1);
-                let (j0, j1) = (group_of_block(b0, g), group_of_block(b1, g));
-                // SAFETY: 128 * (c + 1) <= K, so row bytes 64c + 32h .. + 32 exist (the
-                // row has ceil(K/2) bytes); activation chunk c holds 128 codes and 16
-                // lanes, and 32h + 64 + 32 <= 128, 8h + 8 <= 16.
+    // Lanes 4i .. 4i + 4 of half h belong to block 2h + i.
+    let spread = [
+        _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1),
+        _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3),
+    ];
+    // See the AVX-512 kernel: the next block of rows as one linear prefetch stream.
+    let prefetch = R > 1 && n0 + 2 * R <= l.n;
+    let mut facc = [_mm256_setzero_ps(); R];
+    for c in 0..chunks {
+        if prefetch {
+            let wp = plane.as_ptr().wrapping_add((n0 + R) * rb + R * 64 * c);
+            for i in 0..R {
+                _mm_prefetch::<_MM_HINT_T1>(wp.wrapping_add(64 * i).cast());
+            }
+            let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
+            _mm_prefetch::<_MM_HINT_T1>(sp.wrapping_add(R * 8 * c).cast());
+        }
+        for (r, fa) in facc.iter_mut().enumerate() {
+            let n = n0 + r;
+            // The 4 blocks' weight scales (as f32) and zero-points of this chunk.
+            let (s4, z4) = match MODE {
+                // SAFETY: 128 (c + 1) <= K, so groups 4c .. 4c + 4 of row n exist among
+                // its K/32 scales and zero-points.
+                0 => unsafe {
+                    let p = n * gpr + 4 * c;
+                    (
+                        _mm_cvtph_ps(_mm_loadl_epi64(scales.as_ptr().add(p).cast())),
+                        match zeros {
+                            Some(z) if !SYM => _mm_cvtepu8_epi32(_mm_cvtsi32_si128(
+                                z.as_ptr().add(p).cast::<i32>().read_unaligned(),
+                            )),
+                            _ => _mm_setzero_si128(),
+                        },
+                    )
+                },
+                // SAFETY: 128 (c + 1) <= K, so groups 2c .. 2c + 2 of row n exist among
+                // its K/64 scales and zero-points.
+                1 => unsafe {
+                    let p = n * gpr + 2 * c;
+                    let s2 = _mm_cvtph_ps(_mm_cvtsi32_si128(
+                        scales.as_ptr().add(p).cast::<i32>().read_unaligned(),
+                    ));
+                    let z2 = match zeros {
+                        Some(z) if !SYM => _mm_cvtepu8_epi32(_mm_cvtsi32_si128(i32::from(
+                            z.as_ptr().add(p).cast::<u16>().read_unaligned(),
+                        ))),
+                        _ => _mm_setzero_si128(),
+                    };
+                    (_mm_unpacklo_ps(s2, s2), _mm_unpacklo_epi32(z2, z2))
+                },
+                2 => {
+                    let j = n * gpr + group_of_block(4 * c, g);
+                    (
+                        _mm_set1_ps(f16_to_f32(scales[j].to_bits())),
+                        _mm_set1_epi32(zeros.map_or(0, |z| z[j]).into()),
+                    )
+                }
+                _ => {
+                    let (s, z) = chunk_params(w, n, c, g);
+                    (
+                        _mm_cvtph_ps(_mm_setr_epi16(
+                            s[0].to_bits() as i16,
+                            s[1].to_bits() as i16,
+                            s[2].to_bits() as i16,
+                            s[3].to_bits() as i16,
+                            0,
+                            0,
+                            0,
+                            0,
+                        )),
+                        _mm_setr_epi32(z[0].into(), z[1].into(), z[2].into(), z[3].into()),
+                    )
+                }
+            };
+            for (h, idx) in spread.into_iter().enumerate() {
+                // SAFETY: 128 (c + 1) <= K, so row bytes 64c + 32h .. + 32 exist (rows
+                // have ceil(K/2) bytes); activation chunk c holds 128 codes and 16 lanes,
+                // and 32h + 64 + 32 <= 128, 8h + 8 <= 16.
                 let (wv, xe, xo, neg, sx) = unsafe {
                     (
-                        _mm256_loadu_si256(row.as_ptr().add(64 * c + 32 * h).cast()),
+                        _mm256_loadu_si256(plane.as_ptr().add(n * rb + 64 * c + 32 * h).cast()),
                         _mm256_loadu_si256(xc.as_ptr().add(CHUNK * c + 32 * h).cast()),
                         _mm256_loadu_si256(xc.as_ptr().add(CHUNK * c + 64 + 32 * h).cast()),
                         _mm256_loadu_si256(nl.as_ptr().add(16 * c + 8 * h).cast()),
@@ -75,35 +180,132 @@ fn gemv_int4_imp(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y:
                 let corr = if symmetric {
                     _mm256_slli_epi32::<3>(neg)
                 } else {
-                    let (z0, z1) = (w.zero(n, j0), w.zero(n, j1));
                     _mm256_mullo_epi32(
                         neg,
-                        _mm256_setr_epi32(
-                            z0.into(),
-                            z0.into(),
-                            z0.into(),
-                            z0.into(),
-                            z1.into(),
-                            z1.into(),
-                            z1.into(),
-                            z1.into(),
-                        ),
+                        _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(z4), idx),
                     )
                 };
                 let acc = dot256(dot256(corr, lo, xe), hi, xo);
-                let (s0, s1) = (
-                    f16_to_f32(srow[j0].to_bits()),
-                    f16_to_f32(srow[j1].to_bits()),
-                );
-                let sw = _mm256_setr_m128(_mm_set1_ps(s0), _mm_set1_ps(s1));
-                let comb = _mm256_mul_ps(sw, sx);
-                if h == 0 {
-                    f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), comb, f0);
-                } else {
-                    f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), comb, f1);
-                }
+                let sw = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(s4), idx);
+                *fa = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(sw, sx), *fa);
             }
         }
-        *out = super::hsum(_mm256_add_ps(f0, f1)) + tail_blocks(w, x, n, 4 * chunks);
     }
+    for (r, (o, fa)) in out.iter_mut().zip(facc).enumerate() {
+        *o = super::hsum(fa) + tail_blocks(w, x, n0 + r, 4 * chunks);
+    }
+}
+
+/// Quantizes the whole 32-element blocks of `x` into the A8 layout (see [`crate::a8`]):
+/// bitwise the codes, scales and sums of `lowbit_formats::act::quantize_block`
+/// (the same `127 / amax` product, rounded to nearest-even by `vcvtps2dq` under the
+/// default rounding mode Rust code never changes), from block `from` on. Returns the
+/// first block not done: the number of whole blocks, or a block the scalar codec must
+/// take (one holding a NaN or infinity, or whose `127 / amax` overflows).
+pub(crate) fn quantize_blocks(
+    x: &[f32],
+    from: usize,
+    codes: &mut [i8],
+    scales: &mut [f32],
+    negsum: &mut [i32],
+) -> usize {
+    let blocks = x.len() / 32;
+    let chunks = blocks.div_ceil(4);
+    assert!(codes.len() >= chunks * CHUNK && scales.len() >= chunks * 16);
+    assert!(negsum.len() >= chunks * 16);
+    assert!(
+        Isa::Avx2.is_available(),
+        "AVX2 quantizer called without AVX2"
+    );
+    // SAFETY: AVX2 and FMA are present (asserted); the buffer lengths are asserted above
+    // and every access inside is to a whole block of `x` or within chunk `b / 4`.
+    unsafe { quantize_blocks_imp(x, from, codes, scales, negsum) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn quantize_blocks_imp(
+    x: &[f32],
+    from: usize,
+    codes: &mut [i8],
+    scales: &mut [f32],
+    negsum: &mut [i32],
+) -> usize {
+    let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFF_FFFF));
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    // Bytes after the two packs: [e0 e1 o0 o1 | e0' e1' o0' o1'] in 4-byte units; this
+    // puts the 16 even codes first, then the 16 odd ones.
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let ones8 = _mm256_set1_epi8(1);
+    let ones16 = _mm256_set1_epi16(1);
+    for b in from..x.len() / 32 {
+        // SAFETY: 32 (b + 1) <= x.len().
+        let v: [__m256; 4] =
+            core::array::from_fn(|i| unsafe { _mm256_loadu_ps(x.as_ptr().add(32 * b + 8 * i)) });
+        let a: [__m256; 4] = core::array::from_fn(|i| _mm256_and_ps(v[i], abs_mask));
+        let finite = _mm256_and_ps(
+            _mm256_and_ps(
+                _mm256_cmp_ps::<_CMP_LT_OQ>(a[0], inf),
+                _mm256_cmp_ps::<_CMP_LT_OQ>(a[1], inf),
+            ),
+            _mm256_and_ps(
+                _mm256_cmp_ps::<_CMP_LT_OQ>(a[2], inf),
+                _mm256_cmp_ps::<_CMP_LT_OQ>(a[3], inf),
+            ),
+        );
+        if _mm256_movemask_ps(finite) != 0xFF {
+            return b;
+        }
+        let m = _mm256_max_ps(_mm256_max_ps(a[0], a[1]), _mm256_max_ps(a[2], a[3]));
+        let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        let amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+        let (c, i) = (b / 4, b % 4);
+        let (s, inv) = if amax == 0.0 {
+            (0.0, 0.0)
+        } else {
+            (amax / 127.0, 127.0 / amax)
+        };
+        if inv.is_infinite() {
+            return b;
+        }
+        let inv = _mm256_set1_ps(inv);
+        // Evens and odds of elements 0..16 and 16..32, in order after the lane fix-up.
+        let fix = |t: __m256| {
+            _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(t)))
+        };
+        let e0 = fix(_mm256_shuffle_ps::<0b10_00_10_00>(v[0], v[1]));
+        let o0 = fix(_mm256_shuffle_ps::<0b11_01_11_01>(v[0], v[1]));
+        let e1 = fix(_mm256_shuffle_ps::<0b10_00_10_00>(v[2], v[3]));
+        let o1 = fix(_mm256_shuffle_ps::<0b11_01_11_01>(v[2], v[3]));
+        let q = |t: __m256| _mm256_cvtps_epi32(_mm256_mul_ps(t, inv));
+        let ev = _mm256_packs_epi32(q(e0), q(e1));
+        let od = _mm256_packs_epi32(q(o0), q(o1));
+        let bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ev, od), order);
+        // Lane j of the sums: elements 8j .. 8j + 8 = evens 4j .. 4j + 4 (low half) plus
+        // odds 4j .. 4j + 4 (high half).
+        let pairs = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, bytes), ones16);
+        let sums = _mm_add_epi32(
+            _mm256_castsi256_si128(pairs),
+            _mm256_extracti128_si256::<1>(pairs),
+        );
+        let base = CHUNK * c + 16 * i;
+        // SAFETY: chunk c < chunks: base + 16 <= 128c + 64 and base + 64 + 16 <= 128 (c + 1)
+        // are within `codes`; lanes 16c + 4i .. + 4 are within `scales` and `negsum`.
+        unsafe {
+            _mm_storeu_si128(
+                codes.as_mut_ptr().add(base).cast(),
+                _mm256_castsi256_si128(bytes),
+            );
+            _mm_storeu_si128(
+                codes.as_mut_ptr().add(base + 64).cast(),
+                _mm256_extracti128_si256::<1>(bytes),
+            );
+            _mm_storeu_si128(
+                negsum.as_mut_ptr().add(16 * c + 4 * i).cast(),
+                _mm_sub_epi32(_mm_setzero_si128(), sums),
+            );
+            _mm_storeu_ps(scales.as_mut_ptr().add(16 * c + 4 * i), _mm_set1_ps(s));
+        }
+    }
+    x.len() / 32
 }

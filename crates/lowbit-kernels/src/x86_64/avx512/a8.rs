@@ -77,8 +77,12 @@ fn generic_lanes(w: &IntMatrixRef<'_>, n: usize, c: usize, g: usize) -> (__m512,
     )
 }
 
+/// Rows per block of the chunk loop.
+const ROWS: usize = 8;
+const PFH: i32 = _MM_HINT_T1;
+
 macro_rules! int4_a8_kernel {
-    ($name:ident, $inner:ident, $features:literal, $dot512:ident) => {
+    ($name:ident, $inner:ident, $rows:ident, $features:literal, $dot512:ident) => {
         /// Picks the specialization for the group layout and zero-point kind once per
         /// call, so the chunk loop has no per-chunk dispatch.
         #[target_feature(enable = $features)]
@@ -102,8 +106,32 @@ macro_rules! int4_a8_kernel {
             rows: Range<usize>,
             y: &mut [f32],
         ) {
+            // Blocks of ROWS rows share each activation load (4 of the 5 vector loads a
+            // single row needs per chunk) and keep ROWS independent accumulator chains.
+            let mut n = rows.start;
+            let mut blocks = y.chunks_exact_mut(ROWS);
+            for out in &mut blocks {
+                $rows::<MODE, SYM, ROWS>(w, x, n, out);
+                n += ROWS;
+            }
+            for out in blocks.into_remainder().chunks_mut(1) {
+                $rows::<MODE, SYM, 1>(w, x, n, out);
+                n += 1;
+            }
+        }
+
+        /// Rows `n0 .. n0 + R` into `out[..R]`.
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn $rows<const MODE: u8, const SYM: bool, const R: usize>(
+            w: &IntMatrixRef<'_>,
+            x: &A8Activations,
+            n0: usize,
+            out: &mut [f32],
+        ) {
             let l = *w.layout();
             let (g, gpr, rb, k) = (l.group_len, l.groups_per_row, l.row_bytes0, l.k);
+            assert!(out.len() == R && n0 + R <= l.n);
             let spread4 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
             let spread2 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
             let mode = match MODE {
@@ -117,39 +145,65 @@ macro_rules! int4_a8_kernel {
             let chunks = k / CHUNK;
             let (xc, sl, nl) = (x.codes(), x.scale_lanes(), x.negsum_lanes());
             let mask512 = _mm512_set1_epi8(0x0F);
-            for (out, n) in y.iter_mut().zip(rows) {
-                let row = &w.plane0()[n * rb..(n + 1) * rb];
-                let srow = &w.scales()[n * gpr..(n + 1) * gpr];
-                let zrow = w.zeros().map(|z| &z[n * gpr..(n + 1) * gpr]);
-                let mut facc = _mm512_setzero_ps();
-                for c in 0..chunks {
-                    // SAFETY: 128 * (c + 1) <= K, so row bytes 64c .. 64c + 64 exist
-                    // (the row has ceil(K/2) bytes); the activation buffers hold
-                    // ceil(K/128) chunks of 128 codes and 16 lanes each.
-                    let (wv, xe, xo, neg, sx) = unsafe {
-                        (
-                            _mm512_loadu_si512(row.as_ptr().add(64 * c).cast()),
-                            _mm512_loadu_si512(xc.as_ptr().add(CHUNK * c).cast()),
-                            _mm512_loadu_si512(xc.as_ptr().add(CHUNK * c + 64).cast()),
-                            _mm512_loadu_si512(nl.as_ptr().add(16 * c).cast()),
-                            _mm512_loadu_ps(sl.as_ptr().add(16 * c)),
-                        )
-                    };
+            let (plane, scales, zeros) = (w.plane0(), w.scales(), w.zeros());
+            let mut facc = [_mm512_setzero_ps(); R];
+            // Several rows read at once are several short streams that a hardware
+            // prefetcher learns anew at every block; prefetching the next block as one
+            // linear stream keeps DRAM busy (prefetches never fault, so the addresses
+            // need not be in bounds; the last block has none to fetch).
+            let prefetch = R > 1 && n0 + 2 * R <= l.n;
+            for c in 0..chunks {
+                // SAFETY: the activation buffers hold ceil(K/128) > c chunks of 128 codes
+                // and 16 lanes each.
+                let (xe, xo, neg, sx) = unsafe {
+                    (
+                        _mm512_loadu_si512(xc.as_ptr().add(CHUNK * c).cast()),
+                        _mm512_loadu_si512(xc.as_ptr().add(CHUNK * c + 64).cast()),
+                        _mm512_loadu_si512(nl.as_ptr().add(16 * c).cast()),
+                        _mm512_loadu_ps(sl.as_ptr().add(16 * c)),
+                    )
+                };
+                let corr_sym = _mm512_slli_epi32::<3>(neg);
+                if prefetch {
+                    // The next block of rows, front to back at the rate this block is read:
+                    // its weights (R * K/2 bytes, R lines per chunk), scales and zero-points
+                    // (R * 8 and R * 4 bytes per chunk, a line every few chunks).
+                    let wp = plane.as_ptr().wrapping_add((n0 + R) * rb + R * 64 * c);
+                    for i in 0..R {
+                        _mm_prefetch::<PFH>(wp.wrapping_add(64 * i).cast());
+                    }
+                    let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
+                    _mm_prefetch::<PFH>(sp.wrapping_add(R * 8 * c).cast());
+                    if let Some(z) = zeros {
+                        let zp = z.as_ptr().wrapping_add((n0 + R) * gpr + R * 4 * c);
+                        _mm_prefetch::<PFH>(zp.cast());
+                    }
+                }
+                for (r, fa) in facc.iter_mut().enumerate() {
+                    let n = n0 + r;
+                    let p = plane.as_ptr().wrapping_add(n * rb + 64 * c);
+                    // SAFETY: n < N (asserted) and 128 (c + 1) <= K, so bytes
+                    // 64c .. 64c + 64 of row n exist (rows have ceil(K/2) bytes).
+                    let wv = unsafe { _mm512_loadu_si512(p.cast()) };
+
                     let lo = _mm512_and_si512(wv, mask512);
                     let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(wv), mask512);
                     // Weight scales and zero-points, each spread over its block's 4 lanes.
                     let (sw, zl) = match mode {
                         GroupMode::G32 => {
-                            // SAFETY: 128 (c + 1) <= K, so groups 4c .. 4c + 4 exist in
-                            // this row's K/32 scales and zero-points.
+                            // SAFETY: 128 (c + 1) <= K, so groups 4c .. 4c + 4 of row n
+                            // exist among its K/32 scales and zero-points.
                             let (s4, z4) = unsafe {
                                 (
-                                    _mm_loadl_epi64(srow.as_ptr().add(4 * c).cast()),
-                                    match zrow {
-                                        Some(z) => _mm_cvtsi32_si128(
-                                            z.as_ptr().add(4 * c).cast::<i32>().read_unaligned(),
+                                    _mm_loadl_epi64(scales.as_ptr().add(n * gpr + 4 * c).cast()),
+                                    match zeros {
+                                        Some(z) if !SYM => _mm_cvtsi32_si128(
+                                            z.as_ptr()
+                                                .add(n * gpr + 4 * c)
+                                                .cast::<i32>()
+                                                .read_unaligned(),
                                         ),
-                                        None => _mm_setzero_si128(),
+                                        _ => _mm_setzero_si128(),
                                     },
                                 )
                             };
@@ -162,7 +216,8 @@ macro_rules! int4_a8_kernel {
                             )
                         }
                         GroupMode::G64 => {
-                            let (j, s2) = (2 * c, &srow[2 * c..2 * c + 2]);
+                            let j = n * gpr + 2 * c;
+                            let s2 = &scales[j..j + 2];
                             let h = _mm_setr_epi16(
                                 s2[0].to_bits() as i16,
                                 s2[1].to_bits() as i16,
@@ -173,7 +228,7 @@ macro_rules! int4_a8_kernel {
                                 0,
                                 0,
                             );
-                            let z = zrow.map_or([0, 0], |z| [z[j], z[j + 1]]);
+                            let z = zeros.map_or([0, 0], |z| [z[j], z[j + 1]]);
                             (
                                 _mm512_permutexvar_ps(
                                     spread2,
@@ -191,25 +246,25 @@ macro_rules! int4_a8_kernel {
                             )
                         }
                         GroupMode::Uniform => {
-                            let j = group_of_block(4 * c, g);
+                            let j = n * gpr + group_of_block(4 * c, g);
                             (
-                                _mm512_set1_ps(f16_to_f32(srow[j].to_bits())),
-                                _mm512_set1_epi32(zrow.map_or(0, |z| z[j]).into()),
+                                _mm512_set1_ps(f16_to_f32(scales[j].to_bits())),
+                                _mm512_set1_epi32(zeros.map_or(0, |z| z[j]).into()),
                             )
                         }
                         GroupMode::Generic => generic_lanes(w, n, c, g),
                     };
                     let corr = if symmetric {
-                        _mm512_slli_epi32::<3>(neg)
+                        corr_sym
                     } else {
                         _mm512_mullo_epi32(neg, zl)
                     };
                     let acc = $dot512($dot512(corr, lo, xe), hi, xo);
-                    let comb = _mm512_mul_ps(sw, sx);
-                    facc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), comb, facc);
+                    *fa = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(sw, sx), *fa);
                 }
-                let rest = tail_blocks(w, x, n, 4 * chunks);
-                *out = _mm512_reduce_add_ps(facc) + rest;
+            }
+            for (r, (o, fa)) in out.iter_mut().zip(facc).enumerate() {
+                *o = _mm512_reduce_add_ps(fa) + tail_blocks(w, x, n0 + r, 4 * chunks);
             }
         }
     };
@@ -218,12 +273,14 @@ macro_rules! int4_a8_kernel {
 int4_a8_kernel!(
     gemv_int4_vnni,
     gemv_int4_vnni_mode,
+    gemv_int4_vnni_rows,
     "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
     dot512_vnni
 );
 int4_a8_kernel!(
     gemv_int4_bw,
     gemv_int4_bw_mode,
+    gemv_int4_bw_rows,
     "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
     dot512_bw
 );

@@ -1,4 +1,4 @@
-//! INT4 x A8 GEMV, NEON: one 32-element block per step.
+//! INT4 x A8 GEMV, NEON: one 32-element block per step, 4 rows at a time.
 //!
 //! Low nibbles (even elements) meet the even half of the activation chunk and high
 //! nibbles the odd half (see [`crate::a8`]). The integer dot product is `sdot` where the
@@ -66,42 +66,72 @@ fn dot_plain(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
     vaddq_s32(acc, vpaddq_s32(lo, hi))
 }
 
+/// Rows per block of the block loop: each activation load serves 4 rows.
+const ROWS: usize = 4;
+
 macro_rules! int4_a8_kernel {
-    ($name:ident, $features:literal, $dot:ident) => {
+    ($name:ident, $rows:ident, $features:literal, $dot:ident) => {
         #[target_feature(enable = $features)]
         fn $name(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
+            let mut n = rows.start;
+            let mut blocks = y.chunks_exact_mut(ROWS);
+            for out in &mut blocks {
+                $rows::<ROWS>(w, x, n, out);
+                n += ROWS;
+            }
+            for out in blocks.into_remainder().chunks_mut(1) {
+                $rows::<1>(w, x, n, out);
+                n += 1;
+            }
+        }
+
+        /// Rows `n0 .. n0 + R` into `out[..R]`.
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn $rows<const R: usize>(
+            w: &IntMatrixRef<'_>,
+            x: &A8Activations,
+            n0: usize,
+            out: &mut [f32],
+        ) {
             let l = *w.layout();
             let (g, rb, k) = (l.group_len, l.row_bytes0, l.k);
+            assert!(out.len() == R && n0 + R <= l.n);
             let blocks = k / 32;
             let (xc, sl, nl) = (x.codes(), x.scale_lanes(), x.negsum_lanes());
+            let plane = w.plane0();
             let mask = vdupq_n_u8(0x0F);
-            for (out, n) in y.iter_mut().zip(rows) {
-                let row = &w.plane0()[n * rb..(n + 1) * rb];
-                let mut f = vdupq_n_f32(0.0);
-                for b in 0..blocks {
-                    let (c, i) = (b / 4, b % 4);
-                    let j = (b * 32) / g;
-                    let lane0 = CHUNK * c + 16 * i;
-                    // SAFETY: 32 * (b + 1) <= K, so row bytes 16b .. 16b + 16 exist (the
-                    // row has ceil(K/2) bytes); activation chunk c = b / 4 exists
-                    // (ceil(K/128) chunks of 128 codes and 16 lanes) and
-                    // lane0 + 64 + 16 <= 128 (c + 1).
-                    let (wv, xe, xo, neg, sx) = unsafe {
-                        (
-                            vld1q_u8(row.as_ptr().add(16 * b)),
-                            vld1q_s8(xc.as_ptr().add(lane0)),
-                            vld1q_s8(xc.as_ptr().add(lane0 + 64)),
-                            vld1q_s32(nl.as_ptr().add(16 * c + 4 * i)),
-                            vld1q_f32(sl.as_ptr().add(16 * c + 4 * i)),
-                        )
-                    };
+            let mut f = [vdupq_n_f32(0.0); R];
+            for b in 0..blocks {
+                let (c, i) = (b / 4, b % 4);
+                let j = (b * 32) / g;
+                let lane0 = CHUNK * c + 16 * i;
+                // SAFETY: activation chunk c = b / 4 exists (ceil(K/128) chunks of 128
+                // codes and 16 lanes) and lane0 + 64 + 16 <= 128 (c + 1).
+                let (xe, xo, neg, sx) = unsafe {
+                    (
+                        vld1q_s8(xc.as_ptr().add(lane0)),
+                        vld1q_s8(xc.as_ptr().add(lane0 + 64)),
+                        vld1q_s32(nl.as_ptr().add(16 * c + 4 * i)),
+                        vld1q_f32(sl.as_ptr().add(16 * c + 4 * i)),
+                    )
+                };
+                for (r, fr) in f.iter_mut().enumerate() {
+                    let n = n0 + r;
+                    // SAFETY: n < N (asserted) and 32 (b + 1) <= K, so bytes
+                    // 16b .. 16b + 16 of row n exist (rows have ceil(K/2) bytes).
+                    let wv = unsafe { vld1q_u8(plane.as_ptr().add(n * rb + 16 * b)) };
                     let lo = vreinterpretq_s8_u8(vandq_u8(wv, mask));
                     let hi = vreinterpretq_s8_u8(vshrq_n_u8::<4>(wv));
                     let corr = vmulq_n_s32(neg, i32::from(w.zero(n, j)));
                     let acc = $dot($dot(corr, lo, xe), hi, xo);
                     let comb = vmulq_n_f32(sx, w.scale(n, j));
-                    f = vfmaq_f32(f, vcvtq_f32_s32(acc), comb);
+                    *fr = vfmaq_f32(*fr, vcvtq_f32_s32(acc), comb);
                 }
+            }
+            for (r, (o, fr)) in out.iter_mut().zip(f).enumerate() {
+                let n = n0 + r;
+                let row = &plane[n * rb..(n + 1) * rb];
                 let mut tail = 0.0f32;
                 if blocks * 32 < k {
                     let j = (blocks * 32) / g;
@@ -114,11 +144,11 @@ macro_rules! int4_a8_kernel {
                         .sum();
                     tail = (w.scale(n, j) * x.block_scale(blocks)) * d as f32;
                 }
-                *out = vaddvq_f32(f) + tail;
+                *o = vaddvq_f32(fr) + tail;
             }
         }
     };
 }
 
-int4_a8_kernel!(gemv_int4_dot, "neon,dotprod", dot_sdot);
-int4_a8_kernel!(gemv_int4_plain, "neon", dot_plain);
+int4_a8_kernel!(gemv_int4_dot, gemv_int4_dot_rows, "neon,dotprod", dot_sdot);
+int4_a8_kernel!(gemv_int4_plain, gemv_int4_plain_rows, "neon", dot_plain);

@@ -152,32 +152,117 @@ macro_rules! int4_a8_kernel {
             // linear stream keeps DRAM busy (prefetches never fault, so the addresses
             // need not be in bounds; the last block has none to fetch).
             let prefetch = R > 1 && n0 + 2 * R <= l.n;
-            for c in 0..chunks {
+            let prefetch_chunk = |c: usize| {
+                // The next block of rows, front to back at the rate this block is read:
+                // its weights (R * K/2 bytes, R lines per chunk), scales and zero-points
+                // (R * 8 and R * 4 bytes per chunk, a line every few chunks).
+                let wp = plane.as_ptr().wrapping_add((n0 + R) * rb + R * 64 * c);
+                for i in 0..R {
+                    _mm_prefetch::<PFH>(wp.wrapping_add(64 * i).cast());
+                }
+                let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
+                _mm_prefetch::<PFH>(sp.wrapping_add(R * 8 * c).cast());
+                if let Some(z) = zeros {
+                    let zp = z.as_ptr().wrapping_add((n0 + R) * gpr + R * 4 * c);
+                    _mm_prefetch::<PFH>(zp.cast());
+                }
+            };
+            let act = |c: usize| {
+                assert!(c < chunks);
                 // SAFETY: the activation buffers hold ceil(K/128) > c chunks of 128 codes
                 // and 16 lanes each.
-                let (xe, xo, neg, sx) = unsafe {
+                unsafe {
                     (
                         _mm512_loadu_si512(xc.as_ptr().add(CHUNK * c).cast()),
                         _mm512_loadu_si512(xc.as_ptr().add(CHUNK * c + 64).cast()),
                         _mm512_loadu_si512(nl.as_ptr().add(16 * c).cast()),
                         _mm512_loadu_ps(sl.as_ptr().add(16 * c)),
                     )
-                };
+                }
+            };
+            let mut first = 0;
+            if MODE == 0 && SYM && R % 2 == 0 {
+                // g = 32, no zero-points: two chunks and two rows per step. One f16
+                // conversion and one multiply give weight scale times activation scale
+                // for the 2 x 2 x 4 blocks of the step (16 lanes); a permute spreads each
+                // chunk's 4 over its block lanes. (Per chunk and row that is a permute
+                // instead of a conversion, a broadcast and a 16-lane multiply.)
+                let spread: [__m512i; 4] = core::array::from_fn(|q| {
+                    let b = 4 * q as i32;
+                    _mm512_setr_epi32(
+                        b,
+                        b,
+                        b,
+                        b,
+                        b + 1,
+                        b + 1,
+                        b + 1,
+                        b + 1,
+                        b + 2,
+                        b + 2,
+                        b + 2,
+                        b + 2,
+                        b + 3,
+                        b + 3,
+                        b + 3,
+                        b + 3,
+                    )
+                });
+                // Lanes 0, 4, 8, 12 of two chunks' scale lanes, twice.
+                let pick =
+                    _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+                first = chunks / 2 * 2;
+                for c in (0..first).step_by(2) {
+                    let (xe0, xo0, neg0, sx0) = act(c);
+                    let (xe1, xo1, neg1, sx1) = act(c + 1);
+                    let (corr0, corr1) =
+                        (_mm512_slli_epi32::<3>(neg0), _mm512_slli_epi32::<3>(neg1));
+                    let sxp = _mm512_permutex2var_ps(sx0, pick, sx1);
+                    if prefetch {
+                        prefetch_chunk(c);
+                        prefetch_chunk(c + 1);
+                    }
+                    for (r, fa) in facc.chunks_exact_mut(2).enumerate() {
+                        let n = n0 + 2 * r;
+                        let p = plane.as_ptr().wrapping_add(n * rb + 64 * c);
+                        let sp = scales.as_ptr().wrapping_add(n * gpr + 4 * c);
+                        // SAFETY: n + 1 < N (asserted) and 128 (c + 2) <= K, so bytes
+                        // 64c .. 64c + 128 and groups 4c .. 4c + 8 of rows n, n + 1 exist.
+                        let (w0, w1, w2, w3, s16) = unsafe {
+                            (
+                                _mm512_loadu_si512(p.cast()),
+                                _mm512_loadu_si512(p.add(64).cast()),
+                                _mm512_loadu_si512(p.add(rb).cast()),
+                                _mm512_loadu_si512(p.add(rb + 64).cast()),
+                                _mm256_inserti128_si256::<1>(
+                                    _mm256_castsi128_si256(_mm_loadu_si128(sp.cast())),
+                                    _mm_loadu_si128(sp.add(gpr).cast()),
+                                ),
+                            )
+                        };
+                        let comb = _mm512_mul_ps(_mm512_cvtph_ps(s16), sxp);
+                        let dot = |wv: __m512i, corr, xe, xo| {
+                            $dot512(
+                                $dot512(corr, _mm512_and_si512(wv, mask512), xe),
+                                _mm512_and_si512(_mm512_srli_epi16::<4>(wv), mask512),
+                                xo,
+                            )
+                        };
+                        let (a0, a1) = (dot(w0, corr0, xe0, xo0), dot(w1, corr1, xe1, xo1));
+                        let (a2, a3) = (dot(w2, corr0, xe0, xo0), dot(w3, corr1, xe1, xo1));
+                        let sc = |q: usize| _mm512_permutexvar_ps(spread[q], comb);
+                        fa[0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), sc(0), fa[0]);
+                        fa[0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), sc(1), fa[0]);
+                        fa[1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a2), sc(2), fa[1]);
+                        fa[1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a3), sc(3), fa[1]);
+                    }
+                }
+            }
+            for c in first..chunks {
+                let (xe, xo, neg, sx) = act(c);
                 let corr_sym = _mm512_slli_epi32::<3>(neg);
                 if prefetch {
-                    // The next block of rows, front to back at the rate this block is read:
-                    // its weights (R * K/2 bytes, R lines per chunk), scales and zero-points
-                    // (R * 8 and R * 4 bytes per chunk, a line every few chunks).
-                    let wp = plane.as_ptr().wrapping_add((n0 + R) * rb + R * 64 * c);
-                    for i in 0..R {
-                        _mm_prefetch::<PFH>(wp.wrapping_add(64 * i).cast());
-                    }
-                    let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
-                    _mm_prefetch::<PFH>(sp.wrapping_add(R * 8 * c).cast());
-                    if let Some(z) = zeros {
-                        let zp = z.as_ptr().wrapping_add((n0 + R) * gpr + R * 4 * c);
-                        _mm_prefetch::<PFH>(zp.cast());
-                    }
+                    prefetch_chunk(c);
                 }
                 for (r, fa) in facc.iter_mut().enumerate() {
                     let n = n0 + r;

@@ -19,6 +19,10 @@
 //!   a lane whose codes all equal the zero-point is exactly 0 and no cancellation is left
 //!   to the float part.
 //!
+//! - for 8-bit weights, whose bytes hold one code each: the codes again in natural order
+//!   (`K` padded like the chunks), and per 4 consecutive elements minus the sum of their
+//!   codes — the lane pattern of a 4-way byte dot product over bytes in order.
+//!
 //! Preparing allocates; [`A8Activations::requantize`] reuses the buffers when `K` fits.
 
 use lowbit_formats::act::{quantize_block, BLOCK};
@@ -34,6 +38,8 @@ pub struct A8Activations {
     codes: Vec<i8>,
     scale_lanes: Vec<f32>,
     negsum_lanes: Vec<i32>,
+    codes_nat: Vec<i8>,
+    negsum4: Vec<i32>,
 }
 
 impl A8Activations {
@@ -54,24 +60,30 @@ impl A8Activations {
 
     fn fill(&mut self, x: &[f32]) -> Result<()> {
         let chunks = x.len().div_ceil(CHUNK);
-        let (codes, scales, negsum) = (
-            &mut self.codes,
-            &mut self.scale_lanes,
-            &mut self.negsum_lanes,
-        );
-        codes.clear();
-        codes.resize(chunks * CHUNK, 0);
-        scales.clear();
-        scales.resize(chunks * 16, 0.0);
-        negsum.clear();
-        negsum.resize(chunks * 16, 0);
+        for (v, len) in [(&mut self.codes, CHUNK), (&mut self.codes_nat, CHUNK)] {
+            v.clear();
+            v.resize(chunks * len, 0);
+        }
+        for (v, len) in [(&mut self.negsum_lanes, 16), (&mut self.negsum4, 32)] {
+            v.clear();
+            v.resize(chunks * len, 0);
+        }
+        self.scale_lanes.clear();
+        self.scale_lanes.resize(chunks * 16, 0.0);
+        let mut out = Lanes {
+            codes: &mut self.codes,
+            scales: &mut self.scale_lanes,
+            negsum: &mut self.negsum_lanes,
+            codes_nat: &mut self.codes_nat,
+            negsum4: &mut self.negsum4,
+        };
         let mut q = [0i8; BLOCK];
         let mut b = 0;
         while b < x.len().div_ceil(BLOCK) {
             // Whole blocks go through SIMD where the CPU has it; the scalar codec takes the
             // blocks it leaves (a partial last block, non-finite input, amax so small that
             // 127 / amax overflows).
-            b = simd_blocks(x, b, codes, scales, negsum);
+            b = simd_blocks(x, b, &mut out);
             let Some(xb) = x.chunks(BLOCK).nth(b) else {
                 break;
             };
@@ -89,15 +101,17 @@ impl A8Activations {
             let (c, i) = (b / 4, b % 4);
             let base = c * CHUNK;
             for j in 0..16 {
-                codes[base + 16 * i + j] = q[2 * j];
-                codes[base + 64 + 16 * i + j] = q[2 * j + 1];
+                out.codes[base + 16 * i + j] = q[2 * j];
+                out.codes[base + 64 + 16 * i + j] = q[2 * j + 1];
             }
-            scales[c * 16 + 4 * i..c * 16 + 4 * i + 4].fill(s);
+            out.scales[c * 16 + 4 * i..c * 16 + 4 * i + 4].fill(s);
+            let neg = |r: core::ops::Range<usize>| -q[r].iter().map(|&v| i32::from(v)).sum::<i32>();
             for j in 0..4 {
-                negsum[c * 16 + 4 * i + j] = -q[8 * j..8 * j + 8]
-                    .iter()
-                    .map(|&v| i32::from(v))
-                    .sum::<i32>();
+                out.negsum[c * 16 + 4 * i + j] = neg(8 * j..8 * j + 8);
+            }
+            out.codes_nat[BLOCK * b..BLOCK * (b + 1)].copy_from_slice(&q);
+            for j in 0..8 {
+                out.negsum4[8 * b + j] = neg(4 * j..4 * j + 4);
             }
             b += 1;
         }
@@ -149,22 +163,33 @@ impl A8Activations {
     pub(crate) fn negsum_lanes(&self) -> &[i32] {
         &self.negsum_lanes
     }
+    /// Codes in natural order (`chunks * 128`, zero past `K`).
+    pub(crate) fn codes_nat(&self) -> &[i8] {
+        &self.codes_nat
+    }
+    /// Minus the sum of the codes of elements `4j .. 4j + 4`, for each `j` (`chunks * 32`).
+    pub(crate) fn negsum4(&self) -> &[i32] {
+        &self.negsum4
+    }
+}
+
+/// The buffers a quantizer fills (see the module docs for their layout).
+pub(crate) struct Lanes<'a> {
+    pub(crate) codes: &'a mut [i8],
+    pub(crate) scales: &'a mut [f32],
+    pub(crate) negsum: &'a mut [i32],
+    pub(crate) codes_nat: &'a mut [i8],
+    pub(crate) negsum4: &'a mut [i32],
 }
 
 /// Quantizes whole blocks from block `from` on with SIMD where the CPU has it (bitwise
 /// the scalar codec's result); returns the first block it did not do.
-fn simd_blocks(
-    x: &[f32],
-    from: usize,
-    codes: &mut [i8],
-    scales: &mut [f32],
-    negsum: &mut [i32],
-) -> usize {
+fn simd_blocks(x: &[f32], from: usize, out: &mut Lanes<'_>) -> usize {
     #[cfg(target_arch = "x86_64")]
     if crate::dispatch::Isa::Avx2.is_available() {
-        return crate::x86_64::avx2::a8::quantize_blocks(x, from, codes, scales, negsum);
+        return crate::x86_64::avx2::a8::quantize_blocks(x, from, out);
     }
-    let _ = (x, codes, scales, negsum);
+    let _ = (x, out);
     from
 }
 
@@ -248,6 +273,11 @@ mod tests {
                 for j in 0..4 {
                     let want: i32 = q[8 * j..8 * j + 8].iter().map(|&v| i32::from(v)).sum();
                     assert_eq!(a.negsum_lanes()[(b / 4) * 16 + 4 * (b % 4) + j], -want);
+                }
+                assert_eq!(&a.codes_nat()[BLOCK * b..BLOCK * (b + 1)], &q[..]);
+                for j in 0..8 {
+                    let want: i32 = q[4 * j..4 * j + 4].iter().map(|&v| i32::from(v)).sum();
+                    assert_eq!(a.negsum4()[8 * b + j], -want, "round {round} block {b}");
                 }
             }
         }

@@ -157,20 +157,40 @@ static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[
         run: crate::x86_64::avx512::a8::gemv_int4,
     },
     Kernel {
+        name: "gemv_int8_a8_avx512",
+        isa: Isa::Avx512,
+        bits: &[8],
+        run: crate::x86_64::avx512::a8::gemv_int8,
+    },
+    Kernel {
         name: "gemv_int4_a8_avx2",
         isa: Isa::Avx2,
         bits: &[4],
         run: crate::x86_64::avx2::a8::gemv_int4,
     },
+    Kernel {
+        name: "gemv_int8_a8_avx2",
+        isa: Isa::Avx2,
+        bits: &[8],
+        run: crate::x86_64::avx2::a8::gemv_int8,
+    },
 ];
 
 #[cfg(target_arch = "aarch64")]
-static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[Kernel {
-    name: "gemv_int4_a8_neon",
-    isa: Isa::Neon,
-    bits: &[4],
-    run: crate::aarch64::neon::a8::gemv_int4,
-}];
+static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[
+    Kernel {
+        name: "gemv_int4_a8_neon",
+        isa: Isa::Neon,
+        bits: &[4],
+        run: crate::aarch64::neon::a8::gemv_int4,
+    },
+    Kernel {
+        name: "gemv_int8_a8_neon",
+        isa: Isa::Neon,
+        bits: &[8],
+        run: crate::aarch64::neon::a8::gemv_int8,
+    },
+];
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[];

@@ -121,13 +121,64 @@ proptest! {
 }
 
 #[test]
-fn int4_a8_runs_the_isa_it_was_asked_for() {
-    let (m, x) = random_matrix(4, Group::Size(32), false, 3, 256, 7);
-    let xq = A8Activations::new(&x).unwrap();
-    let mut y = vec![0.0; 3];
-    for isa in Isa::available() {
-        let k = int_gemv_a8(isa, &m.view(), &xq, 0..3, &mut y).unwrap();
-        assert_eq!(k.isa, isa);
+fn int4_and_int8_a8_run_the_isa_they_were_asked_for() {
+    for bits in [4, 8] {
+        let (m, x) = random_matrix(bits, Group::Size(32), false, 3, 256, 7);
+        let xq = A8Activations::new(&x).unwrap();
+        let mut y = vec![0.0; 3];
+        for isa in Isa::available() {
+            let k = int_gemv_a8(isa, &m.view(), &xq, 0..3, &mut y).unwrap();
+            assert_eq!(k.isa, isa);
+            assert!(k.bits.contains(&bits));
+        }
+    }
+}
+
+/// INT8 codes at both ends (0 and 255) against activations at both ends (+-127), with
+/// zero-points at both ends: the products a non-VNNI path must not saturate on.
+#[test]
+fn int8_extreme_codes_and_zero_points() {
+    for (group, k) in [
+        (Group::Size(32), 320),
+        (Group::Size(64), 448),
+        (Group::PerRow, 300),
+    ] {
+        extreme_int8(group, k);
+    }
+}
+
+fn extreme_int8(group: Group, k: usize) {
+    let n = 11;
+    let codes: Vec<u8> = (0..n * k)
+        .map(|i| match i % 5 {
+            0 | 3 => 0,
+            1 | 4 => 255,
+            _ => (i % 256) as u8,
+        })
+        .collect();
+    let scales: Vec<_> = (0..n * k.div_ceil(32))
+        .map(|i| lowbit_formats::f16::from_f32(0.01 + (i % 5) as f32 * 0.003))
+        .collect();
+    let x: Vec<f32> = (0..k)
+        .map(|i| if i % 3 == 0 { -1.0 } else { 1.0 })
+        .collect();
+    for zp in [false, true] {
+        let f = common::fmt(8, group, zp);
+        let l = f.layout(n, k).unwrap();
+        let zeros: Vec<u8> = (0..l.zeros_len)
+            .map(|i| [0u8, 255, 128, 1][i % 4])
+            .collect();
+        let w = IntMatrixRef::new(
+            f,
+            n,
+            k,
+            &codes,
+            &[],
+            &scales[..l.scales_len],
+            zp.then_some(&zeros[..]),
+        )
+        .unwrap();
+        check_all_isas(&w, &x, 0..n);
     }
 }
 

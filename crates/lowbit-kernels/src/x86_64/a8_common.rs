@@ -63,6 +63,111 @@ pub(crate) fn chunk_params(
     (s, z)
 }
 
+/// The weight scales (as f32) and zero-points of the 4 blocks of chunk `c` of row `n`.
+/// `MODE` is the row's [`GroupMode`] (0 G32, 1 G64, 2 Uniform, 3 Generic); with `SYM`
+/// (never with Generic) the zero-points are not read and come back as 0.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn chunk_scales<const MODE: u8, const SYM: bool>(
+    w: &IntMatrixRef<'_>,
+    n: usize,
+    c: usize,
+) -> (__m128, __m128i) {
+    let l = w.layout();
+    let (g, gpr) = (l.group_len, l.groups_per_row);
+    assert!(n < l.n && CHUNK * (c + 1) <= l.k);
+    let (scales, zeros) = (w.scales(), w.zeros());
+    match MODE {
+        // SAFETY: 128 (c + 1) <= K (asserted) and g = 32, so groups 4c .. 4c + 4 of row
+        // n < N exist among its scales and zero-points.
+        0 => unsafe {
+            let p = n * gpr + 4 * c;
+            (
+                _mm_cvtph_ps(_mm_loadl_epi64(scales.as_ptr().add(p).cast())),
+                match zeros {
+                    Some(z) if !SYM => _mm_cvtepu8_epi32(_mm_cvtsi32_si128(
+                        z.as_ptr().add(p).cast::<i32>().read_unaligned(),
+                    )),
+                    _ => _mm_setzero_si128(),
+                },
+            )
+        },
+        // SAFETY: as above with g = 64: groups 2c .. 2c + 2.
+        1 => unsafe {
+            let p = n * gpr + 2 * c;
+            let s2 = _mm_cvtph_ps(_mm_cvtsi32_si128(
+                scales.as_ptr().add(p).cast::<i32>().read_unaligned(),
+            ));
+            let z2 = match zeros {
+                Some(z) if !SYM => _mm_cvtepu8_epi32(_mm_cvtsi32_si128(i32::from(
+                    z.as_ptr().add(p).cast::<u16>().read_unaligned(),
+                ))),
+                _ => _mm_setzero_si128(),
+            };
+            (_mm_unpacklo_ps(s2, s2), _mm_unpacklo_epi32(z2, z2))
+        },
+        2 => {
+            let j = n * gpr + group_of_block(4 * c, g);
+            let z = if SYM { 0 } else { zeros.map_or(0, |z| z[j]) };
+            (
+                _mm_cvtph_ps(_mm_set1_epi16(scales[j].to_bits() as i16)),
+                _mm_set1_epi32(z.into()),
+            )
+        }
+        _ => {
+            let (s, z) = chunk_params(w, n, c, g);
+            (
+                _mm_cvtph_ps(_mm_setr_epi16(
+                    s[0].to_bits() as i16,
+                    s[1].to_bits() as i16,
+                    s[2].to_bits() as i16,
+                    s[3].to_bits() as i16,
+                    0,
+                    0,
+                    0,
+                    0,
+                )),
+                _mm_setr_epi32(z[0].into(), z[1].into(), z[2].into(), z[3].into()),
+            )
+        }
+    }
+}
+
+/// Block scales of activation chunk `c` as 4 lanes (lanes 0, 4, 8, 12 of its scale lanes).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn act_scales4(x: &A8Activations, c: usize) -> __m128 {
+    let sl = &x.scale_lanes()[16 * c..16 * c + 16];
+    _mm_setr_ps(sl[0], sl[4], sl[8], sl[12])
+}
+
+/// The INT8 x A8 dot product of row `n` over blocks `first_block..` to the end of the
+/// row, in scalar code (what is left after a kernel's whole chunks: under 4 blocks).
+pub(crate) fn tail_blocks_int8(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    n: usize,
+    first_block: usize,
+) -> f32 {
+    let l = w.layout();
+    let (g, rb, k) = (l.group_len, l.row_bytes0, l.k);
+    let row = &w.plane0()[n * rb..n * rb + k];
+    let xn = &x.codes_nat()[..k];
+    let mut total = 0.0f32;
+    for b in first_block..k.div_ceil(32) {
+        let j = group_of_block(b, g);
+        let z = i32::from(w.zero(n, j));
+        let r = 32 * b..k.min(32 * b + 32);
+        let d: i32 = row[r.clone()]
+            .iter()
+            .zip(&xn[r])
+            .map(|(&q, &v)| (i32::from(q) - z) * i32::from(v))
+            .sum();
+        total += (w.scale(n, j) * x.block_scale(b)) * d as f32;
+    }
+    total
+}
+
 /// The A8 dot product of row `n` over blocks `first_block..` to the end of the row, on
 /// 16-byte vectors (one block per step, `vpmaddubsw`): what is left after a kernel's
 /// wide steps. A partial last block (K not a multiple of 32) is summed in scalar code.

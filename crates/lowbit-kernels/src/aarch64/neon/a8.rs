@@ -152,3 +152,119 @@ macro_rules! int4_a8_kernel {
 
 int4_a8_kernel!(gemv_int4_dot, gemv_int4_dot_rows, "neon,dotprod", dot_sdot);
 int4_a8_kernel!(gemv_int4_plain, gemv_int4_plain_rows, "neon", dot_plain);
+
+/// Registered as `gemv_int8_a8_neon` (sdot when the CPU has dotprod).
+///
+/// 16 codes per step in natural order against the natural-order activation codes,
+/// recentred to `q - 128` (an i8), so the signed dot products are exact; each lane starts
+/// from `(z - 128) * (-sum of its 4 activation codes)` and ends holding
+/// `sum (q - z) * x8` exactly.
+pub(crate) fn gemv_int8(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    assert_a8_args(w, x, &rows, y);
+    assert_eq!(w.format().bits, 8, "INT8 kernel called on another width");
+    assert!(Isa::Neon.is_available(), "NEON kernel called without NEON");
+    if cpu_features().dotprod {
+        // SAFETY: NEON (asserted) and dotprod (checked) are present; memory accesses are
+        // justified by the asserted argument checks.
+        unsafe { gemv_int8_dot(w, x, rows, y) }
+    } else {
+        // SAFETY: NEON is present (asserted); this variant uses no other extension.
+        unsafe { gemv_int8_plain(w, x, rows, y) }
+    }
+}
+
+macro_rules! int8_a8_kernel {
+    ($name:ident, $rows:ident, $features:literal, $dot:ident) => {
+        #[target_feature(enable = $features)]
+        fn $name(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
+            let mut n = rows.start;
+            let mut blocks = y.chunks_exact_mut(ROWS);
+            for out in &mut blocks {
+                $rows::<ROWS>(w, x, n, out);
+                n += ROWS;
+            }
+            for out in blocks.into_remainder().chunks_mut(1) {
+                $rows::<1>(w, x, n, out);
+                n += 1;
+            }
+        }
+
+        /// INT8 rows `n0 .. n0 + R` into `out[..R]`.
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn $rows<const R: usize>(
+            w: &IntMatrixRef<'_>,
+            x: &A8Activations,
+            n0: usize,
+            out: &mut [f32],
+        ) {
+            let l = *w.layout();
+            let (g, rb, k) = (l.group_len, l.row_bytes0, l.k);
+            assert!(out.len() == R && n0 + R <= l.n && rb == k);
+            let blocks = k / 32;
+            let (xn, n4) = (x.codes_nat(), x.negsum4());
+            let plane = w.plane0();
+            let flip = vdupq_n_u8(0x80);
+            let mut f = [vdupq_n_f32(0.0); R];
+            for b in 0..blocks {
+                let j = (b * 32) / g;
+                let sx = vdupq_n_f32(x.block_scale(b));
+                // SAFETY: the activation buffers hold ceil(K/128) chunks of 128 natural
+                // codes and 32 per-4 sums, and 32 (b + 1) <= K.
+                let (x0, x1, m0, m1) = unsafe {
+                    (
+                        vld1q_s8(xn.as_ptr().add(32 * b)),
+                        vld1q_s8(xn.as_ptr().add(32 * b + 16)),
+                        vld1q_s32(n4.as_ptr().add(8 * b)),
+                        vld1q_s32(n4.as_ptr().add(8 * b + 4)),
+                    )
+                };
+                for (r, fr) in f.iter_mut().enumerate() {
+                    let n = n0 + r;
+                    // SAFETY: n < N (asserted) and 32 (b + 1) <= K = the row length.
+                    let (w0, w1) = unsafe {
+                        let p = plane.as_ptr().add(n * rb + 32 * b);
+                        (vld1q_u8(p), vld1q_u8(p.add(16)))
+                    };
+                    let zc = i32::from(w.zero(n, j)) - 128;
+                    let a0 = $dot(
+                        vmulq_n_s32(m0, zc),
+                        vreinterpretq_s8_u8(veorq_u8(w0, flip)),
+                        x0,
+                    );
+                    let a1 = $dot(
+                        vmulq_n_s32(m1, zc),
+                        vreinterpretq_s8_u8(veorq_u8(w1, flip)),
+                        x1,
+                    );
+                    let comb = vmulq_n_f32(sx, w.scale(n, j));
+                    *fr = vfmaq_f32(*fr, vcvtq_f32_s32(vaddq_s32(a0, a1)), comb);
+                }
+            }
+            for (r, (o, fr)) in out.iter_mut().zip(f).enumerate() {
+                let n = n0 + r;
+                let mut tail = 0.0f32;
+                if blocks * 32 < k {
+                    let j = (blocks * 32) / g;
+                    let z = i32::from(w.zero(n, j));
+                    let row = &plane[n * rb + blocks * 32..n * rb + k];
+                    let d: i32 = row
+                        .iter()
+                        .zip(&xn[blocks * 32..k])
+                        .map(|(&q, &v)| (i32::from(q) - z) * i32::from(v))
+                        .sum();
+                    tail = (w.scale(n, j) * x.block_scale(blocks)) * d as f32;
+                }
+                *o = vaddvq_f32(fr) + tail;
+            }
+        }
+    };
+}
+
+int8_a8_kernel!(gemv_int8_dot, gemv_int8_dot_rows, "neon,dotprod", dot_sdot);
+int8_a8_kernel!(gemv_int8_plain, gemv_int8_plain_rows, "neon", dot_plain);

@@ -11,11 +11,12 @@ use core::ops::Range;
 
 use lowbit_formats::int::IntMatrixRef;
 
-use super::f16_to_f32;
-use crate::a8::{A8Activations, CHUNK};
+use crate::a8::{A8Activations, Lanes, CHUNK};
 use crate::dispatch::Isa;
 use crate::gemv::assert_a8_args;
-use crate::x86_64::a8_common::{chunk_params, group_of_block, tail_blocks, GroupMode};
+use crate::x86_64::a8_common::{
+    act_scales4, chunk_scales, tail_blocks, tail_blocks_int8, GroupMode,
+};
 
 /// Registered as `gemv_int4_a8_avx2`.
 pub(crate) fn gemv_int4(
@@ -81,7 +82,7 @@ fn rows_imp<const MODE: u8, const SYM: bool, const R: usize>(
     out: &mut [f32],
 ) {
     let l = *w.layout();
-    let (g, gpr, rb, k) = (l.group_len, l.groups_per_row, l.row_bytes0, l.k);
+    let (gpr, rb, k) = (l.groups_per_row, l.row_bytes0, l.k);
     assert!(out.len() == R && n0 + R <= l.n);
     let chunks = k / CHUNK;
     let (xc, sl, nl) = (x.codes(), x.scale_lanes(), x.negsum_lanes());
@@ -108,60 +109,7 @@ fn rows_imp<const MODE: u8, const SYM: bool, const R: usize>(
         for (r, fa) in facc.iter_mut().enumerate() {
             let n = n0 + r;
             // The 4 blocks' weight scales (as f32) and zero-points of this chunk.
-            let (s4, z4) = match MODE {
-                // SAFETY: 128 (c + 1) <= K, so groups 4c .. 4c + 4 of row n exist among
-                // its K/32 scales and zero-points.
-                0 => unsafe {
-                    let p = n * gpr + 4 * c;
-                    (
-                        _mm_cvtph_ps(_mm_loadl_epi64(scales.as_ptr().add(p).cast())),
-                        match zeros {
-                            Some(z) if !SYM => _mm_cvtepu8_epi32(_mm_cvtsi32_si128(
-                                z.as_ptr().add(p).cast::<i32>().read_unaligned(),
-                            )),
-                            _ => _mm_setzero_si128(),
-                        },
-                    )
-                },
-                // SAFETY: 128 (c + 1) <= K, so groups 2c .. 2c + 2 of row n exist among
-                // its K/64 scales and zero-points.
-                1 => unsafe {
-                    let p = n * gpr + 2 * c;
-                    let s2 = _mm_cvtph_ps(_mm_cvtsi32_si128(
-                        scales.as_ptr().add(p).cast::<i32>().read_unaligned(),
-                    ));
-                    let z2 = match zeros {
-                        Some(z) if !SYM => _mm_cvtepu8_epi32(_mm_cvtsi32_si128(i32::from(
-                            z.as_ptr().add(p).cast::<u16>().read_unaligned(),
-                        ))),
-                        _ => _mm_setzero_si128(),
-                    };
-                    (_mm_unpacklo_ps(s2, s2), _mm_unpacklo_epi32(z2, z2))
-                },
-                2 => {
-                    let j = n * gpr + group_of_block(4 * c, g);
-                    (
-                        _mm_set1_ps(f16_to_f32(scales[j].to_bits())),
-                        _mm_set1_epi32(zeros.map_or(0, |z| z[j]).into()),
-                    )
-                }
-                _ => {
-                    let (s, z) = chunk_params(w, n, c, g);
-                    (
-                        _mm_cvtph_ps(_mm_setr_epi16(
-                            s[0].to_bits() as i16,
-                            s[1].to_bits() as i16,
-                            s[2].to_bits() as i16,
-                            s[3].to_bits() as i16,
-                            0,
-                            0,
-                            0,
-                            0,
-                        )),
-                        _mm_setr_epi32(z[0].into(), z[1].into(), z[2].into(), z[3].into()),
-                    )
-                }
-            };
+            let (s4, z4) = chunk_scales::<MODE, SYM>(w, n, c);
             for (h, idx) in spread.into_iter().enumerate() {
                 // SAFETY: 128 (c + 1) <= K, so row bytes 64c + 32h .. + 32 exist (rows
                 // have ceil(K/2) bytes); activation chunk c holds 128 codes and 16 lanes,
@@ -196,45 +144,154 @@ fn rows_imp<const MODE: u8, const SYM: bool, const R: usize>(
     }
 }
 
+/// Registered as `gemv_int8_a8_avx2`.
+///
+/// One 32-byte block per step. `vpmaddubsw` takes u8 x i8 pairs whose sum would overflow
+/// i16 for codes up to 255, so the codes are recentred: `q - 128` as i8, its magnitude
+/// (at most 128) as the unsigned operand and its sign moved onto the activation
+/// (`vpsignb`; activations are at most 127 in magnitude), which bounds each pair sum by
+/// 2 * 128 * 127. Each lane then holds `sum (q - 128) x8` over 4 elements; a zero-point
+/// other than 128 adds `(128 - z) * sum x8`, exactly, from the per-4 sums.
+pub(crate) fn gemv_int8(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    assert_a8_args(w, x, &rows, y);
+    assert_eq!(w.format().bits, 8, "INT8 kernel called on another width");
+    assert!(Isa::Avx2.is_available(), "AVX2 kernel called without AVX2");
+    // SAFETY: AVX2, FMA and F16C are present (asserted above); memory accesses are
+    // justified by the asserted argument checks (see inside).
+    unsafe { gemv_int8_imp(w, x, rows, y) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn gemv_int8_imp(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
+    let sym = w.zeros().is_none();
+    let mode = GroupMode::of(w.layout().group_len);
+    let mut n = rows.start;
+    let mut blocks = y.chunks_exact_mut(ROWS);
+    for out in &mut blocks {
+        match (mode, sym) {
+            (GroupMode::G32, true) => int8_rows::<0, true, ROWS>(w, x, n, out),
+            (GroupMode::G32, false) => int8_rows::<0, false, ROWS>(w, x, n, out),
+            (GroupMode::G64, true) => int8_rows::<1, true, ROWS>(w, x, n, out),
+            (GroupMode::G64, false) => int8_rows::<1, false, ROWS>(w, x, n, out),
+            (GroupMode::Uniform, true) => int8_rows::<2, true, ROWS>(w, x, n, out),
+            (GroupMode::Uniform, false) => int8_rows::<2, false, ROWS>(w, x, n, out),
+            (GroupMode::Generic, _) => int8_rows::<3, false, ROWS>(w, x, n, out),
+        }
+        n += ROWS;
+    }
+    for out in blocks.into_remainder().chunks_mut(1) {
+        int8_rows::<3, false, 1>(w, x, n, out);
+        n += 1;
+    }
+}
+
+/// INT8 rows `n0 .. n0 + R` into `out[..R]` (`MODE`, `SYM` as for the INT4 rows).
+#[target_feature(enable = "avx2,fma,f16c")]
+fn int8_rows<const MODE: u8, const SYM: bool, const R: usize>(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    n0: usize,
+    out: &mut [f32],
+) {
+    let l = *w.layout();
+    let (gpr, rb, k) = (l.groups_per_row, l.row_bytes0, l.k);
+    assert!(out.len() == R && n0 + R <= l.n && rb == k);
+    let chunks = k / CHUNK;
+    let (xn, n4) = (x.codes_nat(), x.negsum4());
+    let (plane, scales) = (w.plane0(), w.scales());
+    let symmetric = if MODE == 3 { w.zeros().is_none() } else { SYM };
+    let flip = _mm256_set1_epi8(-128);
+    let ones16 = _mm256_set1_epi16(1);
+    let prefetch = R > 1 && n0 + 2 * R <= l.n;
+    let mut facc = [_mm256_setzero_ps(); R];
+    for c in 0..chunks {
+        if prefetch {
+            // The next block of rows as one linear stream (see the INT4 kernel).
+            let wp = plane.as_ptr().wrapping_add((n0 + R) * rb + R * 128 * c);
+            for i in 0..2 * R {
+                _mm_prefetch::<_MM_HINT_T1>(wp.wrapping_add(64 * i).cast());
+            }
+            let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
+            _mm_prefetch::<_MM_HINT_T1>(sp.wrapping_add(R * 8 * c).cast());
+        }
+        let sx4 = act_scales4(x, c);
+        for (r, fa) in facc.iter_mut().enumerate() {
+            let n = n0 + r;
+            let (s4, z4) = chunk_scales::<MODE, SYM>(w, n, c);
+            let comb4 = _mm256_castps128_ps256(_mm_mul_ps(s4, sx4));
+            // z - 128 per block (the correction multiplies minus the per-4 sums).
+            let zc4 = _mm256_castsi128_si256(_mm_sub_epi32(z4, _mm_set1_epi32(128)));
+            for i in 0..4 {
+                let e = CHUNK * c + 32 * i;
+                // SAFETY: 128 (c + 1) <= K = the row length, so bytes e .. e + 32 of row
+                // n < N exist; the activation buffers hold ceil(K/128) > c chunks (128
+                // natural codes and 32 per-4 sums each).
+                let (wv, xv, neg) = unsafe {
+                    (
+                        _mm256_loadu_si256(plane.as_ptr().add(n * rb + e).cast()),
+                        _mm256_loadu_si256(xn.as_ptr().add(e).cast()),
+                        _mm256_loadu_si256(n4.as_ptr().add(e / 4).cast()),
+                    )
+                };
+                let ws = _mm256_xor_si256(wv, flip);
+                let p = _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(_mm256_abs_epi8(ws), _mm256_sign_epi8(xv, ws)),
+                    ones16,
+                );
+                let lane = _mm256_set1_epi32(i as i32);
+                let acc = if symmetric {
+                    p
+                } else {
+                    let zc = _mm256_permutevar8x32_epi32(zc4, lane);
+                    _mm256_add_epi32(p, _mm256_mullo_epi32(neg, zc))
+                };
+                let sc = _mm256_permutevar8x32_ps(comb4, lane);
+                *fa = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), sc, *fa);
+            }
+        }
+    }
+    for (r, (o, fa)) in out.iter_mut().zip(facc).enumerate() {
+        *o = super::hsum(fa) + tail_blocks_int8(w, x, n0 + r, 4 * chunks);
+    }
+}
+
 /// Quantizes the whole 32-element blocks of `x` into the A8 layout (see [`crate::a8`]):
 /// bitwise the codes, scales and sums of `lowbit_formats::act::quantize_block`
 /// (the same `127 / amax` product, rounded to nearest-even by `vcvtps2dq` under the
 /// default rounding mode Rust code never changes), from block `from` on. Returns the
 /// first block not done: the number of whole blocks, or a block the scalar codec must
 /// take (one holding a NaN or infinity, or whose `127 / amax` overflows).
-pub(crate) fn quantize_blocks(
-    x: &[f32],
-    from: usize,
-    codes: &mut [i8],
-    scales: &mut [f32],
-    negsum: &mut [i32],
-) -> usize {
-    let blocks = x.len() / 32;
-    let chunks = blocks.div_ceil(4);
-    assert!(codes.len() >= chunks * CHUNK && scales.len() >= chunks * 16);
-    assert!(negsum.len() >= chunks * 16);
+pub(crate) fn quantize_blocks(x: &[f32], from: usize, out: &mut Lanes<'_>) -> usize {
+    let chunks = (x.len() / 32).div_ceil(4);
+    assert!(out.codes.len() >= chunks * CHUNK && out.codes_nat.len() >= chunks * CHUNK);
+    assert!(out.scales.len() >= chunks * 16 && out.negsum.len() >= chunks * 16);
+    assert!(out.negsum4.len() >= chunks * 32);
     assert!(
         Isa::Avx2.is_available(),
         "AVX2 quantizer called without AVX2"
     );
     // SAFETY: AVX2 and FMA are present (asserted); the buffer lengths are asserted above
     // and every access inside is to a whole block of `x` or within chunk `b / 4`.
-    unsafe { quantize_blocks_imp(x, from, codes, scales, negsum) }
+    unsafe { quantize_blocks_imp(x, from, out) }
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
-fn quantize_blocks_imp(
-    x: &[f32],
-    from: usize,
-    codes: &mut [i8],
-    scales: &mut [f32],
-    negsum: &mut [i32],
-) -> usize {
+fn quantize_blocks_imp(x: &[f32], from: usize, out: &mut Lanes<'_>) -> usize {
     let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFF_FFFF));
     let inf = _mm256_set1_ps(f32::INFINITY);
-    // Bytes after the two packs: [e0 e1 o0 o1 | e0' e1' o0' o1'] in 4-byte units; this
-    // puts the 16 even codes first, then the 16 odd ones.
+    // After the two packs the 4-byte units are [0..4 8..12 16..20 24..28 | 4..8 12..16
+    // 20..24 28..32]; this puts them in order.
     let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    // Per 16-byte half: its 8 even elements, then its 8 odd ones.
+    let split = _mm256_setr_epi8(
+        0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5,
+        7, 9, 11, 13, 15,
+    );
     let ones8 = _mm256_set1_epi8(1);
     let ones16 = _mm256_set1_epi16(1);
     for b in from..x.len() / 32 {
@@ -269,42 +326,47 @@ fn quantize_blocks_imp(
             return b;
         }
         let inv = _mm256_set1_ps(inv);
-        // Evens and odds of elements 0..16 and 16..32, in order after the lane fix-up.
-        let fix = |t: __m256| {
-            _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(t)))
-        };
-        let e0 = fix(_mm256_shuffle_ps::<0b10_00_10_00>(v[0], v[1]));
-        let o0 = fix(_mm256_shuffle_ps::<0b11_01_11_01>(v[0], v[1]));
-        let e1 = fix(_mm256_shuffle_ps::<0b10_00_10_00>(v[2], v[3]));
-        let o1 = fix(_mm256_shuffle_ps::<0b11_01_11_01>(v[2], v[3]));
-        let q = |t: __m256| _mm256_cvtps_epi32(_mm256_mul_ps(t, inv));
-        let ev = _mm256_packs_epi32(q(e0), q(e1));
-        let od = _mm256_packs_epi32(q(o0), q(o1));
-        let bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ev, od), order);
-        // Lane j of the sums: elements 8j .. 8j + 8 = evens 4j .. 4j + 4 (low half) plus
-        // odds 4j .. 4j + 4 (high half).
-        let pairs = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, bytes), ones16);
-        let sums = _mm_add_epi32(
-            _mm256_castsi256_si128(pairs),
-            _mm256_extracti128_si256::<1>(pairs),
+        let q: [__m256i; 4] =
+            core::array::from_fn(|i| _mm256_cvtps_epi32(_mm256_mul_ps(v[i], inv)));
+        let nat = _mm256_permutevar8x32_epi32(
+            _mm256_packs_epi16(
+                _mm256_packs_epi32(q[0], q[1]),
+                _mm256_packs_epi32(q[2], q[3]),
+            ),
+            order,
         );
+        // [evens 0..16 | odds 0..16 | evens 16..32 | odds 16..32] in 8-byte units, then
+        // the 16 evens followed by the 16 odds.
+        let eo = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_shuffle_epi8(nat, split));
+        // Lane j: minus the sum of the codes of elements 4j .. 4j + 4.
+        let s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, nat), ones16);
+        // Lane j of the low half: elements 8j .. 8j + 8.
+        let h = _mm256_hadd_epi32(s4, s4);
+        let s8 = _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b00_00_10_00>(h));
         let base = CHUNK * c + 16 * i;
+        let zero = _mm256_setzero_si256();
         // SAFETY: chunk c < chunks: base + 16 <= 128c + 64 and base + 64 + 16 <= 128 (c + 1)
-        // are within `codes`; lanes 16c + 4i .. + 4 are within `scales` and `negsum`.
+        // are within `codes`; 32 (b + 1) <= 128 chunks within `codes_nat`; lanes
+        // 16c + 4i .. + 4 within `scales` and `negsum`, 8b .. 8b + 8 within `negsum4`.
         unsafe {
             _mm_storeu_si128(
-                codes.as_mut_ptr().add(base).cast(),
-                _mm256_castsi256_si128(bytes),
+                out.codes.as_mut_ptr().add(base).cast(),
+                _mm256_castsi256_si128(eo),
             );
             _mm_storeu_si128(
-                codes.as_mut_ptr().add(base + 64).cast(),
-                _mm256_extracti128_si256::<1>(bytes),
+                out.codes.as_mut_ptr().add(base + 64).cast(),
+                _mm256_extracti128_si256::<1>(eo),
+            );
+            _mm256_storeu_si256(out.codes_nat.as_mut_ptr().add(32 * b).cast(), nat);
+            _mm256_storeu_si256(
+                out.negsum4.as_mut_ptr().add(8 * b).cast(),
+                _mm256_sub_epi32(zero, s4),
             );
             _mm_storeu_si128(
-                negsum.as_mut_ptr().add(16 * c + 4 * i).cast(),
-                _mm_sub_epi32(_mm_setzero_si128(), sums),
+                out.negsum.as_mut_ptr().add(16 * c + 4 * i).cast(),
+                _mm_sub_epi32(_mm_setzero_si128(), s8),
             );
-            _mm_storeu_ps(scales.as_mut_ptr().add(16 * c + 4 * i), _mm_set1_ps(s));
+            _mm_storeu_ps(out.scales.as_mut_ptr().add(16 * c + 4 * i), _mm_set1_ps(s));
         }
     }
     x.len() / 32

@@ -18,7 +18,10 @@ use lowbit_formats::int::IntMatrixRef;
 use crate::a8::{A8Activations, CHUNK};
 use crate::dispatch::{cpu_features, Isa};
 use crate::gemv::assert_a8_args;
-use crate::x86_64::a8_common::{chunk_params, group_of_block, tail_blocks, GroupMode};
+use crate::x86_64::a8_common::{
+    act_scales4, chunk_params, chunk_scales, group_of_block, tail_blocks, tail_blocks_int8,
+    GroupMode,
+};
 use crate::x86_64::avx2::f16_to_f32;
 
 /// Registered as `gemv_int4_a8_avx512` (VNNI when present, else AVX-512BW).
@@ -368,4 +371,185 @@ int4_a8_kernel!(
     gemv_int4_bw_rows,
     "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
     dot512_bw
+);
+
+/// Registered as `gemv_int8_a8_avx512` (VNNI when present, else AVX-512BW).
+///
+/// 64 codes (two blocks) per vector, in natural order against the natural-order
+/// activation codes. With VNNI, `vpdpbusd` takes the u8 codes as they are and each lane
+/// starts from `z * (-sum of its 4 activation codes)`, so it holds `sum (q - z) * x8`
+/// exactly. Without VNNI the codes are recentred to `q - 128` and the sign is moved onto
+/// the activation (as in the AVX2 kernel), so `vpmaddubsw` cannot saturate; a zero-point
+/// other than 128 adds `(z - 128) * (-sum x8)` per lane.
+pub(crate) fn gemv_int8(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    assert_a8_args(w, x, &rows, y);
+    assert_eq!(w.format().bits, 8, "INT8 kernel called on another width");
+    assert!(
+        Isa::Avx512.is_available(),
+        "AVX-512 kernel called without AVX-512"
+    );
+    if cpu_features().avx512vnni {
+        // SAFETY: AVX-512 F/BW/VL, FMA, F16C (asserted above) and VNNI (checked here) are
+        // present; memory accesses are justified by the asserted argument checks.
+        unsafe { gemv_int8_vnni(w, x, rows, y) }
+    } else {
+        // SAFETY: as above, without VNNI (this variant does not use it).
+        unsafe { gemv_int8_bw(w, x, rows, y) }
+    }
+}
+
+/// `sum (q - z) * x8` per lane of 4 bytes, VNNI: `z * neg4` plus the u8 x i8 products.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[inline]
+fn dot8_vnni<const SYM: bool>(neg4: __m512i, z: __m512i, wv: __m512i, xv: __m512i) -> __m512i {
+    let corr = if SYM {
+        _mm512_slli_epi32::<7>(neg4)
+    } else {
+        _mm512_mullo_epi32(neg4, z)
+    };
+    _mm512_dpbusd_epi32(corr, wv, xv)
+}
+
+/// As [`dot8_vnni`] without VNNI: `|q - 128|` x (activation with the sign of `q - 128`)
+/// pairs are at most 2 * 128 * 127 in magnitude, so `vpmaddubsw` never saturates.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+fn dot8_bw<const SYM: bool>(neg4: __m512i, z: __m512i, wv: __m512i, xv: __m512i) -> __m512i {
+    let ws = _mm512_xor_si512(wv, _mm512_set1_epi8(-128));
+    let neg = _mm512_movepi8_mask(ws);
+    let xs = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);
+    let p = _mm512_madd_epi16(
+        _mm512_maddubs_epi16(_mm512_abs_epi8(ws), xs),
+        _mm512_set1_epi16(1),
+    );
+    if SYM {
+        p
+    } else {
+        let zc = _mm512_sub_epi32(z, _mm512_set1_epi32(128));
+        _mm512_add_epi32(p, _mm512_mullo_epi32(neg4, zc))
+    }
+}
+
+macro_rules! int8_a8_kernel {
+    ($name:ident, $rows:ident, $features:literal, $dot8:ident) => {
+        #[target_feature(enable = $features)]
+        fn $name(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
+            let sym = w.zeros().is_none();
+            let mode = GroupMode::of(w.layout().group_len);
+            let mut n = rows.start;
+            let mut blocks = y.chunks_exact_mut(ROWS);
+            for out in &mut blocks {
+                match (mode, sym) {
+                    (GroupMode::G32, true) => $rows::<0, true, ROWS>(w, x, n, out),
+                    (GroupMode::G32, false) => $rows::<0, false, ROWS>(w, x, n, out),
+                    (GroupMode::G64, true) => $rows::<1, true, ROWS>(w, x, n, out),
+                    (GroupMode::G64, false) => $rows::<1, false, ROWS>(w, x, n, out),
+                    (GroupMode::Uniform, true) => $rows::<2, true, ROWS>(w, x, n, out),
+                    (GroupMode::Uniform, false) => $rows::<2, false, ROWS>(w, x, n, out),
+                    (GroupMode::Generic, _) => $rows::<3, false, ROWS>(w, x, n, out),
+                }
+                n += ROWS;
+            }
+            for out in blocks.into_remainder().chunks_mut(1) {
+                $rows::<3, false, 1>(w, x, n, out);
+                n += 1;
+            }
+        }
+
+        /// INT8 rows `n0 .. n0 + R` into `out[..R]`.
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn $rows<const MODE: u8, const SYM: bool, const R: usize>(
+            w: &IntMatrixRef<'_>,
+            x: &A8Activations,
+            n0: usize,
+            out: &mut [f32],
+        ) {
+            let l = *w.layout();
+            let (gpr, rb, k) = (l.groups_per_row, l.row_bytes0, l.k);
+            assert!(out.len() == R && n0 + R <= l.n && rb == k);
+            let chunks = k / CHUNK;
+            let (xn, n4) = (x.codes_nat(), x.negsum4());
+            let (plane, scales) = (w.plane0(), w.scales());
+            // Generic layouts read the zero-points (symmetric ones too) at run time.
+            let sym = SYM || (MODE == 3 && w.zeros().is_none());
+            // Half h of a chunk: lanes 0..8 are block 2h, lanes 8..16 block 2h + 1.
+            let spread = [
+                _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3),
+            ];
+            let prefetch = R > 1 && n0 + 2 * R <= l.n;
+            let mut facc = [_mm512_setzero_ps(); R];
+            for c in 0..chunks {
+                if prefetch {
+                    // The next block of rows as one linear stream (see the INT4 kernel).
+                    let wp = plane.as_ptr().wrapping_add((n0 + R) * rb + R * 128 * c);
+                    for i in 0..2 * R {
+                        _mm_prefetch::<PFH>(wp.wrapping_add(64 * i).cast());
+                    }
+                    let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
+                    _mm_prefetch::<PFH>(sp.wrapping_add(R * 8 * c).cast());
+                }
+                // SAFETY: the activation buffers hold ceil(K/128) > c chunks of 128
+                // natural codes and 32 per-4 sums.
+                let (x0, x1, m0, m1) = unsafe {
+                    (
+                        _mm512_loadu_si512(xn.as_ptr().add(CHUNK * c).cast()),
+                        _mm512_loadu_si512(xn.as_ptr().add(CHUNK * c + 64).cast()),
+                        _mm512_loadu_si512(n4.as_ptr().add(32 * c).cast()),
+                        _mm512_loadu_si512(n4.as_ptr().add(32 * c + 16).cast()),
+                    )
+                };
+                let sx4 = act_scales4(x, c);
+                for (r, fa) in facc.iter_mut().enumerate() {
+                    let n = n0 + r;
+                    let p = plane.as_ptr().wrapping_add(n * rb + CHUNK * c);
+                    // SAFETY: n < N (asserted) and 128 (c + 1) <= K = the row length, so
+                    // bytes 128c .. 128c + 128 of row n exist.
+                    let (w0, w1) = unsafe {
+                        (
+                            _mm512_loadu_si512(p.cast()),
+                            _mm512_loadu_si512(p.add(64).cast()),
+                        )
+                    };
+                    let (s4, z4) = chunk_scales::<MODE, SYM>(w, n, c);
+                    let comb = _mm512_castps128_ps512(_mm_mul_ps(s4, sx4));
+                    let z = _mm512_castsi128_si512(z4);
+                    let (a0, a1) = if sym {
+                        ($dot8::<true>(m0, z, w0, x0), $dot8::<true>(m1, z, w1, x1))
+                    } else {
+                        (
+                            $dot8::<false>(m0, _mm512_permutexvar_epi32(spread[0], z), w0, x0),
+                            $dot8::<false>(m1, _mm512_permutexvar_epi32(spread[1], z), w1, x1),
+                        )
+                    };
+                    let sc0 = _mm512_permutexvar_ps(spread[0], comb);
+                    let sc1 = _mm512_permutexvar_ps(spread[1], comb);
+                    *fa = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), sc0, *fa);
+                    *fa = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), sc1, *fa);
+                }
+            }
+            for (r, (o, fa)) in out.iter_mut().zip(facc).enumerate() {
+                *o = _mm512_reduce_add_ps(fa) + tail_blocks_int8(w, x, n0 + r, 4 * chunks);
+            }
+        }
+    };
+}
+
+int8_a8_kernel!(
+    gemv_int8_vnni,
+    gemv_int8_vnni_rows,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    dot8_vnni
+);
+int8_a8_kernel!(
+    gemv_int8_bw,
+    gemv_int8_bw_rows,
+    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
+    dot8_bw
 );

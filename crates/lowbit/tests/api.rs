@@ -72,6 +72,35 @@ fn results_are_bitwise_identical_for_any_thread_count_and_row_split() {
     assert_eq!(pieces, one);
 }
 
+/// The A8 kernels block rows (8 or 4 at a time, the rest singly): a row's result must not
+/// depend on which block it lands in, so any split of the rows gives the same bits.
+#[test]
+fn a8_results_do_not_depend_on_the_row_split() {
+    for (format, k) in [
+        (Format::int4(Group::Size(32)), 640),
+        (Format::int4(Group::Size(32)), 512),
+        (Format::int(4, Group::Size(128), true), 512),
+        (Format::int(8, Group::Size(32), false), 384),
+        (Format::int(8, Group::Size(64), true), 384),
+    ] {
+        let n = 61;
+        let (w, x) = data(n, k);
+        let q = QuantizedMatrix::quantize(&w, n, k, format).unwrap();
+        let xq = lowbit::quantize_activations(&x).unwrap();
+        for isa in lowbit::Isa::available() {
+            let mut one = vec![0.0; n];
+            lowbit::gemv_rows_a8(q.view(), &xq, 0..n, &mut one, Some(isa)).unwrap();
+            for cut in [1, 3, 7, 9, 17, 30] {
+                let mut pieces = vec![0.0; n];
+                let (a, b) = pieces.split_at_mut(cut);
+                lowbit::gemv_rows_a8(q.view(), &xq, 0..cut, a, Some(isa)).unwrap();
+                lowbit::gemv_rows_a8(q.view(), &xq, cut..n, b, Some(isa)).unwrap();
+                assert_eq!(pieces, one, "{format} on {isa}, cut at {cut}");
+            }
+        }
+    }
+}
+
 #[test]
 fn borrowed_view_over_caller_buffers_equals_owned() {
     let (n, k) = (9, 128);

@@ -70,6 +70,25 @@ pub(crate) fn assert_a8_args(
     }
 }
 
+/// Every A8 kernel's preconditions: the argument checks, its bit width and its ISA
+/// (panics name the broken one; the kernels' memory safety depends on them).
+pub(crate) fn assert_a8_kernel(
+    w: &IntMatrixRef<'_>,
+    x: &crate::a8::A8Activations,
+    rows: &Range<usize>,
+    y: &[f32],
+    bits: u8,
+    isa: Isa,
+) {
+    assert_a8_args(w, x, rows, y);
+    assert_eq!(
+        w.format().bits,
+        bits,
+        "INT{bits} kernel called on another width"
+    );
+    assert!(isa.is_available(), "{isa} kernel called without {isa}");
+}
+
 /// `y[i] = sum_k W[rows.start + i, k] * xq[k]` with activations quantized to int8 per
 /// block of 32 ([`crate::a8::A8Activations`]), on the best integer-dot kernel `isa`
 /// allows. Returns the kernel that ran. `y` is written only if every check passes.

@@ -31,6 +31,39 @@ impl GroupMode {
     }
 }
 
+/// Runs `$rows::<MODE, SYM, R>(w, x, n0, out)` over the rows `$range` (outputs `$y`) in
+/// blocks of `$r` rows, with the group layout and zero-point kind specialized once per
+/// call; the rows left over go one at a time through the generic layout (`MODE` 3),
+/// which gives the same bits (see DESIGN.md: a row's result does not depend on its
+/// block). Expand it inside a function with the features `$rows` needs.
+macro_rules! a8_row_blocks {
+    ($rows:ident, $r:expr, $w:expr, $x:expr, $range:expr, $y:expr) => {{
+        let (w, x) = ($w, $x);
+        let sym = w.zeros().is_none();
+        let mode = $crate::x86_64::a8_common::GroupMode::of(w.layout().group_len);
+        let mut n = $range.start;
+        let mut blocks = $y.chunks_exact_mut($r);
+        for out in &mut blocks {
+            use $crate::x86_64::a8_common::GroupMode as M;
+            match (mode, sym) {
+                (M::G32, true) => $rows::<0, true, { $r }>(w, x, n, out),
+                (M::G32, false) => $rows::<0, false, { $r }>(w, x, n, out),
+                (M::G64, true) => $rows::<1, true, { $r }>(w, x, n, out),
+                (M::G64, false) => $rows::<1, false, { $r }>(w, x, n, out),
+                (M::Uniform, true) => $rows::<2, true, { $r }>(w, x, n, out),
+                (M::Uniform, false) => $rows::<2, false, { $r }>(w, x, n, out),
+                (M::Generic, _) => $rows::<3, false, { $r }>(w, x, n, out),
+            }
+            n += $r;
+        }
+        for out in blocks.into_remainder().chunks_mut(1) {
+            $rows::<3, false, 1>(w, x, n, out);
+            n += 1;
+        }
+    }};
+}
+pub(crate) use a8_row_blocks;
+
 /// Group index of 32-element block `b`.
 #[inline(always)]
 pub(crate) fn group_of_block(b: usize, group_len: usize) -> usize {

@@ -14,7 +14,7 @@ use lowbit_formats::int::IntMatrixRef;
 
 use crate::a8::{A8Activations, CHUNK};
 use crate::dispatch::{cpu_features, Isa};
-use crate::gemv::assert_a8_args;
+use crate::gemv::assert_a8_kernel;
 
 /// Registered as `gemv_int4_a8_neon` (sdot when the CPU has dotprod).
 pub(crate) fn gemv_int4(
@@ -23,9 +23,7 @@ pub(crate) fn gemv_int4(
     rows: Range<usize>,
     y: &mut [f32],
 ) {
-    assert_a8_args(w, x, &rows, y);
-    assert_eq!(w.format().bits, 4, "INT4 kernel called on another width");
-    assert!(Isa::Neon.is_available(), "NEON kernel called without NEON");
+    assert_a8_kernel(w, x, &rows, y, 4, Isa::Neon);
     if cpu_features().dotprod {
         // SAFETY: NEON (asserted) and dotprod (checked) are present; memory accesses are
         // justified by the asserted argument checks.
@@ -165,9 +163,7 @@ pub(crate) fn gemv_int8(
     rows: Range<usize>,
     y: &mut [f32],
 ) {
-    assert_a8_args(w, x, &rows, y);
-    assert_eq!(w.format().bits, 8, "INT8 kernel called on another width");
-    assert!(Isa::Neon.is_available(), "NEON kernel called without NEON");
+    assert_a8_kernel(w, x, &rows, y, 8, Isa::Neon);
     if cpu_features().dotprod {
         // SAFETY: NEON (asserted) and dotprod (checked) are present; memory accesses are
         // justified by the asserted argument checks.

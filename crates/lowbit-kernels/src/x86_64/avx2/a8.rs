@@ -13,9 +13,9 @@ use lowbit_formats::int::IntMatrixRef;
 
 use crate::a8::{A8Activations, Lanes, CHUNK};
 use crate::dispatch::Isa;
-use crate::gemv::assert_a8_args;
+use crate::gemv::assert_a8_kernel;
 use crate::x86_64::a8_common::{
-    act_scales4, chunk_scales, tail_blocks, tail_blocks_int8, GroupMode,
+    a8_row_blocks, act_scales4, chunk_scales, tail_blocks, tail_blocks_int8,
 };
 
 /// Registered as `gemv_int4_a8_avx2`.
@@ -25,9 +25,7 @@ pub(crate) fn gemv_int4(
     rows: Range<usize>,
     y: &mut [f32],
 ) {
-    assert_a8_args(w, x, &rows, y);
-    assert_eq!(w.format().bits, 4, "INT4 kernel called on another width");
-    assert!(Isa::Avx2.is_available(), "AVX2 kernel called without AVX2");
+    assert_a8_kernel(w, x, &rows, y, 4, Isa::Avx2);
     // SAFETY: AVX2, FMA and F16C are present (asserted above); memory accesses are
     // justified by the asserted argument checks (see inside).
     unsafe { gemv_int4_imp(w, x, rows, y) }
@@ -48,26 +46,7 @@ const ROWS: usize = 4;
 
 #[target_feature(enable = "avx2,fma,f16c")]
 fn gemv_int4_imp(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
-    let sym = w.zeros().is_none();
-    let mode = GroupMode::of(w.layout().group_len);
-    let mut n = rows.start;
-    let mut blocks = y.chunks_exact_mut(ROWS);
-    for out in &mut blocks {
-        match (mode, sym) {
-            (GroupMode::G32, true) => rows_imp::<0, true, ROWS>(w, x, n, out),
-            (GroupMode::G32, false) => rows_imp::<0, false, ROWS>(w, x, n, out),
-            (GroupMode::G64, true) => rows_imp::<1, true, ROWS>(w, x, n, out),
-            (GroupMode::G64, false) => rows_imp::<1, false, ROWS>(w, x, n, out),
-            (GroupMode::Uniform, true) => rows_imp::<2, true, ROWS>(w, x, n, out),
-            (GroupMode::Uniform, false) => rows_imp::<2, false, ROWS>(w, x, n, out),
-            (GroupMode::Generic, _) => rows_imp::<3, false, ROWS>(w, x, n, out),
-        }
-        n += ROWS;
-    }
-    for out in blocks.into_remainder().chunks_mut(1) {
-        rows_imp::<3, false, 1>(w, x, n, out);
-        n += 1;
-    }
+    a8_row_blocks!(rows_imp, ROWS, w, x, rows, y)
 }
 
 /// Rows `n0 .. n0 + R` into `out[..R]`. `MODE`: the [`GroupMode`] (0 G32, 1 G64,
@@ -158,9 +137,7 @@ pub(crate) fn gemv_int8(
     rows: Range<usize>,
     y: &mut [f32],
 ) {
-    assert_a8_args(w, x, &rows, y);
-    assert_eq!(w.format().bits, 8, "INT8 kernel called on another width");
-    assert!(Isa::Avx2.is_available(), "AVX2 kernel called without AVX2");
+    assert_a8_kernel(w, x, &rows, y, 8, Isa::Avx2);
     // SAFETY: AVX2, FMA and F16C are present (asserted above); memory accesses are
     // justified by the asserted argument checks (see inside).
     unsafe { gemv_int8_imp(w, x, rows, y) }
@@ -168,26 +145,7 @@ pub(crate) fn gemv_int8(
 
 #[target_feature(enable = "avx2,fma,f16c")]
 fn gemv_int8_imp(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
-    let sym = w.zeros().is_none();
-    let mode = GroupMode::of(w.layout().group_len);
-    let mut n = rows.start;
-    let mut blocks = y.chunks_exact_mut(ROWS);
-    for out in &mut blocks {
-        match (mode, sym) {
-            (GroupMode::G32, true) => int8_rows::<0, true, ROWS>(w, x, n, out),
-            (GroupMode::G32, false) => int8_rows::<0, false, ROWS>(w, x, n, out),
-            (GroupMode::G64, true) => int8_rows::<1, true, ROWS>(w, x, n, out),
-            (GroupMode::G64, false) => int8_rows::<1, false, ROWS>(w, x, n, out),
-            (GroupMode::Uniform, true) => int8_rows::<2, true, ROWS>(w, x, n, out),
-            (GroupMode::Uniform, false) => int8_rows::<2, false, ROWS>(w, x, n, out),
-            (GroupMode::Generic, _) => int8_rows::<3, false, ROWS>(w, x, n, out),
-        }
-        n += ROWS;
-    }
-    for out in blocks.into_remainder().chunks_mut(1) {
-        int8_rows::<3, false, 1>(w, x, n, out);
-        n += 1;
-    }
+    a8_row_blocks!(int8_rows, ROWS, w, x, rows, y)
 }
 
 /// INT8 rows `n0 .. n0 + R` into `out[..R]` (`MODE`, `SYM` as for the INT4 rows).

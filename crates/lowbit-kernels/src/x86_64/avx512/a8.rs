@@ -17,10 +17,10 @@ use lowbit_formats::int::IntMatrixRef;
 
 use crate::a8::{A8Activations, CHUNK};
 use crate::dispatch::{cpu_features, Isa};
-use crate::gemv::assert_a8_args;
+use crate::gemv::assert_a8_kernel;
 use crate::x86_64::a8_common::{
-    act_scales4, chunk_params, chunk_scales, group_of_block, tail_blocks, tail_blocks_int8,
-    GroupMode,
+    a8_row_blocks, act_scales4, chunk_params, chunk_scales, group_of_block, tail_blocks,
+    tail_blocks_int8, GroupMode,
 };
 use crate::x86_64::avx2::f16_to_f32;
 
@@ -31,12 +31,7 @@ pub(crate) fn gemv_int4(
     rows: Range<usize>,
     y: &mut [f32],
 ) {
-    assert_a8_args(w, x, &rows, y);
-    assert_eq!(w.format().bits, 4, "INT4 kernel called on another width");
-    assert!(
-        Isa::Avx512.is_available(),
-        "AVX-512 kernel called without AVX-512"
-    );
+    assert_a8_kernel(w, x, &rows, y, 4, Isa::Avx512);
     if cpu_features().avx512vnni {
         // SAFETY: AVX-512 F/BW/VL, FMA, F16C (asserted above) and VNNI (checked here) are
         // present; memory accesses are justified by the asserted argument checks.
@@ -85,42 +80,13 @@ const ROWS: usize = 8;
 const PFH: i32 = _MM_HINT_T1;
 
 macro_rules! int4_a8_kernel {
-    ($name:ident, $inner:ident, $rows:ident, $features:literal, $dot512:ident) => {
-        /// Picks the specialization for the group layout and zero-point kind once per
-        /// call, so the chunk loop has no per-chunk dispatch.
+    ($name:ident, $rows:ident, $features:literal, $dot512:ident) => {
+        /// Blocks of ROWS rows share each activation load (4 of the 5 vector loads a
+        /// single row needs per chunk) and keep ROWS independent accumulator chains; the
+        /// group layout and zero-point kind are specialized once per call.
         #[target_feature(enable = $features)]
         fn $name(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
-            let sym = w.zeros().is_none();
-            match (GroupMode::of(w.layout().group_len), sym) {
-                (GroupMode::G32, true) => $inner::<0, true>(w, x, rows, y),
-                (GroupMode::G32, false) => $inner::<0, false>(w, x, rows, y),
-                (GroupMode::G64, true) => $inner::<1, true>(w, x, rows, y),
-                (GroupMode::G64, false) => $inner::<1, false>(w, x, rows, y),
-                (GroupMode::Uniform, true) => $inner::<2, true>(w, x, rows, y),
-                (GroupMode::Uniform, false) => $inner::<2, false>(w, x, rows, y),
-                (GroupMode::Generic, _) => $inner::<3, false>(w, x, rows, y),
-            }
-        }
-
-        #[target_feature(enable = $features)]
-        fn $inner<const MODE: u8, const SYM: bool>(
-            w: &IntMatrixRef<'_>,
-            x: &A8Activations,
-            rows: Range<usize>,
-            y: &mut [f32],
-        ) {
-            // Blocks of ROWS rows share each activation load (4 of the 5 vector loads a
-            // single row needs per chunk) and keep ROWS independent accumulator chains.
-            let mut n = rows.start;
-            let mut blocks = y.chunks_exact_mut(ROWS);
-            for out in &mut blocks {
-                $rows::<MODE, SYM, ROWS>(w, x, n, out);
-                n += ROWS;
-            }
-            for out in blocks.into_remainder().chunks_mut(1) {
-                $rows::<MODE, SYM, 1>(w, x, n, out);
-                n += 1;
-            }
+            a8_row_blocks!($rows, ROWS, w, x, rows, y)
         }
 
         /// Rows `n0 .. n0 + R` into `out[..R]`.
@@ -360,14 +326,12 @@ macro_rules! int4_a8_kernel {
 
 int4_a8_kernel!(
     gemv_int4_vnni,
-    gemv_int4_vnni_mode,
     gemv_int4_vnni_rows,
     "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
     dot512_vnni
 );
 int4_a8_kernel!(
     gemv_int4_bw,
-    gemv_int4_bw_mode,
     gemv_int4_bw_rows,
     "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
     dot512_bw
@@ -387,12 +351,7 @@ pub(crate) fn gemv_int8(
     rows: Range<usize>,
     y: &mut [f32],
 ) {
-    assert_a8_args(w, x, &rows, y);
-    assert_eq!(w.format().bits, 8, "INT8 kernel called on another width");
-    assert!(
-        Isa::Avx512.is_available(),
-        "AVX-512 kernel called without AVX-512"
-    );
+    assert_a8_kernel(w, x, &rows, y, 8, Isa::Avx512);
     if cpu_features().avx512vnni {
         // SAFETY: AVX-512 F/BW/VL, FMA, F16C (asserted above) and VNNI (checked here) are
         // present; memory accesses are justified by the asserted argument checks.
@@ -439,26 +398,7 @@ macro_rules! int8_a8_kernel {
     ($name:ident, $rows:ident, $features:literal, $dot8:ident) => {
         #[target_feature(enable = $features)]
         fn $name(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
-            let sym = w.zeros().is_none();
-            let mode = GroupMode::of(w.layout().group_len);
-            let mut n = rows.start;
-            let mut blocks = y.chunks_exact_mut(ROWS);
-            for out in &mut blocks {
-                match (mode, sym) {
-                    (GroupMode::G32, true) => $rows::<0, true, ROWS>(w, x, n, out),
-                    (GroupMode::G32, false) => $rows::<0, false, ROWS>(w, x, n, out),
-                    (GroupMode::G64, true) => $rows::<1, true, ROWS>(w, x, n, out),
-                    (GroupMode::G64, false) => $rows::<1, false, ROWS>(w, x, n, out),
-                    (GroupMode::Uniform, true) => $rows::<2, true, ROWS>(w, x, n, out),
-                    (GroupMode::Uniform, false) => $rows::<2, false, ROWS>(w, x, n, out),
-                    (GroupMode::Generic, _) => $rows::<3, false, ROWS>(w, x, n, out),
-                }
-                n += ROWS;
-            }
-            for out in blocks.into_remainder().chunks_mut(1) {
-                $rows::<3, false, 1>(w, x, n, out);
-                n += 1;
-            }
+            a8_row_blocks!($rows, ROWS, w, x, rows, y)
         }
 
         /// INT8 rows `n0 .. n0 + R` into `out[..R]`.

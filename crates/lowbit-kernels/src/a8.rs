@@ -189,6 +189,10 @@ fn simd_blocks(x: &[f32], from: usize, out: &mut Lanes<'_>) -> usize {
     if crate::dispatch::Isa::Avx2.is_available() {
         return crate::x86_64::avx2::a8::quantize_blocks(x, from, out);
     }
+    #[cfg(target_arch = "aarch64")]
+    if crate::dispatch::Isa::Neon.is_available() {
+        return crate::aarch64::neon::a8::quantize_blocks(x, from, out);
+    }
     let _ = (x, out);
     from
 }

@@ -35,7 +35,15 @@ pub fn run() -> Result<(), CliError> {
         out,
         "GEMV kernel per format x ISA (`(fallback)`: no kernel of its own, a lower one runs):"
     )?;
-    for line in kernel_table(&available) {
+    for line in kernel_table(&available, Act::F32) {
+        writeln!(out, "  {line}")?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "with A8 activations (int8 per block of 32, `--act a8`; `-`: no integer-dot kernel, the f32 one runs):"
+    )?;
+    for line in kernel_table(&available, Act::A8) {
         writeln!(out, "  {line}")?;
     }
     Ok(())
@@ -64,14 +72,14 @@ fn active_isa_line() -> String {
     }
 }
 
-/// One row per format family whose formats all select the same kernels: family,
-/// one kernel cell per ISA, and the family's variants in the catalog.
-fn kernel_table(isas: &[Isa]) -> Vec<String> {
+/// One row per format family whose formats all select the same kernels for `act`:
+/// family, one kernel cell per ISA, and the family's variants in the catalog.
+fn kernel_table(isas: &[Isa], act: Act) -> Vec<String> {
     let mut rows: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
     for f in Format::catalog() {
         let name = f.name();
         let (family, variant) = name.split_once('_').unwrap_or((&name, ""));
-        let cells: Vec<String> = isas.iter().map(|&isa| kernel_cell(f, isa)).collect();
+        let cells: Vec<String> = isas.iter().map(|&isa| kernel_cell(f, isa, act)).collect();
         match rows.iter_mut().find(|r| r.0 == family && r.1 == cells) {
             Some(r) => r.2.push(variant.to_string()),
             None => rows.push((family.to_string(), cells, vec![variant.to_string()])),
@@ -98,8 +106,8 @@ fn kernel_table(isas: &[Isa]) -> Vec<String> {
     lines
 }
 
-fn kernel_cell(format: Format, isa: Isa) -> String {
-    match gemv_kernel(format, isa, Act::F32) {
+fn kernel_cell(format: Format, isa: Isa, act: Act) -> String {
+    match gemv_kernel(format, isa, act) {
         Some(k) if k.isa == isa => k.name.to_string(),
         Some(k) => format!("{} (fallback)", k.name),
         None => "-".to_string(),

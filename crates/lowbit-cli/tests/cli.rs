@@ -217,6 +217,18 @@ fn info_lists_features_isas_and_kernels() {
         assert!(out.contains(&kernel), "{kernel} not in:\n{out}");
     }
     assert!(out.lines().any(|l| l.trim_start().starts_with("int8 ")));
+    // The A8 table names every integer-dot kernel that runs.
+    let a8 = out
+        .split("with A8 activations")
+        .nth(1)
+        .expect("an A8 kernel table");
+    for f in ["int4_g32", "int8_row"] {
+        for (act, _, kernel) in kernels(f) {
+            if act == "a8" {
+                assert!(a8.contains(&kernel), "{kernel} not in:\n{a8}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -31,14 +31,15 @@ pub(crate) fn gemv_int4(
     unsafe { gemv_int4_imp(w, x, rows, y) }
 }
 
-/// u8 x i8 dot of 4 adjacent bytes per i32 lane (no saturation: see `a8_common::dot128`).
+/// `acc + sum of 4 adjacent lo x xe products + sum of 4 adjacent hi x xo products` per
+/// i32 lane. Codes are at most 15 and activations at most 127 in magnitude, so each
+/// `vpmaddubsw` pair sum is at most 2 * 15 * 127 and the two pair sums together at most
+/// 7620: they are added in i16 (exact) before the one `vpmaddwd` that widens them.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn dot256(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
-    _mm256_add_epi32(
-        acc,
-        _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)),
-    )
+fn dot2_256(acc: __m256i, lo: __m256i, xe: __m256i, hi: __m256i, xo: __m256i) -> __m256i {
+    let pairs = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xe), _mm256_maddubs_epi16(hi, xo));
+    _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
 }
 
 /// Rows per block of the chunk loop (16 ymm registers: 4 accumulators, 6 shared).
@@ -112,7 +113,7 @@ fn rows_imp<const MODE: u8, const SYM: bool, const R: usize>(
                         _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(z4), idx),
                     )
                 };
-                let acc = dot256(dot256(corr, lo, xe), hi, xo);
+                let acc = dot2_256(corr, lo, xe, hi, xo);
                 let sw = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(s4), idx);
                 *fa = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(sw, sx), *fa);
             }

@@ -42,21 +42,21 @@ pub(crate) fn gemv_int4(
     }
 }
 
+/// `acc + (4-way u8 x i8 dots of lo x xe) + (the same of hi x xo)` per i32 lane, VNNI.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[inline]
-fn dot512_vnni(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
-    _mm512_dpbusd_epi32(acc, a, b)
+fn dot512_vnni(acc: __m512i, lo: __m512i, xe: __m512i, hi: __m512i, xo: __m512i) -> __m512i {
+    _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(acc, lo, xe), hi, xo)
 }
 
-// u8 codes are at most 15 and int8 activations at most 127 in magnitude, so the pairwise
-// i16 sums of vpmaddubsw (at most 2 * 15 * 127) never saturate.
+/// As [`dot512_vnni`] without VNNI. Codes are at most 15 and activations at most 127 in
+/// magnitude, so each `vpmaddubsw` pair sum is at most 2 * 15 * 127 and the two pair sums
+/// together at most 7620: they are added in i16 (exact) before one `vpmaddwd` widens them.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 #[inline]
-fn dot512_bw(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
-    _mm512_add_epi32(
-        acc,
-        _mm512_madd_epi16(_mm512_maddubs_epi16(a, b), _mm512_set1_epi16(1)),
-    )
+fn dot512_bw(acc: __m512i, lo: __m512i, xe: __m512i, hi: __m512i, xo: __m512i) -> __m512i {
+    let pairs = _mm512_add_epi16(_mm512_maddubs_epi16(lo, xe), _mm512_maddubs_epi16(hi, xo));
+    _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, _mm512_set1_epi16(1)))
 }
 
 /// Per-block weight scales and zero-points of chunk `c` for group layouts other than
@@ -212,7 +212,9 @@ macro_rules! int4_a8_kernel {
                         let comb = _mm512_mul_ps(_mm512_cvtph_ps(s16), sxp);
                         let dot = |wv: __m512i, corr, xe, xo| {
                             $dot512(
-                                $dot512(corr, _mm512_and_si512(wv, mask512), xe),
+                                corr,
+                                _mm512_and_si512(wv, mask512),
+                                xe,
                                 _mm512_and_si512(_mm512_srli_epi16::<4>(wv), mask512),
                                 xo,
                             )
@@ -313,7 +315,7 @@ macro_rules! int4_a8_kernel {
                     } else {
                         _mm512_mullo_epi32(neg, zl)
                     };
-                    let acc = $dot512($dot512(corr, lo, xe), hi, xo);
+                    let acc = $dot512(corr, lo, xe, hi, xo);
                     *fa = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(sw, sx), *fa);
                 }
             }

@@ -838,6 +838,67 @@ static void test_import_awq_gptq(void) {
     lowbit_matrix_free(m);
 }
 
+/* ---- activations quantized once (A8), row ranges on the caller's threads ---- */
+
+static void test_activations(void) {
+    enum { N = 13, K = 320 };
+    static const uint32_t widths[2] = {4, 8};
+    float x[K], y_ref[N], y[N];
+    lowbit_gemv_options a8 = lowbit_gemv_options_default();
+    lowbit_activations *act = NULL, *none = NULL;
+    lowbit_int_view v;
+    size_t i, t, cut;
+
+    a8.precision = LOWBIT_PRECISION_ALLOW_A8;
+    a8.single_thread = 1;
+    for (i = 0; i < K; i++) x[i] = (float)((int)rnd_bits(8) - 128) / 37.0f;
+    OK(lowbit_activations_quantize(x, K, &act));
+    CHECK(act != NULL && lowbit_activations_k(act) == K);
+    CHECK(lowbit_activations_k(NULL) == 0);
+
+    for (t = 0; t < 2; t++) {
+        lowbit_matrix *m = random_matrix(widths[t], N, K);
+        OK(lowbit_matrix_int_view(m, &v));
+        OK(lowbit_gemv_ex(m, x, K, LOWBIT_ACT_F32, y_ref, N, &a8));
+        /* any split of the rows gives the bits of the A8 GEMV */
+        for (cut = 0; cut <= N; cut += 4) {
+            fill(y, N, SENTINEL);
+            OK(lowbit_gemv_rows_a8(m, act, 0, cut, cut ? y : NULL, cut));
+            OK(lowbit_view_gemv_rows_a8(&v, act, cut, N, y + cut, N - cut));
+            CHECK(memcmp(y, y_ref, sizeof y) == 0);
+        }
+        /* errors leave y untouched */
+        fill(y, N, SENTINEL);
+        CHECK_STATUS(lowbit_gemv_rows_a8(m, NULL, 0, N, y, N), LOWBIT_ERR_NULL);
+        CHECK_STATUS(lowbit_gemv_rows_a8(NULL, act, 0, N, y, N), LOWBIT_ERR_NULL);
+        CHECK_STATUS(lowbit_gemv_rows_a8(m, act, 0, N + 1, y, N + 1), LOWBIT_ERR_INVALID_SHAPE);
+        CHECK_STATUS(lowbit_gemv_rows_a8(m, act, 0, N, y, N - 1), LOWBIT_ERR_BUFFER_LENGTH);
+        CHECK_STATUS(lowbit_view_gemv_rows_a8(&v, act, 0, N, y, 0), LOWBIT_ERR_BUFFER_LENGTH);
+        CHECK(y[0] == SENTINEL && y[N - 1] == SENTINEL);
+        lowbit_matrix_free(m);
+    }
+
+    /* a K that does not match the matrix, then NaN: the handle is emptied, not stale */
+    {
+        lowbit_matrix *m = random_matrix(4, N, K);
+        OK(lowbit_activations_requantize(act, x, K - 32));
+        CHECK(lowbit_activations_k(act) == K - 32);
+        CHECK_STATUS(lowbit_gemv_rows_a8(m, act, 0, N, y, N), LOWBIT_ERR_BUFFER_LENGTH);
+        x[7] = NAN;
+        CHECK_STATUS(lowbit_activations_requantize(act, x, K), LOWBIT_ERR_NON_FINITE);
+        CHECK(lowbit_activations_k(act) == 0);
+        CHECK_STATUS(lowbit_gemv_rows_a8(m, act, 0, N, y, N), LOWBIT_ERR_BUFFER_LENGTH);
+        CHECK_STATUS(lowbit_activations_quantize(x, K, &none), LOWBIT_ERR_NON_FINITE);
+        CHECK(none == NULL);
+        CHECK_STATUS(lowbit_activations_requantize(NULL, x, K), LOWBIT_ERR_NULL);
+        CHECK_STATUS(lowbit_activations_quantize(NULL, K, &none), LOWBIT_ERR_NULL);
+        CHECK_STATUS(lowbit_activations_quantize(x, K, NULL), LOWBIT_ERR_NULL);
+        lowbit_matrix_free(m);
+    }
+    lowbit_activations_free(act);
+    lowbit_activations_free(NULL);
+}
+
 int main(void) {
     test_version();
     test_status_strings();
@@ -845,6 +906,7 @@ int main(void) {
     test_formats();
     test_errors();
     test_gemv_ex();
+    test_activations();
     test_gemm();
     test_importers();
     test_import_awq_gptq();

@@ -189,6 +189,15 @@ typedef int32_t lowbit_status;
 #endif // __cplusplus
 
 /**
+ * An activation vector quantized to int8 per block of 32 (scale `amax / 127` per block),
+ * opaque to C. Create it with `lowbit_activations_quantize()`, refill it with
+ * `lowbit_activations_requantize()` and release it with `lowbit_activations_free()`.
+ * Any number of threads may read one handle concurrently (`lowbit_gemv_rows_a8()`);
+ * requantizing it while another call reads it is a data race.
+ */
+typedef struct lowbit_activations lowbit_activations;
+
+/**
  * An owned quantized matrix, opaque to C. Create it with `lowbit_quantize()`,
  * `lowbit_matrix_from_int_view()` or an importer (`lowbit_import_q4_0()`...) and release
  * it with `lowbit_matrix_free()`. It is immutable: any number of threads may use one
@@ -833,6 +842,87 @@ lowbit_status lowbit_import_gptq(size_t n,
                                  uint32_t *perm_out,
                                  size_t perm_len,
                                  uint32_t *has_perm);
+
+/**
+ * Quantizes `x` (`x_len` floats) and stores a new handle in `*out` (free it with
+ * `lowbit_activations_free()`). NaN or infinite activations are
+ * `LOWBIT_ERR_NON_FINITE`. `*out` is written only on success.
+ *
+ * # Safety
+ *
+ * `x` must be NULL or valid for reading `x_len` floats; `out` must be NULL or valid for
+ * writing one pointer.
+ */
+lowbit_status lowbit_activations_quantize(const float *x,
+                                          size_t x_len,
+                                          struct lowbit_activations **out);
+
+/**
+ * Quantizes `x` into an existing handle, reusing its buffers (no allocation when `x_len`
+ * is not larger than before). On error the handle holds no activations (`k` = 0) and
+ * every GEMV with it fails until it is requantized.
+ *
+ * # Safety
+ *
+ * `a` must be NULL or a live handle that no other call is using; `x` must be NULL or
+ * valid for reading `x_len` floats.
+ */
+lowbit_status lowbit_activations_requantize(struct lowbit_activations *a,
+                                            const float *x,
+                                            size_t x_len);
+
+/**
+ * Length (`K`) of the quantized activations; 0 if `a` is NULL.
+ *
+ * # Safety
+ *
+ * `a` must be NULL or a live handle.
+ */
+size_t lowbit_activations_k(const struct lowbit_activations *a);
+
+/**
+ * Frees an activations handle. NULL is a no-op; the handle is invalid afterwards.
+ *
+ * # Safety
+ *
+ * `a` must be NULL or a live handle, not used by any other call, and not freed before.
+ */
+void lowbit_activations_free(struct lowbit_activations *a);
+
+/**
+ * Output rows `row_begin..row_end` of `W x` with `x` already quantized (`a`), on the
+ * calling thread and the active ISA's integer-dot kernel (the scalar reference where the
+ * bit width has no SIMD one): `y_len = row_end - row_begin`. Bitwise identical to the
+ * same rows of `lowbit_gemv_ex()` with `LOWBIT_PRECISION_ALLOW_A8` wherever that call
+ * takes the A8 path, for any split of the rows. `y` is written only on success.
+ *
+ * # Safety
+ *
+ * `m` must be NULL or a live matrix handle; `a` NULL or a live activations handle; `y`
+ * NULL or valid for reading and writing `y_len` floats.
+ */
+lowbit_status lowbit_gemv_rows_a8(const struct lowbit_matrix *m,
+                                  const struct lowbit_activations *a,
+                                  size_t row_begin,
+                                  size_t row_end,
+                                  float *y,
+                                  size_t y_len);
+
+/**
+ * As `lowbit_gemv_rows_a8()` for a view over caller buffers.
+ *
+ * # Safety
+ *
+ * `view` must be NULL or point to a `lowbit_int_view` whose buffers satisfy its
+ * documentation; `a` NULL or a live activations handle; `y` NULL or valid for reading
+ * and writing `y_len` floats.
+ */
+lowbit_status lowbit_view_gemv_rows_a8(const struct lowbit_int_view *view,
+                                       const struct lowbit_activations *a,
+                                       size_t row_begin,
+                                       size_t row_end,
+                                       float *y,
+                                       size_t y_len);
 
 #ifdef __cplusplus
 }  // extern "C"

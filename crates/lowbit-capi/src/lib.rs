@@ -38,6 +38,12 @@ mod ops;
 
 mod import;
 
+mod activations;
+
+pub use activations::{
+    lowbit_activations, lowbit_activations_free, lowbit_activations_k, lowbit_activations_quantize,
+    lowbit_activations_requantize, lowbit_gemv_rows_a8, lowbit_view_gemv_rows_a8,
+};
 pub use format::{
     lowbit_format, lowbit_format_int, lowbit_int_layout, lowbit_int_sizes, LOWBIT_FORMAT_INT,
 };

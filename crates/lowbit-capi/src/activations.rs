@@ -1,0 +1,203 @@
+//! Activations quantized once (A8) behind an opaque handle: for engines that multiply the
+//! same input by several matrices (Q, K, V) or split rows over their own threads.
+
+use lowbit_rs::{A8Activations, MatrixRef};
+
+use crate::boundary::{ref_in, slice_in, slice_out, status_call, value_call, Fail, OutPtr};
+use crate::matrix::{handle, lowbit_matrix};
+use crate::status::lowbit_status;
+use crate::view::{lowbit_int_view, matrix_ref, matrix_spans};
+
+/// An activation vector quantized to int8 per block of 32 (scale `amax / 127` per block),
+/// opaque to C. Create it with `lowbit_activations_quantize()`, refill it with
+/// `lowbit_activations_requantize()` and release it with `lowbit_activations_free()`.
+/// Any number of threads may read one handle concurrently (`lowbit_gemv_rows_a8()`);
+/// requantizing it while another call reads it is a data race.
+#[allow(non_camel_case_types)]
+pub struct lowbit_activations {
+    inner: A8Activations,
+}
+
+/// Checks an activations handle.
+///
+/// # Safety
+///
+/// `a` must be NULL or a live handle from this library.
+unsafe fn activations<'a>(a: *const lowbit_activations) -> Result<&'a A8Activations, Fail> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { ref_in("activations", a) }.map(|a| &a.inner)
+}
+
+/// Quantizes `x` (`x_len` floats) and stores a new handle in `*out` (free it with
+/// `lowbit_activations_free()`). NaN or infinite activations are
+/// `LOWBIT_ERR_NON_FINITE`. `*out` is written only on success.
+///
+/// # Safety
+///
+/// `x` must be NULL or valid for reading `x_len` floats; `out` must be NULL or valid for
+/// writing one pointer.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_activations_quantize(
+    x: *const f32,
+    x_len: usize,
+    out: *mut *mut lowbit_activations,
+) -> lowbit_status {
+    status_call("lowbit_activations_quantize", || {
+        // SAFETY: the caller guarantees `out` is NULL or valid for one write.
+        let out = unsafe { OutPtr::new("out", out) }?;
+        // SAFETY: the caller guarantees `x` is NULL or valid for reading `x_len` floats.
+        let x = unsafe { slice_in("x", x, x_len) }?;
+        let inner = lowbit_rs::quantize_activations(x)?;
+        out.write(Box::into_raw(Box::new(lowbit_activations { inner })));
+        Ok(())
+    })
+}
+
+/// Quantizes `x` into an existing handle, reusing its buffers (no allocation when `x_len`
+/// is not larger than before). On error the handle holds no activations (`k` = 0) and
+/// every GEMV with it fails until it is requantized.
+///
+/// # Safety
+///
+/// `a` must be NULL or a live handle that no other call is using; `x` must be NULL or
+/// valid for reading `x_len` floats.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_activations_requantize(
+    a: *mut lowbit_activations,
+    x: *const f32,
+    x_len: usize,
+) -> lowbit_status {
+    status_call("lowbit_activations_requantize", || {
+        if a.is_null() {
+            return Err(Fail::Null {
+                what: "activations",
+                len: 0,
+            });
+        }
+        if !a.is_aligned() {
+            return Err(Fail::Misaligned {
+                what: "activations",
+                align: core::mem::align_of::<lowbit_activations>(),
+            });
+        }
+        // SAFETY: non-null and aligned (checked); the caller guarantees a live handle
+        // that no other call uses, so this is the only reference to it.
+        let a = unsafe { &mut *a };
+        // SAFETY: the caller guarantees `x` is NULL or valid for reading `x_len` floats
+        // (a Rust-owned handle cannot overlap it).
+        match unsafe { slice_in("x", x, x_len) } {
+            Ok(x) => a.inner.requantize(x).map_err(Fail::from),
+            Err(e) => {
+                a.inner.requantize(&[]).map_err(Fail::from)?;
+                Err(e)
+            }
+        }
+    })
+}
+
+/// Length (`K`) of the quantized activations; 0 if `a` is NULL.
+///
+/// # Safety
+///
+/// `a` must be NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_activations_k(a: *const lowbit_activations) -> usize {
+    value_call("lowbit_activations_k", 0, || {
+        // SAFETY: the caller guarantees `a` is NULL or a live handle.
+        unsafe { activations(a) }.map_or(0, A8Activations::k)
+    })
+}
+
+/// Frees an activations handle. NULL is a no-op; the handle is invalid afterwards.
+///
+/// # Safety
+///
+/// `a` must be NULL or a live handle, not used by any other call, and not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_activations_free(a: *mut lowbit_activations) {
+    if a.is_null() || !a.is_aligned() {
+        return;
+    }
+    value_call("lowbit_activations_free", (), || {
+        // SAFETY: `a` came from `Box::into_raw` in `lowbit_activations_quantize` (the
+        // caller guarantees a live handle) and ownership returns here exactly once.
+        drop(unsafe { Box::from_raw(a) });
+    });
+}
+
+/// The body of both row-range A8 entry points.
+///
+/// # Safety
+///
+/// `a` must be NULL or a live handle; `y` must be NULL or valid for reads and writes of
+/// `y_len` floats during the call; `w`'s buffers stay valid for the call.
+unsafe fn gemv_rows_a8(
+    w: MatrixRef<'_>,
+    a: *const lowbit_activations,
+    row_begin: usize,
+    row_end: usize,
+    y: *mut f32,
+    y_len: usize,
+) -> Result<(), Fail> {
+    // SAFETY: forwarded from this function's contract.
+    let a = unsafe { activations(a) }?;
+    let inputs = matrix_spans(&w);
+    // SAFETY: forwarded from this function's contract; `slice_out` checks that `y`
+    // overlaps none of the matrix buffers (the activations are Rust-owned).
+    let y = unsafe { slice_out("y", y, y_len, &inputs) }?;
+    lowbit_rs::gemv_rows_a8(w, a, row_begin..row_end, y, None)?;
+    Ok(())
+}
+
+/// Output rows `row_begin..row_end` of `W x` with `x` already quantized (`a`), on the
+/// calling thread and the active ISA's integer-dot kernel (the scalar reference where the
+/// bit width has no SIMD one): `y_len = row_end - row_begin`. Bitwise identical to the
+/// same rows of `lowbit_gemv_ex()` with `LOWBIT_PRECISION_ALLOW_A8` wherever that call
+/// takes the A8 path, for any split of the rows. `y` is written only on success.
+///
+/// # Safety
+///
+/// `m` must be NULL or a live matrix handle; `a` NULL or a live activations handle; `y`
+/// NULL or valid for reading and writing `y_len` floats.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_gemv_rows_a8(
+    m: *const lowbit_matrix,
+    a: *const lowbit_activations,
+    row_begin: usize,
+    row_end: usize,
+    y: *mut f32,
+    y_len: usize,
+) -> lowbit_status {
+    status_call("lowbit_gemv_rows_a8", || {
+        // SAFETY: the caller guarantees `m` is NULL or a live handle.
+        let m = unsafe { handle(m) }?;
+        // SAFETY: the caller guarantees `a` and `y` as `gemv_rows_a8` requires.
+        unsafe { gemv_rows_a8(m.inner.view(), a, row_begin, row_end, y, y_len) }
+    })
+}
+
+/// As `lowbit_gemv_rows_a8()` for a view over caller buffers.
+///
+/// # Safety
+///
+/// `view` must be NULL or point to a `lowbit_int_view` whose buffers satisfy its
+/// documentation; `a` NULL or a live activations handle; `y` NULL or valid for reading
+/// and writing `y_len` floats.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_view_gemv_rows_a8(
+    view: *const lowbit_int_view,
+    a: *const lowbit_activations,
+    row_begin: usize,
+    row_end: usize,
+    y: *mut f32,
+    y_len: usize,
+) -> lowbit_status {
+    status_call("lowbit_view_gemv_rows_a8", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { matrix_ref(v) }?;
+        // SAFETY: the caller guarantees `a` and `y` as `gemv_rows_a8` requires.
+        unsafe { gemv_rows_a8(w, a, row_begin, row_end, y, y_len) }
+    })
+}

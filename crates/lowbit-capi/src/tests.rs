@@ -984,3 +984,39 @@ fn a_panic_inside_the_new_entry_points_becomes_a_status() {
     assert_eq!(s, lowbit_status::LOWBIT_OK);
     drop(owned(out));
 }
+
+#[test]
+fn activations_entry_points_catch_panics_and_check_handles() {
+    let m = Matrix::new();
+    let x = test_x();
+    let mut y = vec![7.0f32; N];
+    let mut a = ptr::null_mut();
+    test_hooks::panic_in_next_call();
+    // SAFETY: `x` has K floats; `a` is valid for one write.
+    let s = unsafe { lowbit_activations_quantize(x.as_ptr(), K, &mut a) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_PANIC);
+    assert!(a.is_null());
+    // SAFETY: as above.
+    let s = unsafe { lowbit_activations_quantize(x.as_ptr(), K, &mut a) };
+    assert_eq!(s, lowbit_status::LOWBIT_OK);
+    test_hooks::panic_in_next_call();
+    // SAFETY: live handles; `y` has N floats.
+    let s = unsafe { lowbit_gemv_rows_a8(m.0, a, 0, N, y.as_mut_ptr(), N) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_PANIC);
+    assert_eq!(y, vec![7.0; N]);
+    test_hooks::panic_in_next_call();
+    // SAFETY: live handle.
+    assert_eq!(unsafe { lowbit_activations_k(a) }, 0, "the fallback value");
+    // SAFETY: live handle.
+    assert_eq!(unsafe { lowbit_activations_k(a) }, K);
+    // A misaligned handle is refused, not dereferenced.
+    let bad = (a as usize + 1) as *mut lowbit_activations;
+    // SAFETY: the entry point checks alignment before any use.
+    let s = unsafe { lowbit_activations_requantize(bad, x.as_ptr(), K) };
+    assert_eq!(s, lowbit_status::LOWBIT_ERR_MISALIGNED);
+    // SAFETY: live handles; `y` has N floats.
+    let s = unsafe { lowbit_gemv_rows_a8(m.0, a, 0, N, y.as_mut_ptr(), N) };
+    assert_eq!(s, lowbit_status::LOWBIT_OK);
+    // SAFETY: `a` is live and freed once.
+    unsafe { lowbit_activations_free(a) };
+}

@@ -32,7 +32,7 @@ use lowbit_formats::Result;
 pub const CHUNK: usize = 128;
 
 /// An activation vector quantized to int8 per block of 32, in the kernels' layout.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct A8Activations {
     k: usize,
     codes: Vec<i8>,
@@ -40,6 +40,35 @@ pub struct A8Activations {
     negsum_lanes: Vec<i32>,
     codes_nat: Vec<i8>,
     negsum4: Vec<i32>,
+    /// The 2-bit-weight layout, built on first use (see [`A8Activations::m4`]).
+    m4: std::sync::OnceLock<M4>,
+}
+
+/// Activations laid out for 2-bit weights (four codes per byte, element `4j + t` at bits
+/// `2t` of byte `j`): per superchunk of 256 elements, plane `t` (64 bytes) holds the
+/// codes of elements `4j + t`, `j < 64`, so the `t`-th 2-bit field of every weight byte
+/// meets its activation in place; and per 16 elements minus the sum of their codes (the
+/// elements a 4-way byte dot product over 4 weight bytes covers).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct M4 {
+    codes: Vec<i8>,
+    negsum16: Vec<i32>,
+}
+
+/// Elements per superchunk of the 2-bit-weight layout.
+pub const SUPER: usize = 256;
+
+/// Equal when they hold the same quantized activations (whether the 2-bit-weight layout,
+/// derived from them, has been built yet does not matter).
+impl PartialEq for A8Activations {
+    fn eq(&self, other: &Self) -> bool {
+        self.k == other.k
+            && self.codes == other.codes
+            && self.scale_lanes == other.scale_lanes
+            && self.negsum_lanes == other.negsum_lanes
+            && self.codes_nat == other.codes_nat
+            && self.negsum4 == other.negsum4
+    }
 }
 
 impl A8Activations {
@@ -53,6 +82,7 @@ impl A8Activations {
     /// Re-quantizes into the same buffers (allocates only if `x` is longer than before).
     /// On error the activations are left empty (`K = 0`).
     pub fn requantize(&mut self, x: &[f32]) -> Result<()> {
+        self.m4.take();
         let r = self.fill(x);
         self.k = if r.is_ok() { x.len() } else { 0 };
         r
@@ -171,6 +201,31 @@ impl A8Activations {
     pub(crate) fn negsum4(&self) -> &[i32] {
         &self.negsum4
     }
+    /// The 2-bit-weight layout: codes (`supers * 256`) and per-16 negated sums
+    /// (`supers * 16`), `supers = ceil(K / 256)`. Built from the natural-order codes on
+    /// the first call (a byte transpose, about K operations) and kept until requantized.
+    pub(crate) fn m4(&self) -> (&[i8], &[i32]) {
+        let m = self.m4.get_or_init(|| {
+            let supers = self.k.div_ceil(SUPER);
+            let mut codes = vec![0i8; supers * SUPER];
+            for (s, sc) in codes.chunks_exact_mut(SUPER).enumerate() {
+                for (t, plane) in sc.chunks_exact_mut(64).enumerate() {
+                    for (j, c) in plane.iter_mut().enumerate() {
+                        *c = self
+                            .codes_nat
+                            .get(SUPER * s + 4 * j + t)
+                            .copied()
+                            .unwrap_or(0);
+                    }
+                }
+            }
+            let negsum16 = (0..supers * 16)
+                .map(|l| (4 * l..4 * l + 4).filter_map(|i| self.negsum4.get(i)).sum())
+                .collect();
+            M4 { codes, negsum16 }
+        });
+        (&m.codes, &m.negsum16)
+    }
 }
 
 /// The buffers a quantizer fills (see the module docs for their layout).
@@ -284,6 +339,40 @@ mod tests {
                     assert_eq!(a.negsum4()[8 * b + j], -want, "round {round} block {b}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_2bit_layout_puts_element_4j_plus_t_in_plane_t() {
+        for k in [1usize, 100, 256, 300, 700] {
+            let x: Vec<f32> = (0..k)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 5.0)
+                .collect();
+            let mut a = A8Activations::new(&x).unwrap();
+            let (codes, neg16) = a.m4();
+            let supers = k.div_ceil(SUPER);
+            assert_eq!((codes.len(), neg16.len()), (supers * SUPER, supers * 16));
+            for e in 0..supers * SUPER {
+                let (s, r) = (e / SUPER, e % SUPER);
+                let want = if e < k { a.code(e) } else { 0 };
+                assert_eq!(
+                    codes[SUPER * s + 64 * (r % 4) + r / 4],
+                    want,
+                    "k {k} element {e}"
+                );
+            }
+            for (l, &v) in neg16.iter().enumerate() {
+                let want: i32 = (16 * l..(16 * l + 16).min(k))
+                    .map(|e| i32::from(a.code(e)))
+                    .sum();
+                assert_eq!(v, -want);
+            }
+            // Requantizing drops the derived layout; equality ignores it.
+            let b = A8Activations::new(&x).unwrap();
+            assert_eq!(a, b);
+            let y: Vec<f32> = x.iter().map(|v| -v).collect();
+            a.requantize(&y).unwrap();
+            assert_eq!(a.m4().0[0], if k > 0 { -b.code(0) } else { 0 });
         }
     }
 

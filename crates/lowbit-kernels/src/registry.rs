@@ -157,6 +157,12 @@ static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[
         run: crate::x86_64::avx512::a8::gemv_int4,
     },
     Kernel {
+        name: "gemv_int2_a8_avx512",
+        isa: Isa::Avx512,
+        bits: &[2],
+        run: crate::x86_64::avx512::a8::gemv_int2,
+    },
+    Kernel {
         name: "gemv_int8_a8_avx512",
         isa: Isa::Avx512,
         bits: &[8],
@@ -167,6 +173,12 @@ static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[
         isa: Isa::Avx2,
         bits: &[4],
         run: crate::x86_64::avx2::a8::gemv_int4,
+    },
+    Kernel {
+        name: "gemv_int2_a8_avx2",
+        isa: Isa::Avx2,
+        bits: &[2],
+        run: crate::x86_64::avx2::a8::gemv_int2,
     },
     Kernel {
         name: "gemv_int8_a8_avx2",
@@ -183,6 +195,12 @@ static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[
         isa: Isa::Neon,
         bits: &[4],
         run: crate::aarch64::neon::a8::gemv_int4,
+    },
+    Kernel {
+        name: "gemv_int2_a8_neon",
+        isa: Isa::Neon,
+        bits: &[2],
+        run: crate::aarch64::neon::a8::gemv_int2,
     },
     Kernel {
         name: "gemv_int8_a8_neon",

@@ -121,8 +121,8 @@ proptest! {
 }
 
 #[test]
-fn int4_and_int8_a8_run_the_isa_they_were_asked_for() {
-    for bits in [4, 8] {
+fn int2_int4_and_int8_a8_run_the_isa_they_were_asked_for() {
+    for bits in [2, 4, 8] {
         let (m, x) = random_matrix(bits, Group::Size(32), false, 3, 256, 7);
         let xq = A8Activations::new(&x).unwrap();
         let mut y = vec![0.0; 3];
@@ -130,6 +130,44 @@ fn int4_and_int8_a8_run_the_isa_they_were_asked_for() {
             let k = int_gemv_a8(isa, &m.view(), &xq, 0..3, &mut y).unwrap();
             assert_eq!(k.isa, isa);
             assert!(k.bits.contains(&bits));
+        }
+    }
+}
+
+/// INT2 codes at both ends (0 and 3) with zero-points 0..=4, activations at +-127, over
+/// whole superchunks, a partial one and a partial block.
+#[test]
+fn int2_extreme_codes_and_zero_points() {
+    for (group, k) in [
+        (Group::Size(32), 768usize),
+        (Group::Size(64), 320),
+        (Group::Size(128), 512),
+        (Group::PerRow, 300),
+    ] {
+        let n = 19;
+        let codes: Vec<u8> = (0..n * k.div_ceil(4))
+            .map(|i| [0x00u8, 0xFF, 0x1B, 0xE4, 0x33][i % 5])
+            .collect();
+        let scales: Vec<_> = (0..n * k.div_ceil(32))
+            .map(|i| lowbit_formats::f16::from_f32(0.02 + (i % 7) as f32 * 0.004))
+            .collect();
+        let x: Vec<f32> = (0..k).map(|i| if i % 5 < 2 { -1.0 } else { 1.0 }).collect();
+        for zp in [false, true] {
+            let f = common::fmt(2, group, zp);
+            let l = f.layout(n, k).unwrap();
+            let zeros: Vec<u8> = (0..l.zeros_len).map(|i| (i % 5) as u8).collect();
+            let w = IntMatrixRef::new(
+                f,
+                n,
+                k,
+                &codes[..l.plane0_len],
+                &[],
+                &scales[..l.scales_len],
+                zp.then_some(&zeros[..]),
+            )
+            .unwrap();
+            check_all_isas(&w, &x, 0..n);
+            check_all_isas(&w, &x, 5..n);
         }
     }
 }

@@ -201,6 +201,29 @@ pub(crate) fn tail_blocks_int8(
     total
 }
 
+/// The A8 dot product of row `n` over blocks `first_block..` to the end of the row for
+/// any bit width, in scalar code through the matrix's code accessor (what is left after
+/// a 2-bit kernel's whole superchunks: under 8 blocks).
+pub(crate) fn tail_blocks_generic(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    n: usize,
+    first_block: usize,
+) -> f32 {
+    let l = w.layout();
+    let (g, k) = (l.group_len, l.k);
+    let mut total = 0.0f32;
+    for b in first_block..k.div_ceil(32) {
+        let j = group_of_block(b, g);
+        let z = i32::from(w.zero(n, j));
+        let d: i32 = (32 * b..k.min(32 * b + 32))
+            .map(|e| (i32::from(w.code(n, e)) - z) * i32::from(x.code(e)))
+            .sum();
+        total += (w.scale(n, j) * x.block_scale(b)) * d as f32;
+    }
+    total
+}
+
 /// The A8 dot product of row `n` over blocks `first_block..` to the end of the row, on
 /// 16-byte vectors (one block per step, `vpmaddubsw`): what is left after a kernel's
 /// wide steps. A partial last block (K not a multiple of 32) is summed in scalar code.

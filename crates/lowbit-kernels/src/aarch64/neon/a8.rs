@@ -12,7 +12,7 @@ use core::ops::Range;
 
 use lowbit_formats::int::IntMatrixRef;
 
-use crate::a8::{A8Activations, Lanes, CHUNK};
+use crate::a8::{A8Activations, Lanes, CHUNK, SUPER};
 use crate::dispatch::{cpu_features, Isa};
 use crate::gemv::assert_a8_kernel;
 
@@ -264,6 +264,125 @@ macro_rules! int8_a8_kernel {
 
 int8_a8_kernel!(gemv_int8_dot, gemv_int8_dot_rows, "neon,dotprod", dot_sdot);
 int8_a8_kernel!(gemv_int8_plain, gemv_int8_plain_rows, "neon", dot_plain);
+
+/// Registered as `gemv_int2_a8_neon` (sdot when the CPU has dotprod).
+///
+/// 64 codes (two blocks) per 16-byte step against the 2-bit-weight activation layout
+/// (see [`crate::a8`]): the `t`-th 2-bit field of every byte meets plane `t`, four
+/// signed dot products cover the step, and each lane (16 elements) starts from `z` times
+/// minus their code sum so it ends holding `sum (q - z) * x8` exactly.
+pub(crate) fn gemv_int2(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    assert_a8_kernel(w, x, &rows, y, 2, Isa::Neon);
+    if cpu_features().dotprod {
+        // SAFETY: NEON (asserted) and dotprod (checked) are present; memory accesses are
+        // justified by the asserted argument checks.
+        unsafe { gemv_int2_dot(w, x, rows, y) }
+    } else {
+        // SAFETY: NEON is present (asserted); this variant uses no other extension.
+        unsafe { gemv_int2_plain(w, x, rows, y) }
+    }
+}
+
+macro_rules! int2_a8_kernel {
+    ($name:ident, $rows:ident, $features:literal, $dot:ident) => {
+        #[target_feature(enable = $features)]
+        fn $name(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
+            let mut n = rows.start;
+            let mut blocks = y.chunks_exact_mut(ROWS);
+            for out in &mut blocks {
+                $rows::<ROWS>(w, x, n, out);
+                n += ROWS;
+            }
+            for out in blocks.into_remainder().chunks_mut(1) {
+                $rows::<1>(w, x, n, out);
+                n += 1;
+            }
+        }
+
+        /// INT2 rows `n0 .. n0 + R` into `out[..R]`.
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn $rows<const R: usize>(
+            w: &IntMatrixRef<'_>,
+            x: &A8Activations,
+            n0: usize,
+            out: &mut [f32],
+        ) {
+            let l = *w.layout();
+            let (g, rb, k) = (l.group_len, l.row_bytes0, l.k);
+            assert!(out.len() == R && n0 + R <= l.n && 4 * rb >= k);
+            let steps = 4 * (k / SUPER);
+            let (xm, n16) = x.m4();
+            let plane = w.plane0();
+            let mask = vdupq_n_u8(3);
+            let mut f = [vdupq_n_f32(0.0); R];
+            for st in 0..steps {
+                let (s, i) = (st / 4, st % 4);
+                let (b0, b1) = (2 * st, 2 * st + 1);
+                let (j0, j1) = ((b0 * 32) / g, (b1 * 32) / g);
+                // SAFETY: the 2-bit layout holds ceil(K/256) > s superchunks of 4 planes
+                // of 64 codes and 16 sums; 16i + 16 <= 64 and 4i + 4 <= 16.
+                let (xs, neg) = unsafe {
+                    let p = xm.as_ptr().add(SUPER * s + 16 * i);
+                    (
+                        [
+                            vld1q_s8(p),
+                            vld1q_s8(p.add(64)),
+                            vld1q_s8(p.add(128)),
+                            vld1q_s8(p.add(192)),
+                        ],
+                        vld1q_s32(n16.as_ptr().add(16 * s + 4 * i)),
+                    )
+                };
+                let (sx0, sx1) = (x.block_scale(b0), x.block_scale(b1));
+                for (r, fr) in f.iter_mut().enumerate() {
+                    let n = n0 + r;
+                    // SAFETY: n < N (asserted) and 64 (st + 1) <= K, so bytes
+                    // 16st .. 16st + 16 of row n exist (rows have ceil(K/4) bytes).
+                    let wv = unsafe { vld1q_u8(plane.as_ptr().add(n * rb + 16 * st)) };
+                    let fields = [
+                        vandq_u8(wv, mask),
+                        vandq_u8(vshrq_n_u8::<2>(wv), mask),
+                        vandq_u8(vshrq_n_u8::<4>(wv), mask),
+                        vshrq_n_u8::<6>(wv),
+                    ];
+                    let (z0, z1) = (i32::from(w.zero(n, j0)), i32::from(w.zero(n, j1)));
+                    let zl = vcombine_s32(vdup_n_s32(z0), vdup_n_s32(z1));
+                    let mut acc = vmulq_s32(neg, zl);
+                    for (fl, xt) in fields.into_iter().zip(xs) {
+                        acc = $dot(acc, vreinterpretq_s8_u8(fl), xt);
+                    }
+                    let comb = vcombine_f32(
+                        vdup_n_f32(w.scale(n, j0) * sx0),
+                        vdup_n_f32(w.scale(n, j1) * sx1),
+                    );
+                    *fr = vfmaq_f32(*fr, vcvtq_f32_s32(acc), comb);
+                }
+            }
+            for (r, (o, fr)) in out.iter_mut().zip(f).enumerate() {
+                let n = n0 + r;
+                let mut tail = 0.0f32;
+                for b in 2 * steps..k.div_ceil(32) {
+                    let j = (b * 32) / g;
+                    let z = i32::from(w.zero(n, j));
+                    let d: i32 = (32 * b..k.min(32 * b + 32))
+                        .map(|e| (i32::from(w.code(n, e)) - z) * i32::from(x.code(e)))
+                        .sum();
+                    tail += (w.scale(n, j) * x.block_scale(b)) * d as f32;
+                }
+                *o = vaddvq_f32(fr) + tail;
+            }
+        }
+    };
+}
+
+int2_a8_kernel!(gemv_int2_dot, gemv_int2_dot_rows, "neon,dotprod", dot_sdot);
+int2_a8_kernel!(gemv_int2_plain, gemv_int2_plain_rows, "neon", dot_plain);
 
 /// Quantizes the whole 32-element blocks of `x` from block `from` on into the A8 layout
 /// (see [`crate::a8`]): bitwise the scalar block codec (the same `127 / amax` product,

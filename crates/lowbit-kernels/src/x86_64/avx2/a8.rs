@@ -11,11 +11,11 @@ use core::ops::Range;
 
 use lowbit_formats::int::IntMatrixRef;
 
-use crate::a8::{A8Activations, Lanes, CHUNK};
+use crate::a8::{A8Activations, Lanes, CHUNK, SUPER};
 use crate::dispatch::Isa;
 use crate::gemv::assert_a8_kernel;
 use crate::x86_64::a8_common::{
-    a8_row_blocks, act_scales4, chunk_scales, tail_blocks, tail_blocks_int8,
+    a8_row_blocks, act_scales4, chunk_scales, tail_blocks, tail_blocks_generic, tail_blocks_int8,
 };
 
 /// Registered as `gemv_int4_a8_avx2`.
@@ -216,6 +216,114 @@ fn int8_rows<const MODE: u8, const SYM: bool, const R: usize>(
     }
     for (r, (o, fa)) in out.iter_mut().zip(facc).enumerate() {
         *o = super::hsum(fa) + tail_blocks_int8(w, x, n0 + r, 4 * chunks);
+    }
+}
+
+/// Registered as `gemv_int2_a8_avx2`.
+///
+/// 128 codes (half a superchunk, 4 blocks) per 32-byte vector, against the 2-bit-weight
+/// activation layout as in the AVX-512 kernel; `vpmaddubsw` on 2-bit codes gives pair
+/// sums of at most 762, the four fields' sums together at most 3048, added in i16 before
+/// one `vpmaddwd`. Lane `l` covers 16 elements; block `b` is lanes `2b, 2b + 1`.
+pub(crate) fn gemv_int2(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    assert_a8_kernel(w, x, &rows, y, 2, Isa::Avx2);
+    // SAFETY: AVX2, FMA and F16C are present (asserted above); memory accesses are
+    // justified by the asserted argument checks (see inside).
+    unsafe { gemv_int2_imp(w, x, rows, y) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn gemv_int2_imp(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
+    a8_row_blocks!(int2_rows, ROWS, w, x, rows, y)
+}
+
+/// INT2 rows `n0 .. n0 + R` into `out[..R]` (`MODE`, `SYM` as for the INT4 rows).
+#[target_feature(enable = "avx2,fma,f16c")]
+fn int2_rows<const MODE: u8, const SYM: bool, const R: usize>(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    n0: usize,
+    out: &mut [f32],
+) {
+    let l = *w.layout();
+    let (gpr, rb, k) = (l.groups_per_row, l.row_bytes0, l.k);
+    assert!(out.len() == R && n0 + R <= l.n && 4 * rb >= k);
+    let chunks = k / CHUNK;
+    let (xm, n16) = x.m4();
+    let (plane, scales) = (w.plane0(), w.scales());
+    let symmetric = if MODE == 3 { w.zeros().is_none() } else { SYM };
+    let mask = _mm256_set1_epi8(3);
+    let ones16 = _mm256_set1_epi16(1);
+    let spread = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+    let prefetch = R > 1 && n0 + 2 * R <= l.n;
+    let mut facc = [_mm256_setzero_ps(); R];
+    for c in 0..chunks {
+        if prefetch {
+            // The next block of rows as one linear stream (see the INT4 kernel).
+            let wp = plane.as_ptr().wrapping_add((n0 + R) * rb + R * 32 * c);
+            for i in 0..R.div_ceil(2) {
+                _mm_prefetch::<_MM_HINT_T1>(wp.wrapping_add(64 * i).cast());
+            }
+            let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
+            _mm_prefetch::<_MM_HINT_T1>(sp.wrapping_add(R * 8 * c).cast());
+        }
+        let (sup, h) = (c / 2, c % 2);
+        // SAFETY: the 2-bit layout holds ceil(K/256) > sup superchunks (4 planes of 64
+        // codes, 16 sums), and 32h + 32 <= 64, 8h + 8 <= 16.
+        let (xs, neg) = unsafe {
+            let p = xm.as_ptr().add(SUPER * sup + 32 * h);
+            (
+                [
+                    _mm256_loadu_si256(p.cast()),
+                    _mm256_loadu_si256(p.add(64).cast()),
+                    _mm256_loadu_si256(p.add(128).cast()),
+                    _mm256_loadu_si256(p.add(192).cast()),
+                ],
+                _mm256_loadu_si256(n16.as_ptr().add(16 * sup + 8 * h).cast()),
+            )
+        };
+        let sx4 = act_scales4(x, c);
+        for (r, fa) in facc.iter_mut().enumerate() {
+            let n = n0 + r;
+            // SAFETY: n < N (asserted) and 128 (c + 1) <= K, so bytes 32c .. 32c + 32 of
+            // row n exist (rows have ceil(K/4) bytes).
+            let wv = unsafe { _mm256_loadu_si256(plane.as_ptr().add(n * rb + 32 * c).cast()) };
+            let f = [
+                _mm256_and_si256(wv, mask),
+                _mm256_and_si256(_mm256_srli_epi16::<2>(wv), mask),
+                _mm256_and_si256(_mm256_srli_epi16::<4>(wv), mask),
+                _mm256_and_si256(_mm256_srli_epi16::<6>(wv), mask),
+            ];
+            let pairs = _mm256_add_epi16(
+                _mm256_add_epi16(
+                    _mm256_maddubs_epi16(f[0], xs[0]),
+                    _mm256_maddubs_epi16(f[1], xs[1]),
+                ),
+                _mm256_add_epi16(
+                    _mm256_maddubs_epi16(f[2], xs[2]),
+                    _mm256_maddubs_epi16(f[3], xs[3]),
+                ),
+            );
+            let (s4, z4) = chunk_scales::<MODE, SYM>(w, n, c);
+            let corr = if symmetric {
+                _mm256_slli_epi32::<1>(neg)
+            } else {
+                let z = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(z4), spread);
+                _mm256_mullo_epi32(neg, z)
+            };
+            let acc = _mm256_add_epi32(corr, _mm256_madd_epi16(pairs, ones16));
+            let comb =
+                _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_mul_ps(s4, sx4)), spread);
+            *fa = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), comb, *fa);
+        }
+    }
+    for (r, (o, fa)) in out.iter_mut().zip(facc).enumerate() {
+        *o = super::hsum(fa) + tail_blocks_generic(w, x, n0 + r, 4 * chunks);
     }
 }
 

@@ -15,12 +15,12 @@ use core::ops::Range;
 
 use lowbit_formats::int::IntMatrixRef;
 
-use crate::a8::{A8Activations, CHUNK};
+use crate::a8::{A8Activations, CHUNK, SUPER};
 use crate::dispatch::{cpu_features, Isa};
 use crate::gemv::assert_a8_kernel;
 use crate::x86_64::a8_common::{
     a8_row_blocks, act_scales4, chunk_params, chunk_scales, group_of_block, tail_blocks,
-    tail_blocks_int8, GroupMode,
+    tail_blocks_generic, tail_blocks_int8, GroupMode,
 };
 use crate::x86_64::avx2::f16_to_f32;
 
@@ -494,4 +494,167 @@ int8_a8_kernel!(
     gemv_int8_bw_rows,
     "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
     dot8_bw
+);
+
+/// Registered as `gemv_int2_a8_avx512` (VNNI when present, else AVX-512BW).
+///
+/// 256 codes (a superchunk, 8 blocks) per vector: the `t`-th 2-bit field of every byte
+/// meets plane `t` of the superchunk's 2-bit-weight activation layout (see
+/// [`crate::a8`]), so four masked fields and four integer dot products cover it without a
+/// shuffle. Lane `l` ends holding `sum (q - z) * x8` over elements `16l .. 16l + 16`
+/// exactly (it starts from `z` times minus their code sum); block `b` is lanes `2b, 2b+1`.
+pub(crate) fn gemv_int2(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    assert_a8_kernel(w, x, &rows, y, 2, Isa::Avx512);
+    if cpu_features().avx512vnni {
+        // SAFETY: AVX-512 F/BW/VL, FMA, F16C (asserted above) and VNNI (checked here) are
+        // present; memory accesses are justified by the asserted argument checks.
+        unsafe { gemv_int2_vnni(w, x, rows, y) }
+    } else {
+        // SAFETY: as above, without VNNI (this variant does not use it).
+        unsafe { gemv_int2_bw(w, x, rows, y) }
+    }
+}
+
+/// `acc + sum over t of the 4-way u8 x i8 dots of p[t] x xs[t]` per lane, VNNI.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[inline]
+fn dot4_vnni(acc: __m512i, p: [__m512i; 4], xs: [__m512i; 4]) -> __m512i {
+    let a = _mm512_dpbusd_epi32(acc, p[0], xs[0]);
+    let a = _mm512_dpbusd_epi32(a, p[1], xs[1]);
+    let a = _mm512_dpbusd_epi32(a, p[2], xs[2]);
+    _mm512_dpbusd_epi32(a, p[3], xs[3])
+}
+
+/// As [`dot4_vnni`] without VNNI: 2-bit codes times activations of magnitude at most 127
+/// make `vpmaddubsw` pair sums of at most 762, four of them at most 3048, so they are
+/// added in i16 (exact) before one `vpmaddwd`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+fn dot4_bw(acc: __m512i, p: [__m512i; 4], xs: [__m512i; 4]) -> __m512i {
+    let s01 = _mm512_add_epi16(
+        _mm512_maddubs_epi16(p[0], xs[0]),
+        _mm512_maddubs_epi16(p[1], xs[1]),
+    );
+    let s23 = _mm512_add_epi16(
+        _mm512_maddubs_epi16(p[2], xs[2]),
+        _mm512_maddubs_epi16(p[3], xs[3]),
+    );
+    let pairs = _mm512_add_epi16(s01, s23);
+    _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, _mm512_set1_epi16(1)))
+}
+
+macro_rules! int2_a8_kernel {
+    ($name:ident, $rows:ident, $features:literal, $dot4:ident) => {
+        #[target_feature(enable = $features)]
+        fn $name(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
+            a8_row_blocks!($rows, ROWS, w, x, rows, y)
+        }
+
+        /// INT2 rows `n0 .. n0 + R` into `out[..R]`.
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn $rows<const MODE: u8, const SYM: bool, const R: usize>(
+            w: &IntMatrixRef<'_>,
+            x: &A8Activations,
+            n0: usize,
+            out: &mut [f32],
+        ) {
+            let l = *w.layout();
+            let (gpr, rb, k) = (l.groups_per_row, l.row_bytes0, l.k);
+            assert!(out.len() == R && n0 + R <= l.n && 4 * rb >= k);
+            let supers = k / SUPER;
+            let (xm, n16) = x.m4();
+            let sl = x.scale_lanes();
+            let (plane, scales) = (w.plane0(), w.scales());
+            let sym = SYM || (MODE == 3 && w.zeros().is_none());
+            let mask = _mm512_set1_epi8(3);
+            // Lanes 2b, 2b + 1 belong to block b of the superchunk.
+            let spread = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+            // Block scales of two chunks' scale lanes (lanes 0, 4, 8, 12 of each), spread.
+            let pick = _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20, 20, 24, 24, 28, 28);
+            let prefetch = R > 1 && n0 + 2 * R <= l.n;
+            let mut facc = [_mm512_setzero_ps(); R];
+            for s in 0..supers {
+                if prefetch {
+                    // The next block of rows as one linear stream (see the INT4 kernel).
+                    let wp = plane.as_ptr().wrapping_add((n0 + R) * rb + R * 64 * s);
+                    for i in 0..R {
+                        _mm_prefetch::<PFH>(wp.wrapping_add(64 * i).cast());
+                    }
+                    let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
+                    _mm_prefetch::<PFH>(sp.wrapping_add(R * 16 * s).cast());
+                }
+                // SAFETY: the 2-bit layout holds ceil(K/256) > s superchunks of 256
+                // codes and 16 sums; the scale lanes hold ceil(K/128) > 2s + 1 chunks.
+                let (xs, neg, sx) = unsafe {
+                    let p = xm.as_ptr().add(SUPER * s);
+                    (
+                        [
+                            _mm512_loadu_si512(p.cast()),
+                            _mm512_loadu_si512(p.add(64).cast()),
+                            _mm512_loadu_si512(p.add(128).cast()),
+                            _mm512_loadu_si512(p.add(192).cast()),
+                        ],
+                        _mm512_loadu_si512(n16.as_ptr().add(16 * s).cast()),
+                        _mm512_permutex2var_ps(
+                            _mm512_loadu_ps(sl.as_ptr().add(32 * s)),
+                            pick,
+                            _mm512_loadu_ps(sl.as_ptr().add(32 * s + 16)),
+                        ),
+                    )
+                };
+                for (r, fa) in facc.iter_mut().enumerate() {
+                    let n = n0 + r;
+                    let wp = plane.as_ptr().wrapping_add(n * rb + 64 * s);
+                    // SAFETY: n < N (asserted) and 256 (s + 1) <= K, so bytes
+                    // 64s .. 64s + 64 of row n exist (rows have ceil(K/4) bytes).
+                    let wv = unsafe { _mm512_loadu_si512(wp.cast()) };
+                    let p = [
+                        _mm512_and_si512(wv, mask),
+                        _mm512_and_si512(_mm512_srli_epi16::<2>(wv), mask),
+                        _mm512_and_si512(_mm512_srli_epi16::<4>(wv), mask),
+                        _mm512_and_si512(_mm512_srli_epi16::<6>(wv), mask),
+                    ];
+                    let (s0, z0) = chunk_scales::<MODE, SYM>(w, n, 2 * s);
+                    let (s1, z1) = chunk_scales::<MODE, SYM>(w, n, 2 * s + 1);
+                    let sw = _mm512_permutexvar_ps(
+                        spread,
+                        _mm512_castps256_ps512(_mm256_set_m128(s1, s0)),
+                    );
+                    let corr = if sym {
+                        _mm512_slli_epi32::<1>(neg)
+                    } else {
+                        let z = _mm512_permutexvar_epi32(
+                            spread,
+                            _mm512_castsi256_si512(_mm256_set_m128i(z1, z0)),
+                        );
+                        _mm512_mullo_epi32(neg, z)
+                    };
+                    let acc = $dot4(corr, p, xs);
+                    *fa = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(sw, sx), *fa);
+                }
+            }
+            for (r, (o, fa)) in out.iter_mut().zip(facc).enumerate() {
+                *o = _mm512_reduce_add_ps(fa) + tail_blocks_generic(w, x, n0 + r, 8 * supers);
+            }
+        }
+    };
+}
+
+int2_a8_kernel!(
+    gemv_int2_vnni,
+    gemv_int2_vnni_rows,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    dot4_vnni
+);
+int2_a8_kernel!(
+    gemv_int2_bw,
+    gemv_int2_bw_rows,
+    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
+    dot4_bw
 );

@@ -1,4 +1,4 @@
-//! INT4 and INT8 x A8 (int8 activations per block of 32) GEMV throughput per ISA, in weight
+//! INT2/3/4/8 x A8 (int8 activations per block of 32) GEMV throughput per ISA, in weight
 //! bytes per second, next to the f32-activation kernel of the same format in the same
 //! run. Activation quantization is timed separately (it is done once per GEMV call and
 //! shared by all row tasks).
@@ -21,6 +21,8 @@ fn bench_a8(c: &mut Criterion) {
             Format::int4(Group::Size(32)),
             Format::int(4, Group::Size(128), true),
             Format::int(8, Group::PerRow, false),
+            Format::int(2, Group::Size(32), false),
+            Format::int(3, Group::Size(128), false),
         ] {
             let q = QuantizedMatrix::quantize(&w, n, k, f).unwrap();
             let lowbit::MatrixRef::Int(v) = q.view() else {

@@ -163,6 +163,12 @@ static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[
         run: crate::x86_64::avx512::a8::gemv_int2,
     },
     Kernel {
+        name: "gemv_int3_a8_avx512",
+        isa: Isa::Avx512,
+        bits: &[3],
+        run: crate::x86_64::avx512::a8::gemv_int3,
+    },
+    Kernel {
         name: "gemv_int8_a8_avx512",
         isa: Isa::Avx512,
         bits: &[8],
@@ -179,6 +185,12 @@ static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[
         isa: Isa::Avx2,
         bits: &[2],
         run: crate::x86_64::avx2::a8::gemv_int2,
+    },
+    Kernel {
+        name: "gemv_int3_a8_avx2",
+        isa: Isa::Avx2,
+        bits: &[3],
+        run: crate::x86_64::avx2::a8::gemv_int3,
     },
     Kernel {
         name: "gemv_int8_a8_avx2",
@@ -201,6 +213,12 @@ static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[
         isa: Isa::Neon,
         bits: &[2],
         run: crate::aarch64::neon::a8::gemv_int2,
+    },
+    Kernel {
+        name: "gemv_int3_a8_neon",
+        isa: Isa::Neon,
+        bits: &[3],
+        run: crate::aarch64::neon::a8::gemv_int3,
     },
     Kernel {
         name: "gemv_int8_a8_neon",

@@ -121,8 +121,8 @@ proptest! {
 }
 
 #[test]
-fn int2_int4_and_int8_a8_run_the_isa_they_were_asked_for() {
-    for bits in [2, 4, 8] {
+fn every_width_runs_the_a8_kernel_of_the_isa_it_asked_for() {
+    for bits in [2, 3, 4, 8] {
         let (m, x) = random_matrix(bits, Group::Size(32), false, 3, 256, 7);
         let xq = A8Activations::new(&x).unwrap();
         let mut y = vec![0.0; 3];
@@ -134,40 +134,46 @@ fn int2_int4_and_int8_a8_run_the_isa_they_were_asked_for() {
     }
 }
 
-/// INT2 codes at both ends (0 and 3) with zero-points 0..=4, activations at +-127, over
-/// whole superchunks, a partial one and a partial block.
+/// INT2 and INT3 codes at both ends (0 and 3, or 0 and 7) with zero-points up to 2^b,
+/// activations at +-127, over whole superchunks, a partial one and a partial block.
 #[test]
-fn int2_extreme_codes_and_zero_points() {
-    for (group, k) in [
-        (Group::Size(32), 768usize),
-        (Group::Size(64), 320),
-        (Group::Size(128), 512),
-        (Group::PerRow, 300),
-    ] {
-        let n = 19;
-        let codes: Vec<u8> = (0..n * k.div_ceil(4))
-            .map(|i| [0x00u8, 0xFF, 0x1B, 0xE4, 0x33][i % 5])
-            .collect();
-        let scales: Vec<_> = (0..n * k.div_ceil(32))
-            .map(|i| lowbit_formats::f16::from_f32(0.02 + (i % 7) as f32 * 0.004))
-            .collect();
-        let x: Vec<f32> = (0..k).map(|i| if i % 5 < 2 { -1.0 } else { 1.0 }).collect();
-        for zp in [false, true] {
-            let f = common::fmt(2, group, zp);
-            let l = f.layout(n, k).unwrap();
-            let zeros: Vec<u8> = (0..l.zeros_len).map(|i| (i % 5) as u8).collect();
-            let w = IntMatrixRef::new(
-                f,
-                n,
-                k,
-                &codes[..l.plane0_len],
-                &[],
-                &scales[..l.scales_len],
-                zp.then_some(&zeros[..]),
-            )
-            .unwrap();
-            check_all_isas(&w, &x, 0..n);
-            check_all_isas(&w, &x, 5..n);
+fn int2_and_int3_extreme_codes_and_zero_points() {
+    for bits in [2u8, 3] {
+        for (group, k) in [
+            (Group::Size(32), 768usize),
+            (Group::Size(64), 320),
+            (Group::Size(128), 512),
+            (Group::PerRow, 300),
+        ] {
+            let n = 19;
+            let codes: Vec<u8> = (0..n * k.div_ceil(4))
+                .map(|i| [0x00u8, 0xFF, 0x1B, 0xE4, 0x33][i % 5])
+                .collect();
+            let high: Vec<u8> = (0..n * k.div_ceil(8))
+                .map(|i| [0x00u8, 0xFF, 0x5A, 0x0F, 0xC3][i % 5])
+                .collect();
+            let scales: Vec<_> = (0..n * k.div_ceil(32))
+                .map(|i| lowbit_formats::f16::from_f32(0.02 + (i % 7) as f32 * 0.004))
+                .collect();
+            let x: Vec<f32> = (0..k).map(|i| if i % 5 < 2 { -1.0 } else { 1.0 }).collect();
+            for zp in [false, true] {
+                let f = common::fmt(bits, group, zp);
+                let l = f.layout(n, k).unwrap();
+                let zmax = 1usize << bits;
+                let zeros: Vec<u8> = (0..l.zeros_len).map(|i| (i % (zmax + 1)) as u8).collect();
+                let w = IntMatrixRef::new(
+                    f,
+                    n,
+                    k,
+                    &codes[..l.plane0_len],
+                    &high[..l.plane1_len],
+                    &scales[..l.scales_len],
+                    zp.then_some(&zeros[..]),
+                )
+                .unwrap();
+                check_all_isas(&w, &x, 0..n);
+                check_all_isas(&w, &x, 5..n);
+            }
         }
     }
 }

@@ -84,6 +84,8 @@ fn a8_results_do_not_depend_on_the_row_split() {
         (Format::int(8, Group::Size(64), true), 384),
         (Format::int(2, Group::Size(32), false), 768),
         (Format::int(2, Group::Size(64), true), 640),
+        (Format::int(3, Group::Size(128), false), 768),
+        (Format::int(3, Group::Size(32), true), 544),
     ] {
         let n = 61;
         let (w, x) = data(n, k);

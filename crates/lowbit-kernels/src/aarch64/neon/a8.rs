@@ -289,7 +289,7 @@ pub(crate) fn gemv_int2(
 }
 
 macro_rules! int2_a8_kernel {
-    ($name:ident, $rows:ident, $features:literal, $dot:ident) => {
+    ($name:ident, $rows:ident, $features:literal, $dot:ident, $b3:expr) => {
         #[target_feature(enable = $features)]
         fn $name(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
             let mut n = rows.start;
@@ -315,7 +315,11 @@ macro_rules! int2_a8_kernel {
         ) {
             let l = *w.layout();
             let (g, rb, k) = (l.group_len, l.row_bytes0, l.k);
+            let rb1 = l.row_bytes1;
             assert!(out.len() == R && n0 + R <= l.n && 4 * rb >= k);
+            assert!(!$b3 || (l.plane1_len == l.n * rb1 && 8 * rb1 >= k));
+            let hplane = w.plane1();
+            let (high_byte, four) = (vdupq_n_u16(0xFF00), vdupq_n_u8(4));
             let steps = 4 * (k / SUPER);
             let (xm, n16) = x.m4();
             let plane = w.plane0();
@@ -345,12 +349,32 @@ macro_rules! int2_a8_kernel {
                     // SAFETY: n < N (asserted) and 64 (st + 1) <= K, so bytes
                     // 16st .. 16st + 16 of row n exist (rows have ceil(K/4) bytes).
                     let wv = unsafe { vld1q_u8(plane.as_ptr().add(n * rb + 16 * st)) };
-                    let fields = [
+                    let mut fields = [
                         vandq_u8(wv, mask),
                         vandq_u8(vshrq_n_u8::<2>(wv), mask),
                         vandq_u8(vshrq_n_u8::<4>(wv), mask),
                         vshrq_n_u8::<6>(wv),
                     ];
+                    if $b3 {
+                        // Bit 2 of element 4j + t is bit 4 (j % 2) + t of 1-bit-plane byte
+                        // j / 2 (see the AVX-512 kernel).
+                        // SAFETY: n < N and 64 (st + 1) <= K, so bytes 8st .. 8st + 8 of
+                        // row n's 1-bit plane exist (rows have ceil(K/8) bytes; asserted).
+                        let z = vmovl_u8(unsafe { vld1_u8(hplane.as_ptr().add(n * rb1 + 8 * st)) });
+                        let e = vreinterpretq_u8_u16(vorrq_u16(
+                            z,
+                            vandq_u16(vshlq_n_u16::<4>(z), high_byte),
+                        ));
+                        let hi = [
+                            vshlq_n_u8::<2>(e),
+                            vshlq_n_u8::<1>(e),
+                            e,
+                            vshrq_n_u8::<1>(e),
+                        ];
+                        for (fl, h) in fields.iter_mut().zip(hi) {
+                            *fl = vorrq_u8(*fl, vandq_u8(h, four));
+                        }
+                    }
                     let (z0, z1) = (i32::from(w.zero(n, j0)), i32::from(w.zero(n, j1)));
                     let zl = vcombine_s32(vdup_n_s32(z0), vdup_n_s32(z1));
                     let mut acc = vmulq_s32(neg, zl);
@@ -381,8 +405,53 @@ macro_rules! int2_a8_kernel {
     };
 }
 
-int2_a8_kernel!(gemv_int2_dot, gemv_int2_dot_rows, "neon,dotprod", dot_sdot);
-int2_a8_kernel!(gemv_int2_plain, gemv_int2_plain_rows, "neon", dot_plain);
+int2_a8_kernel!(
+    gemv_int2_dot,
+    gemv_int2_dot_rows,
+    "neon,dotprod",
+    dot_sdot,
+    false
+);
+int2_a8_kernel!(
+    gemv_int2_plain,
+    gemv_int2_plain_rows,
+    "neon",
+    dot_plain,
+    false
+);
+int2_a8_kernel!(
+    gemv_int3_dot,
+    gemv_int3_dot_rows,
+    "neon,dotprod",
+    dot_sdot,
+    true
+);
+int2_a8_kernel!(
+    gemv_int3_plain,
+    gemv_int3_plain_rows,
+    "neon",
+    dot_plain,
+    true
+);
+
+/// Registered as `gemv_int3_a8_neon`: the INT2 kernel with bit 2 of each code merged in
+/// from the 1-bit plane (codes up to 7; products stay far inside i16).
+pub(crate) fn gemv_int3(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    assert_a8_kernel(w, x, &rows, y, 3, Isa::Neon);
+    if cpu_features().dotprod {
+        // SAFETY: NEON (asserted) and dotprod (checked) are present; memory accesses are
+        // justified by the asserted argument checks.
+        unsafe { gemv_int3_dot(w, x, rows, y) }
+    } else {
+        // SAFETY: NEON is present (asserted); this variant uses no other extension.
+        unsafe { gemv_int3_plain(w, x, rows, y) }
+    }
+}
 
 /// Quantizes the whole 32-element blocks of `x` from block `from` on into the A8 layout
 /// (see [`crate::a8`]): bitwise the scalar block codec (the same `127 / amax` product,

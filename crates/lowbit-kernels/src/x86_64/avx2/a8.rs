@@ -242,9 +242,53 @@ fn gemv_int2_imp(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y:
     a8_row_blocks!(int2_rows, ROWS, w, x, rows, y)
 }
 
-/// INT2 rows `n0 .. n0 + R` into `out[..R]` (`MODE`, `SYM` as for the INT4 rows).
+/// Registered as `gemv_int3_a8_avx2`: the INT2 kernel with bit 2 of each code merged in
+/// from the 1-bit plane (codes up to 7: pair sums at most 1778, the four fields' sums at
+/// most 7112, still exact in i16).
+pub(crate) fn gemv_int3(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    assert_a8_kernel(w, x, &rows, y, 3, Isa::Avx2);
+    // SAFETY: AVX2, FMA and F16C are present (asserted above); memory accesses are
+    // justified by the asserted argument checks (see inside).
+    unsafe { gemv_int3_imp(w, x, rows, y) }
+}
+
 #[target_feature(enable = "avx2,fma,f16c")]
+fn gemv_int3_imp(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
+    a8_row_blocks!(int3_rows, ROWS, w, x, rows, y)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
 fn int2_rows<const MODE: u8, const SYM: bool, const R: usize>(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    n0: usize,
+    out: &mut [f32],
+) {
+    int23_rows::<MODE, SYM, R, false>(w, x, n0, out)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn int3_rows<const MODE: u8, const SYM: bool, const R: usize>(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    n0: usize,
+    out: &mut [f32],
+) {
+    int23_rows::<MODE, SYM, R, true>(w, x, n0, out)
+}
+
+/// INT2 (or, with `B3`, INT3) rows `n0 .. n0 + R` into `out[..R]` (`MODE`, `SYM` as for
+/// the INT4 rows).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn int23_rows<const MODE: u8, const SYM: bool, const R: usize, const B3: bool>(
     w: &IntMatrixRef<'_>,
     x: &A8Activations,
     n0: usize,
@@ -252,9 +296,13 @@ fn int2_rows<const MODE: u8, const SYM: bool, const R: usize>(
 ) {
     let l = *w.layout();
     let (gpr, rb, k) = (l.groups_per_row, l.row_bytes0, l.k);
+    let rb1 = l.row_bytes1;
     assert!(out.len() == R && n0 + R <= l.n && 4 * rb >= k);
+    assert!(!B3 || (l.plane1_len == l.n * rb1 && 8 * rb1 >= k));
     let chunks = k / CHUNK;
     let (xm, n16) = x.m4();
+    let hplane = w.plane1();
+    let (high_byte, four) = (_mm256_set1_epi16(0xFF00u16 as i16), _mm256_set1_epi8(4));
     let (plane, scales) = (w.plane0(), w.scales());
     let symmetric = if MODE == 3 { w.zeros().is_none() } else { SYM };
     let mask = _mm256_set1_epi8(3);
@@ -271,6 +319,10 @@ fn int2_rows<const MODE: u8, const SYM: bool, const R: usize>(
             }
             let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
             _mm_prefetch::<_MM_HINT_T1>(sp.wrapping_add(R * 8 * c).cast());
+            if B3 {
+                let hp = hplane.as_ptr().wrapping_add((n0 + R) * rb1 + R * 16 * c);
+                _mm_prefetch::<_MM_HINT_T1>(hp.cast());
+            }
         }
         let (sup, h) = (c / 2, c % 2);
         // SAFETY: the 2-bit layout holds ceil(K/256) > sup superchunks (4 planes of 64
@@ -293,12 +345,31 @@ fn int2_rows<const MODE: u8, const SYM: bool, const R: usize>(
             // SAFETY: n < N (asserted) and 128 (c + 1) <= K, so bytes 32c .. 32c + 32 of
             // row n exist (rows have ceil(K/4) bytes).
             let wv = unsafe { _mm256_loadu_si256(plane.as_ptr().add(n * rb + 32 * c).cast()) };
-            let f = [
+            let mut f = [
                 _mm256_and_si256(wv, mask),
                 _mm256_and_si256(_mm256_srli_epi16::<2>(wv), mask),
                 _mm256_and_si256(_mm256_srli_epi16::<4>(wv), mask),
                 _mm256_and_si256(_mm256_srli_epi16::<6>(wv), mask),
             ];
+            if B3 {
+                // Bit 2 of element 4j + t is bit 4 (j % 2) + t of 1-bit-plane byte j / 2
+                // (see the AVX-512 kernel): widen the chunk's 16 plane bytes to words, move
+                // each high nibble into the word's high byte, shift bit t to bit 2, mask, OR.
+                let hp = hplane.as_ptr().wrapping_add(n * rb1 + 16 * c);
+                // SAFETY: n < N and 128 (c + 1) <= K, so bytes 16c .. 16c + 16 of row n's
+                // 1-bit plane exist (rows have ceil(K/8) bytes; asserted).
+                let z = _mm256_cvtepu8_epi16(unsafe { _mm_loadu_si128(hp.cast()) });
+                let e = _mm256_or_si256(z, _mm256_and_si256(_mm256_slli_epi16::<4>(z), high_byte));
+                let hi = [
+                    _mm256_slli_epi16::<2>(e),
+                    _mm256_slli_epi16::<1>(e),
+                    e,
+                    _mm256_srli_epi16::<1>(e),
+                ];
+                for (fl, h) in f.iter_mut().zip(hi) {
+                    *fl = _mm256_or_si256(*fl, _mm256_and_si256(h, four));
+                }
+            }
             let pairs = _mm256_add_epi16(
                 _mm256_add_epi16(
                     _mm256_maddubs_epi16(f[0], xs[0]),
@@ -310,7 +381,9 @@ fn int2_rows<const MODE: u8, const SYM: bool, const R: usize>(
                 ),
             );
             let (s4, z4) = chunk_scales::<MODE, SYM>(w, n, c);
-            let corr = if symmetric {
+            let corr = if symmetric && B3 {
+                _mm256_slli_epi32::<2>(neg)
+            } else if symmetric {
                 _mm256_slli_epi32::<1>(neg)
             } else {
                 let z = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(z4), spread);

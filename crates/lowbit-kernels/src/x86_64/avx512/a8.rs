@@ -549,7 +549,7 @@ fn dot4_bw(acc: __m512i, p: [__m512i; 4], xs: [__m512i; 4]) -> __m512i {
 }
 
 macro_rules! int2_a8_kernel {
-    ($name:ident, $rows:ident, $features:literal, $dot4:ident) => {
+    ($name:ident, $rows:ident, $features:literal, $dot4:ident, $b3:expr) => {
         #[target_feature(enable = $features)]
         fn $name(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
             a8_row_blocks!($rows, ROWS, w, x, rows, y)
@@ -566,7 +566,11 @@ macro_rules! int2_a8_kernel {
         ) {
             let l = *w.layout();
             let (gpr, rb, k) = (l.groups_per_row, l.row_bytes0, l.k);
+            let rb1 = l.row_bytes1;
             assert!(out.len() == R && n0 + R <= l.n && 4 * rb >= k);
+            assert!(!$b3 || (l.plane1_len == l.n * rb1 && 8 * rb1 >= k));
+            let (hplane, low_byte, four) =
+                (w.plane1(), _mm512_set1_epi16(0x00FF), _mm512_set1_epi8(4));
             let supers = k / SUPER;
             let (xm, n16) = x.m4();
             let sl = x.scale_lanes();
@@ -588,6 +592,12 @@ macro_rules! int2_a8_kernel {
                     }
                     let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
                     _mm_prefetch::<PFH>(sp.wrapping_add(R * 16 * s).cast());
+                    if $b3 {
+                        let hp = hplane.as_ptr().wrapping_add((n0 + R) * rb1 + R * 32 * s);
+                        for i in 0..R.div_ceil(2) {
+                            _mm_prefetch::<PFH>(hp.wrapping_add(64 * i).cast());
+                        }
+                    }
                 }
                 // SAFETY: the 2-bit layout holds ceil(K/256) > s superchunks of 256
                 // codes and 16 sums; the scale lanes hold ceil(K/128) > 2s + 1 chunks.
@@ -614,19 +624,47 @@ macro_rules! int2_a8_kernel {
                     // SAFETY: n < N (asserted) and 256 (s + 1) <= K, so bytes
                     // 64s .. 64s + 64 of row n exist (rows have ceil(K/4) bytes).
                     let wv = unsafe { _mm512_loadu_si512(wp.cast()) };
-                    let p = [
+                    let mut p = [
                         _mm512_and_si512(wv, mask),
                         _mm512_and_si512(_mm512_srli_epi16::<2>(wv), mask),
                         _mm512_and_si512(_mm512_srli_epi16::<4>(wv), mask),
                         _mm512_and_si512(_mm512_srli_epi16::<6>(wv), mask),
                     ];
+                    if $b3 {
+                        // INT3: bit 2 of element 4j + t is bit 4 (j % 2) + t of 1-bit-plane
+                        // byte j / 2. Widening the superchunk's 32 plane bytes to words
+                        // and moving each word's high nibble into its high byte gives,
+                        // for every j, a byte holding those bits at bit t; one shift puts
+                        // bit t at bit 2 and `vpternlogd` ORs it (masked) into field t.
+                        let hp = hplane.as_ptr().wrapping_add(n * rb1 + 32 * s);
+                        // SAFETY: n < N and 256 (s + 1) <= K, so bytes 32s .. 32s + 32 of
+                        // row n's 1-bit plane exist (rows have ceil(K/8) bytes; asserted).
+                        let z = _mm512_cvtepu8_epi16(unsafe { _mm256_loadu_si256(hp.cast()) });
+                        let e = _mm512_ternarylogic_epi32::<0xCA>(
+                            low_byte,
+                            z,
+                            _mm512_slli_epi16::<4>(z),
+                        );
+                        let hi = [
+                            _mm512_slli_epi16::<2>(e),
+                            _mm512_slli_epi16::<1>(e),
+                            e,
+                            _mm512_srli_epi16::<1>(e),
+                        ];
+                        for (f, h) in p.iter_mut().zip(hi) {
+                            // f | (h & 4)
+                            *f = _mm512_ternarylogic_epi32::<0xF8>(*f, h, four);
+                        }
+                    }
                     let (s0, z0) = chunk_scales::<MODE, SYM>(w, n, 2 * s);
                     let (s1, z1) = chunk_scales::<MODE, SYM>(w, n, 2 * s + 1);
                     let sw = _mm512_permutexvar_ps(
                         spread,
                         _mm512_castps256_ps512(_mm256_set_m128(s1, s0)),
                     );
-                    let corr = if sym {
+                    let corr = if sym && $b3 {
+                        _mm512_slli_epi32::<2>(neg)
+                    } else if sym {
                         _mm512_slli_epi32::<1>(neg)
                     } else {
                         let z = _mm512_permutexvar_epi32(
@@ -650,11 +688,48 @@ int2_a8_kernel!(
     gemv_int2_vnni,
     gemv_int2_vnni_rows,
     "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
-    dot4_vnni
+    dot4_vnni,
+    false
 );
 int2_a8_kernel!(
     gemv_int2_bw,
     gemv_int2_bw_rows,
     "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
-    dot4_bw
+    dot4_bw,
+    false
 );
+int2_a8_kernel!(
+    gemv_int3_vnni,
+    gemv_int3_vnni_rows,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    dot4_vnni,
+    true
+);
+int2_a8_kernel!(
+    gemv_int3_bw,
+    gemv_int3_bw_rows,
+    "avx512f,avx512bw,avx512vl,avx2,fma,f16c",
+    dot4_bw,
+    true
+);
+
+/// Registered as `gemv_int3_a8_avx512` (VNNI when present, else AVX-512BW): the INT2
+/// kernel with bit 2 of each code merged in from the 1-bit plane (codes up to 7:
+/// `vpmaddubsw` pair sums at most 1778, four fields' sums at most 7112, still exact in
+/// i16 on the BW path).
+pub(crate) fn gemv_int3(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    assert_a8_kernel(w, x, &rows, y, 3, Isa::Avx512);
+    if cpu_features().avx512vnni {
+        // SAFETY: AVX-512 F/BW/VL, FMA, F16C (asserted above) and VNNI (checked here) are
+        // present; memory accesses are justified by the asserted argument checks.
+        unsafe { gemv_int3_vnni(w, x, rows, y) }
+    } else {
+        // SAFETY: as above, without VNNI (this variant does not use it).
+        unsafe { gemv_int3_bw(w, x, rows, y) }
+    }
+}

@@ -1,4 +1,5 @@
-//! INT4 x A8 GEMV, NEON: one 32-element block per step, 4 rows at a time.
+//! INT x A8 GEMV, NEON (INT4 below; INT8, INT2 and INT3 at their entry points), 4 rows
+//! at a time. INT4: one 32-element block per step.
 //!
 //! Low nibbles (even elements) meet the even half of the activation chunk and high
 //! nibbles the odd half (see [`crate::a8`]). The integer dot product is `sdot` where the
@@ -16,23 +17,50 @@ use crate::a8::{A8Activations, Lanes, CHUNK, SUPER};
 use crate::dispatch::{cpu_features, Isa};
 use crate::gemv::assert_a8_kernel;
 
-/// Registered as `gemv_int4_a8_neon` (sdot when the CPU has dotprod).
-pub(crate) fn gemv_int4(
-    w: &IntMatrixRef<'_>,
-    x: &A8Activations,
-    rows: Range<usize>,
-    y: &mut [f32],
-) {
-    assert_a8_kernel(w, x, &rows, y, 4, Isa::Neon);
-    if cpu_features().dotprod {
-        // SAFETY: NEON (asserted) and dotprod (checked) are present; memory accesses are
-        // justified by the asserted argument checks.
-        unsafe { gemv_int4_dot(w, x, rows, y) }
-    } else {
-        // SAFETY: NEON is present (asserted); this variant uses no other extension.
-        unsafe { gemv_int4_plain(w, x, rows, y) }
-    }
+/// Defines a registered A8 entry point: checks every precondition, then runs the `sdot`
+/// variant when the CPU has dotprod, else the plain one.
+macro_rules! neon_a8_entry {
+    ($(#[$doc:meta])* $entry:ident, $bits:literal, $dot:ident, $plain:ident) => {
+        $(#[$doc])*
+        pub(crate) fn $entry(
+            w: &IntMatrixRef<'_>,
+            x: &A8Activations,
+            rows: Range<usize>,
+            y: &mut [f32],
+        ) {
+            assert_a8_kernel(w, x, &rows, y, $bits, Isa::Neon);
+            if cpu_features().dotprod {
+                // SAFETY: NEON (asserted) and dotprod (checked) are present; memory
+                // accesses are justified by the asserted argument checks.
+                unsafe { $dot(w, x, rows, y) }
+            } else {
+                // SAFETY: NEON is present (asserted); this variant uses no other extension.
+                unsafe { $plain(w, x, rows, y) }
+            }
+        }
+    };
 }
+
+/// Runs `$rows::<R>(w, x, n0, out)` over the rows in blocks of [`ROWS`], then singly.
+macro_rules! neon_row_blocks {
+    ($rows:ident, $w:expr, $x:expr, $range:expr, $y:expr) => {{
+        let mut n = $range.start;
+        let mut blocks = $y.chunks_exact_mut(ROWS);
+        for out in &mut blocks {
+            $rows::<ROWS>($w, $x, n, out);
+            n += ROWS;
+        }
+        for out in blocks.into_remainder().chunks_mut(1) {
+            $rows::<1>($w, $x, n, out);
+            n += 1;
+        }
+    }};
+}
+
+neon_a8_entry!(
+    /// Registered as `gemv_int4_a8_neon` (sdot when the CPU has dotprod).
+    gemv_int4, 4, gemv_int4_dot, gemv_int4_plain
+);
 
 #[target_feature(enable = "neon,dotprod")]
 #[inline]
@@ -71,16 +99,7 @@ macro_rules! int4_a8_kernel {
     ($name:ident, $rows:ident, $features:literal, $dot:ident) => {
         #[target_feature(enable = $features)]
         fn $name(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
-            let mut n = rows.start;
-            let mut blocks = y.chunks_exact_mut(ROWS);
-            for out in &mut blocks {
-                $rows::<ROWS>(w, x, n, out);
-                n += ROWS;
-            }
-            for out in blocks.into_remainder().chunks_mut(1) {
-                $rows::<1>(w, x, n, out);
-                n += 1;
-            }
+            neon_row_blocks!($rows, w, x, rows, y)
         }
 
         /// Rows `n0 .. n0 + R` into `out[..R]`.
@@ -151,43 +170,21 @@ macro_rules! int4_a8_kernel {
 int4_a8_kernel!(gemv_int4_dot, gemv_int4_dot_rows, "neon,dotprod", dot_sdot);
 int4_a8_kernel!(gemv_int4_plain, gemv_int4_plain_rows, "neon", dot_plain);
 
-/// Registered as `gemv_int8_a8_neon` (sdot when the CPU has dotprod).
-///
-/// 16 codes per step in natural order against the natural-order activation codes,
-/// recentred to `q - 128` (an i8), so the signed dot products are exact; each lane starts
-/// from `(z - 128) * (-sum of its 4 activation codes)` and ends holding
-/// `sum (q - z) * x8` exactly.
-pub(crate) fn gemv_int8(
-    w: &IntMatrixRef<'_>,
-    x: &A8Activations,
-    rows: Range<usize>,
-    y: &mut [f32],
-) {
-    assert_a8_kernel(w, x, &rows, y, 8, Isa::Neon);
-    if cpu_features().dotprod {
-        // SAFETY: NEON (asserted) and dotprod (checked) are present; memory accesses are
-        // justified by the asserted argument checks.
-        unsafe { gemv_int8_dot(w, x, rows, y) }
-    } else {
-        // SAFETY: NEON is present (asserted); this variant uses no other extension.
-        unsafe { gemv_int8_plain(w, x, rows, y) }
-    }
-}
+neon_a8_entry!(
+    /// Registered as `gemv_int8_a8_neon` (sdot when the CPU has dotprod).
+    ///
+    /// 16 codes per step in natural order against the natural-order activation codes,
+    /// recentred to `q - 128` (an i8), so the signed dot products are exact; each lane starts
+    /// from `(z - 128) * (-sum of its 4 activation codes)` and ends holding
+    /// `sum (q - z) * x8` exactly.
+    gemv_int8, 8, gemv_int8_dot, gemv_int8_plain
+);
 
 macro_rules! int8_a8_kernel {
     ($name:ident, $rows:ident, $features:literal, $dot:ident) => {
         #[target_feature(enable = $features)]
         fn $name(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
-            let mut n = rows.start;
-            let mut blocks = y.chunks_exact_mut(ROWS);
-            for out in &mut blocks {
-                $rows::<ROWS>(w, x, n, out);
-                n += ROWS;
-            }
-            for out in blocks.into_remainder().chunks_mut(1) {
-                $rows::<1>(w, x, n, out);
-                n += 1;
-            }
+            neon_row_blocks!($rows, w, x, rows, y)
         }
 
         /// INT8 rows `n0 .. n0 + R` into `out[..R]`.
@@ -265,43 +262,21 @@ macro_rules! int8_a8_kernel {
 int8_a8_kernel!(gemv_int8_dot, gemv_int8_dot_rows, "neon,dotprod", dot_sdot);
 int8_a8_kernel!(gemv_int8_plain, gemv_int8_plain_rows, "neon", dot_plain);
 
-/// Registered as `gemv_int2_a8_neon` (sdot when the CPU has dotprod).
-///
-/// 64 codes (two blocks) per 16-byte step against the 2-bit-weight activation layout
-/// (see [`crate::a8`]): the `t`-th 2-bit field of every byte meets plane `t`, four
-/// signed dot products cover the step, and each lane (16 elements) starts from `z` times
-/// minus their code sum so it ends holding `sum (q - z) * x8` exactly.
-pub(crate) fn gemv_int2(
-    w: &IntMatrixRef<'_>,
-    x: &A8Activations,
-    rows: Range<usize>,
-    y: &mut [f32],
-) {
-    assert_a8_kernel(w, x, &rows, y, 2, Isa::Neon);
-    if cpu_features().dotprod {
-        // SAFETY: NEON (asserted) and dotprod (checked) are present; memory accesses are
-        // justified by the asserted argument checks.
-        unsafe { gemv_int2_dot(w, x, rows, y) }
-    } else {
-        // SAFETY: NEON is present (asserted); this variant uses no other extension.
-        unsafe { gemv_int2_plain(w, x, rows, y) }
-    }
-}
+neon_a8_entry!(
+    /// Registered as `gemv_int2_a8_neon` (sdot when the CPU has dotprod).
+    ///
+    /// 64 codes (two blocks) per 16-byte step against the 2-bit-weight activation layout
+    /// (see [`crate::a8`]): the `t`-th 2-bit field of every byte meets plane `t`, four
+    /// signed dot products cover the step, and each lane (16 elements) starts from `z` times
+    /// minus their code sum so it ends holding `sum (q - z) * x8` exactly.
+    gemv_int2, 2, gemv_int2_dot, gemv_int2_plain
+);
 
 macro_rules! int2_a8_kernel {
     ($name:ident, $rows:ident, $features:literal, $dot:ident, $b3:expr) => {
         #[target_feature(enable = $features)]
         fn $name(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
-            let mut n = rows.start;
-            let mut blocks = y.chunks_exact_mut(ROWS);
-            for out in &mut blocks {
-                $rows::<ROWS>(w, x, n, out);
-                n += ROWS;
-            }
-            for out in blocks.into_remainder().chunks_mut(1) {
-                $rows::<1>(w, x, n, out);
-                n += 1;
-            }
+            neon_row_blocks!($rows, w, x, rows, y)
         }
 
         /// INT2 rows `n0 .. n0 + R` into `out[..R]`.
@@ -434,24 +409,11 @@ int2_a8_kernel!(
     true
 );
 
-/// Registered as `gemv_int3_a8_neon`: the INT2 kernel with bit 2 of each code merged in
-/// from the 1-bit plane (codes up to 7; products stay far inside i16).
-pub(crate) fn gemv_int3(
-    w: &IntMatrixRef<'_>,
-    x: &A8Activations,
-    rows: Range<usize>,
-    y: &mut [f32],
-) {
-    assert_a8_kernel(w, x, &rows, y, 3, Isa::Neon);
-    if cpu_features().dotprod {
-        // SAFETY: NEON (asserted) and dotprod (checked) are present; memory accesses are
-        // justified by the asserted argument checks.
-        unsafe { gemv_int3_dot(w, x, rows, y) }
-    } else {
-        // SAFETY: NEON is present (asserted); this variant uses no other extension.
-        unsafe { gemv_int3_plain(w, x, rows, y) }
-    }
-}
+neon_a8_entry!(
+    /// Registered as `gemv_int3_a8_neon`: the INT2 kernel with bit 2 of each code merged in
+    /// from the 1-bit plane (codes up to 7; products stay far inside i16).
+    gemv_int3, 3, gemv_int3_dot, gemv_int3_plain
+);
 
 /// Quantizes the whole 32-element blocks of `x` from block `from` on into the A8 layout
 /// (see [`crate::a8`]): bitwise the scalar block codec (the same `127 / amax` product,

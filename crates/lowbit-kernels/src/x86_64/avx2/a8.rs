@@ -1,4 +1,5 @@
-//! INT4 x A8 GEMV, AVX2: 128 elements per step as two 32-byte halves.
+//! INT x A8 GEMV, AVX2 (INT4 below; INT8, INT2 and INT3 at their entry points; the A8
+//! activation quantizer). INT4: 128 elements per step as two 32-byte halves.
 //!
 //! Same scheme as the AVX-512 kernel (see `x86_64::avx512::a8`): low nibbles meet the
 //! even half of the activation chunk and high nibbles the odd half, the integer dot

@@ -1,4 +1,5 @@
-//! INT4 x A8 GEMV, AVX-512: 128 elements per step.
+//! INT x A8 GEMV, AVX-512 (INT4 below; INT8, INT2 and INT3 at their entry points).
+//! INT4: 128 elements per step.
 //!
 //! One 64-byte load holds 128 codes of 4 blocks. Low nibbles are the even elements and
 //! meet the even half of the activation chunk, high nibbles the odd half (see
@@ -24,23 +25,35 @@ use crate::x86_64::a8_common::{
 };
 use crate::x86_64::avx2::f16_to_f32;
 
-/// Registered as `gemv_int4_a8_avx512` (VNNI when present, else AVX-512BW).
-pub(crate) fn gemv_int4(
-    w: &IntMatrixRef<'_>,
-    x: &A8Activations,
-    rows: Range<usize>,
-    y: &mut [f32],
-) {
-    assert_a8_kernel(w, x, &rows, y, 4, Isa::Avx512);
-    if cpu_features().avx512vnni {
-        // SAFETY: AVX-512 F/BW/VL, FMA, F16C (asserted above) and VNNI (checked here) are
-        // present; memory accesses are justified by the asserted argument checks.
-        unsafe { gemv_int4_vnni(w, x, rows, y) }
-    } else {
-        // SAFETY: as above, without VNNI (this variant does not use it).
-        unsafe { gemv_int4_bw(w, x, rows, y) }
-    }
+/// Defines a registered A8 entry point: checks every precondition, then runs the VNNI
+/// variant when the CPU has it, else the AVX-512BW one.
+macro_rules! avx512_a8_entry {
+    ($(#[$doc:meta])* $entry:ident, $bits:literal, $vnni:ident, $bw:ident) => {
+        $(#[$doc])*
+        pub(crate) fn $entry(
+            w: &IntMatrixRef<'_>,
+            x: &A8Activations,
+            rows: Range<usize>,
+            y: &mut [f32],
+        ) {
+            assert_a8_kernel(w, x, &rows, y, $bits, Isa::Avx512);
+            if cpu_features().avx512vnni {
+                // SAFETY: AVX-512 F/BW/VL, FMA, F16C (asserted) and VNNI (checked here)
+                // are present; memory accesses are justified by the asserted argument
+                // checks.
+                unsafe { $vnni(w, x, rows, y) }
+            } else {
+                // SAFETY: as above, without VNNI (this variant does not use it).
+                unsafe { $bw(w, x, rows, y) }
+            }
+        }
+    };
 }
+
+avx512_a8_entry!(
+    /// Registered as `gemv_int4_a8_avx512` (VNNI when present, else AVX-512BW).
+    gemv_int4, 4, gemv_int4_vnni, gemv_int4_bw
+);
 
 /// `acc + (4-way u8 x i8 dots of lo x xe) + (the same of hi x xo)` per i32 lane, VNNI.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -339,30 +352,17 @@ int4_a8_kernel!(
     dot512_bw
 );
 
-/// Registered as `gemv_int8_a8_avx512` (VNNI when present, else AVX-512BW).
-///
-/// 64 codes (two blocks) per vector, in natural order against the natural-order
-/// activation codes. With VNNI, `vpdpbusd` takes the u8 codes as they are and each lane
-/// starts from `z * (-sum of its 4 activation codes)`, so it holds `sum (q - z) * x8`
-/// exactly. Without VNNI the codes are recentred to `q - 128` and the sign is moved onto
-/// the activation (as in the AVX2 kernel), so `vpmaddubsw` cannot saturate; a zero-point
-/// other than 128 adds `(z - 128) * (-sum x8)` per lane.
-pub(crate) fn gemv_int8(
-    w: &IntMatrixRef<'_>,
-    x: &A8Activations,
-    rows: Range<usize>,
-    y: &mut [f32],
-) {
-    assert_a8_kernel(w, x, &rows, y, 8, Isa::Avx512);
-    if cpu_features().avx512vnni {
-        // SAFETY: AVX-512 F/BW/VL, FMA, F16C (asserted above) and VNNI (checked here) are
-        // present; memory accesses are justified by the asserted argument checks.
-        unsafe { gemv_int8_vnni(w, x, rows, y) }
-    } else {
-        // SAFETY: as above, without VNNI (this variant does not use it).
-        unsafe { gemv_int8_bw(w, x, rows, y) }
-    }
-}
+avx512_a8_entry!(
+    /// Registered as `gemv_int8_a8_avx512` (VNNI when present, else AVX-512BW).
+    ///
+    /// 64 codes (two blocks) per vector, in natural order against the natural-order
+    /// activation codes. With VNNI, `vpdpbusd` takes the u8 codes as they are and each lane
+    /// starts from `z * (-sum of its 4 activation codes)`, so it holds `sum (q - z) * x8`
+    /// exactly. Without VNNI the codes are recentred to `q - 128` and the sign is moved onto
+    /// the activation (as in the AVX2 kernel), so `vpmaddubsw` cannot saturate; a zero-point
+    /// other than 128 adds `(z - 128) * (-sum x8)` per lane.
+    gemv_int8, 8, gemv_int8_vnni, gemv_int8_bw
+);
 
 /// `sum (q - z) * x8` per lane of 4 bytes, VNNI: `z * neg4` plus the u8 x i8 products.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -496,29 +496,16 @@ int8_a8_kernel!(
     dot8_bw
 );
 
-/// Registered as `gemv_int2_a8_avx512` (VNNI when present, else AVX-512BW).
-///
-/// 256 codes (a superchunk, 8 blocks) per vector: the `t`-th 2-bit field of every byte
-/// meets plane `t` of the superchunk's 2-bit-weight activation layout (see
-/// [`crate::a8`]), so four masked fields and four integer dot products cover it without a
-/// shuffle. Lane `l` ends holding `sum (q - z) * x8` over elements `16l .. 16l + 16`
-/// exactly (it starts from `z` times minus their code sum); block `b` is lanes `2b, 2b+1`.
-pub(crate) fn gemv_int2(
-    w: &IntMatrixRef<'_>,
-    x: &A8Activations,
-    rows: Range<usize>,
-    y: &mut [f32],
-) {
-    assert_a8_kernel(w, x, &rows, y, 2, Isa::Avx512);
-    if cpu_features().avx512vnni {
-        // SAFETY: AVX-512 F/BW/VL, FMA, F16C (asserted above) and VNNI (checked here) are
-        // present; memory accesses are justified by the asserted argument checks.
-        unsafe { gemv_int2_vnni(w, x, rows, y) }
-    } else {
-        // SAFETY: as above, without VNNI (this variant does not use it).
-        unsafe { gemv_int2_bw(w, x, rows, y) }
-    }
-}
+avx512_a8_entry!(
+    /// Registered as `gemv_int2_a8_avx512` (VNNI when present, else AVX-512BW).
+    ///
+    /// 256 codes (a superchunk, 8 blocks) per vector: the `t`-th 2-bit field of every byte
+    /// meets plane `t` of the superchunk's 2-bit-weight activation layout (see
+    /// [`crate::a8`]), so four masked fields and four integer dot products cover it without a
+    /// shuffle. Lane `l` ends holding `sum (q - z) * x8` over elements `16l .. 16l + 16`
+    /// exactly (it starts from `z` times minus their code sum); block `b` is lanes `2b, 2b+1`.
+    gemv_int2, 2, gemv_int2_vnni, gemv_int2_bw
+);
 
 /// `acc + sum over t of the 4-way u8 x i8 dots of p[t] x xs[t]` per lane, VNNI.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -713,23 +700,10 @@ int2_a8_kernel!(
     true
 );
 
-/// Registered as `gemv_int3_a8_avx512` (VNNI when present, else AVX-512BW): the INT2
-/// kernel with bit 2 of each code merged in from the 1-bit plane (codes up to 7:
-/// `vpmaddubsw` pair sums at most 1778, four fields' sums at most 7112, still exact in
-/// i16 on the BW path).
-pub(crate) fn gemv_int3(
-    w: &IntMatrixRef<'_>,
-    x: &A8Activations,
-    rows: Range<usize>,
-    y: &mut [f32],
-) {
-    assert_a8_kernel(w, x, &rows, y, 3, Isa::Avx512);
-    if cpu_features().avx512vnni {
-        // SAFETY: AVX-512 F/BW/VL, FMA, F16C (asserted above) and VNNI (checked here) are
-        // present; memory accesses are justified by the asserted argument checks.
-        unsafe { gemv_int3_vnni(w, x, rows, y) }
-    } else {
-        // SAFETY: as above, without VNNI (this variant does not use it).
-        unsafe { gemv_int3_bw(w, x, rows, y) }
-    }
-}
+avx512_a8_entry!(
+    /// Registered as `gemv_int3_a8_avx512` (VNNI when present, else AVX-512BW): the INT2
+    /// kernel with bit 2 of each code merged in from the 1-bit plane (codes up to 7:
+    /// `vpmaddubsw` pair sums at most 1778, four fields' sums at most 7112, still exact in
+    /// i16 on the BW path).
+    gemv_int3, 3, gemv_int3_vnni, gemv_int3_bw
+);

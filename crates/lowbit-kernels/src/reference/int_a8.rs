@@ -12,17 +12,29 @@ use crate::a8::A8Activations;
 /// `y += (s_w(group of b) * s_x(b)) * d_b`, blocks in order.
 pub fn gemv(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
     crate::gemv::assert_a8_args(w, x, &rows, y);
-    let l = *w.layout();
     for (out, n) in y.iter_mut().zip(rows) {
-        let mut acc = 0.0f32;
-        for b in 0..l.k.div_ceil(BLOCK) {
-            let j = (b * BLOCK) / l.group_len;
-            let z = i32::from(w.zero(n, j));
-            let d: i32 = (b * BLOCK..l.k.min((b + 1) * BLOCK))
-                .map(|k| (i32::from(w.code(n, k)) - z) * i32::from(x.code(k)))
-                .sum();
-            acc += (w.scale(n, j) * x.block_scale(b)) * d as f32;
-        }
-        *out = acc;
+        *out = row_from_block(w, x, n, 0);
     }
+}
+
+/// Row `n`'s sum over blocks `first_block..` to the end of the row, as [`gemv`] adds them
+/// (from 0.0, in block order). The SIMD kernels finish the blocks their vectors do not
+/// cover (a partial chunk, a partial last block) with it.
+pub(crate) fn row_from_block(
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    n: usize,
+    first_block: usize,
+) -> f32 {
+    let l = w.layout();
+    let mut acc = 0.0f32;
+    for b in first_block..l.k.div_ceil(BLOCK) {
+        let j = (b * BLOCK) / l.group_len;
+        let z = i32::from(w.zero(n, j));
+        let d: i32 = (b * BLOCK..l.k.min((b + 1) * BLOCK))
+            .map(|k| (i32::from(w.code(n, k)) - z) * i32::from(x.code(k)))
+            .sum();
+        acc += (w.scale(n, j) * x.block_scale(b)) * d as f32;
+    }
+    acc
 }

@@ -6,6 +6,7 @@ use core::arch::x86_64::*;
 use lowbit_formats::{f16, int::IntMatrixRef};
 
 use crate::a8::{A8Activations, CHUNK};
+use crate::reference::int_a8::row_from_block;
 
 /// How a row's groups map onto the 4 blocks of a 128-element chunk.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,31 @@ macro_rules! a8_row_blocks {
     }};
 }
 pub(crate) use a8_row_blocks;
+
+/// Prefetches into L2 the part of the next block of `r` rows that step `step` of the
+/// current block mirrors: `buf` is row-major with `row` elements per row, the next block
+/// starts at row `n_next`, and each step reads `bytes` bytes of every row. Called once per
+/// step, it streams the next block in front to back, as one linear stream, at the rate
+/// the current one is read (see DESIGN.md). Prefetches never fault, so the addresses need
+/// not be in bounds (the last block prefetches past the end harmlessly).
+#[target_feature(enable = "sse")]
+#[inline]
+pub(crate) fn prefetch_next_rows<T>(
+    buf: &[T],
+    row: usize,
+    n_next: usize,
+    r: usize,
+    bytes: usize,
+    step: usize,
+) {
+    let base = buf
+        .as_ptr()
+        .cast::<u8>()
+        .wrapping_add(n_next * row * core::mem::size_of::<T>() + r * bytes * step);
+    for i in 0..(r * bytes).div_ceil(64) {
+        _mm_prefetch::<_MM_HINT_T1>(base.wrapping_add(64 * i).cast());
+    }
+}
 
 /// Group index of 32-element block `b`.
 #[inline(always)]
@@ -174,56 +200,6 @@ pub(crate) fn act_scales4(x: &A8Activations, c: usize) -> __m128 {
     _mm_setr_ps(sl[0], sl[4], sl[8], sl[12])
 }
 
-/// The INT8 x A8 dot product of row `n` over blocks `first_block..` to the end of the
-/// row, in scalar code (what is left after a kernel's whole chunks: under 4 blocks).
-pub(crate) fn tail_blocks_int8(
-    w: &IntMatrixRef<'_>,
-    x: &A8Activations,
-    n: usize,
-    first_block: usize,
-) -> f32 {
-    let l = w.layout();
-    let (g, rb, k) = (l.group_len, l.row_bytes0, l.k);
-    let row = &w.plane0()[n * rb..n * rb + k];
-    let xn = &x.codes_nat()[..k];
-    let mut total = 0.0f32;
-    for b in first_block..k.div_ceil(32) {
-        let j = group_of_block(b, g);
-        let z = i32::from(w.zero(n, j));
-        let r = 32 * b..k.min(32 * b + 32);
-        let d: i32 = row[r.clone()]
-            .iter()
-            .zip(&xn[r])
-            .map(|(&q, &v)| (i32::from(q) - z) * i32::from(v))
-            .sum();
-        total += (w.scale(n, j) * x.block_scale(b)) * d as f32;
-    }
-    total
-}
-
-/// The A8 dot product of row `n` over blocks `first_block..` to the end of the row for
-/// any bit width, in scalar code through the matrix's code accessor (what is left after
-/// a 2-bit kernel's whole superchunks: under 8 blocks).
-pub(crate) fn tail_blocks_generic(
-    w: &IntMatrixRef<'_>,
-    x: &A8Activations,
-    n: usize,
-    first_block: usize,
-) -> f32 {
-    let l = w.layout();
-    let (g, k) = (l.group_len, l.k);
-    let mut total = 0.0f32;
-    for b in first_block..k.div_ceil(32) {
-        let j = group_of_block(b, g);
-        let z = i32::from(w.zero(n, j));
-        let d: i32 = (32 * b..k.min(32 * b + 32))
-            .map(|e| (i32::from(w.code(n, e)) - z) * i32::from(x.code(e)))
-            .sum();
-        total += (w.scale(n, j) * x.block_scale(b)) * d as f32;
-    }
-    total
-}
-
 /// The A8 dot product of row `n` over blocks `first_block..` to the end of the row, on
 /// 16-byte vectors (one block per step, `vpmaddubsw`): what is left after a kernel's
 /// wide steps. A partial last block (K not a multiple of 32) is summed in scalar code.
@@ -266,22 +242,7 @@ pub(crate) fn tail_blocks(
     }
     let f = _mm_add_ps(f, _mm_movehl_ps(f, f));
     let f = _mm_add_ss(f, _mm_movehdup_ps(f));
-    let mut total = _mm_cvtss_f32(f);
-    if blocks * 32 < k {
-        let j = group_of_block(blocks, g);
-        let z = i32::from(w.zero(n, j));
-        let d: i32 = (blocks * 32..k)
-            .map(|kk| (i32::from(nibble(row, kk)) - z) * i32::from(x.code(kk)))
-            .sum();
-        total += (w.scale(n, j) * x.block_scale(blocks)) * d as f32;
-    }
-    total
-}
-
-/// Code `k` of a 4-bit row.
-#[inline(always)]
-pub(crate) fn nibble(row: &[u8], k: usize) -> u8 {
-    (row[k / 2] >> (4 * (k % 2))) & 0xF
+    _mm_cvtss_f32(f) + row_from_block(w, x, n, blocks)
 }
 
 /// `acc + sum of 4 adjacent u8 x i8 products` per i32 lane. Codes are at most 15 and

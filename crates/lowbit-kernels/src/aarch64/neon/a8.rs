@@ -16,6 +16,7 @@ use lowbit_formats::int::IntMatrixRef;
 use crate::a8::{A8Activations, Lanes, CHUNK, SUPER};
 use crate::dispatch::{cpu_features, Isa};
 use crate::gemv::assert_a8_kernel;
+use crate::reference::int_a8::row_from_block;
 
 /// Defines a registered A8 entry point: checks every precondition, then runs the `sdot`
 /// variant when the CPU has dotprod, else the plain one.
@@ -147,21 +148,7 @@ macro_rules! int4_a8_kernel {
                 }
             }
             for (r, (o, fr)) in out.iter_mut().zip(f).enumerate() {
-                let n = n0 + r;
-                let row = &plane[n * rb..(n + 1) * rb];
-                let mut tail = 0.0f32;
-                if blocks * 32 < k {
-                    let j = (blocks * 32) / g;
-                    let z = i32::from(w.zero(n, j));
-                    let d: i32 = (blocks * 32..k)
-                        .map(|kk| {
-                            let q = (row[kk / 2] >> (4 * (kk % 2))) & 0xF;
-                            (i32::from(q) - z) * i32::from(x.code(kk))
-                        })
-                        .sum();
-                    tail = (w.scale(n, j) * x.block_scale(blocks)) * d as f32;
-                }
-                *o = vaddvq_f32(fr) + tail;
+                *o = vaddvq_f32(fr) + row_from_block(w, x, n0 + r, blocks);
             }
         }
     };
@@ -240,20 +227,7 @@ macro_rules! int8_a8_kernel {
                 }
             }
             for (r, (o, fr)) in out.iter_mut().zip(f).enumerate() {
-                let n = n0 + r;
-                let mut tail = 0.0f32;
-                if blocks * 32 < k {
-                    let j = (blocks * 32) / g;
-                    let z = i32::from(w.zero(n, j));
-                    let row = &plane[n * rb + blocks * 32..n * rb + k];
-                    let d: i32 = row
-                        .iter()
-                        .zip(&xn[blocks * 32..k])
-                        .map(|(&q, &v)| (i32::from(q) - z) * i32::from(v))
-                        .sum();
-                    tail = (w.scale(n, j) * x.block_scale(blocks)) * d as f32;
-                }
-                *o = vaddvq_f32(fr) + tail;
+                *o = vaddvq_f32(fr) + row_from_block(w, x, n0 + r, blocks);
             }
         }
     };
@@ -364,17 +338,7 @@ macro_rules! int2_a8_kernel {
                 }
             }
             for (r, (o, fr)) in out.iter_mut().zip(f).enumerate() {
-                let n = n0 + r;
-                let mut tail = 0.0f32;
-                for b in 2 * steps..k.div_ceil(32) {
-                    let j = (b * 32) / g;
-                    let z = i32::from(w.zero(n, j));
-                    let d: i32 = (32 * b..k.min(32 * b + 32))
-                        .map(|e| (i32::from(w.code(n, e)) - z) * i32::from(x.code(e)))
-                        .sum();
-                    tail += (w.scale(n, j) * x.block_scale(b)) * d as f32;
-                }
-                *o = vaddvq_f32(fr) + tail;
+                *o = vaddvq_f32(fr) + row_from_block(w, x, n0 + r, 2 * steps);
             }
         }
     };

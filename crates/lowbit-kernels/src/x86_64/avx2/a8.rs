@@ -15,8 +15,9 @@ use lowbit_formats::int::IntMatrixRef;
 use crate::a8::{A8Activations, Lanes, CHUNK, SUPER};
 use crate::dispatch::Isa;
 use crate::gemv::assert_a8_kernel;
+use crate::reference::int_a8::row_from_block;
 use crate::x86_64::a8_common::{
-    a8_row_blocks, act_scales4, chunk_scales, tail_blocks, tail_blocks_generic, tail_blocks_int8,
+    a8_row_blocks, act_scales4, chunk_scales, prefetch_next_rows, tail_blocks,
 };
 
 /// Registered as `gemv_int4_a8_avx2`.
@@ -80,12 +81,8 @@ fn rows_imp<const MODE: u8, const SYM: bool, const R: usize>(
     let mut facc = [_mm256_setzero_ps(); R];
     for c in 0..chunks {
         if prefetch {
-            let wp = plane.as_ptr().wrapping_add((n0 + R) * rb + R * 64 * c);
-            for i in 0..R {
-                _mm_prefetch::<_MM_HINT_T1>(wp.wrapping_add(64 * i).cast());
-            }
-            let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
-            _mm_prefetch::<_MM_HINT_T1>(sp.wrapping_add(R * 8 * c).cast());
+            prefetch_next_rows(plane, rb, n0 + R, R, 64, c);
+            prefetch_next_rows(scales, gpr, n0 + R, R, 8, c);
         }
         for (r, fa) in facc.iter_mut().enumerate() {
             let n = n0 + r;
@@ -172,12 +169,8 @@ fn int8_rows<const MODE: u8, const SYM: bool, const R: usize>(
     for c in 0..chunks {
         if prefetch {
             // The next block of rows as one linear stream (see the INT4 kernel).
-            let wp = plane.as_ptr().wrapping_add((n0 + R) * rb + R * 128 * c);
-            for i in 0..2 * R {
-                _mm_prefetch::<_MM_HINT_T1>(wp.wrapping_add(64 * i).cast());
-            }
-            let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
-            _mm_prefetch::<_MM_HINT_T1>(sp.wrapping_add(R * 8 * c).cast());
+            prefetch_next_rows(plane, rb, n0 + R, R, 128, c);
+            prefetch_next_rows(scales, gpr, n0 + R, R, 8, c);
         }
         let sx4 = act_scales4(x, c);
         for (r, fa) in facc.iter_mut().enumerate() {
@@ -216,7 +209,7 @@ fn int8_rows<const MODE: u8, const SYM: bool, const R: usize>(
         }
     }
     for (r, (o, fa)) in out.iter_mut().zip(facc).enumerate() {
-        *o = super::hsum(fa) + tail_blocks_int8(w, x, n0 + r, 4 * chunks);
+        *o = super::hsum(fa) + row_from_block(w, x, n0 + r, 4 * chunks);
     }
 }
 
@@ -314,15 +307,10 @@ fn int23_rows<const MODE: u8, const SYM: bool, const R: usize, const B3: bool>(
     for c in 0..chunks {
         if prefetch {
             // The next block of rows as one linear stream (see the INT4 kernel).
-            let wp = plane.as_ptr().wrapping_add((n0 + R) * rb + R * 32 * c);
-            for i in 0..R.div_ceil(2) {
-                _mm_prefetch::<_MM_HINT_T1>(wp.wrapping_add(64 * i).cast());
-            }
-            let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
-            _mm_prefetch::<_MM_HINT_T1>(sp.wrapping_add(R * 8 * c).cast());
+            prefetch_next_rows(plane, rb, n0 + R, R, 32, c);
+            prefetch_next_rows(scales, gpr, n0 + R, R, 8, c);
             if B3 {
-                let hp = hplane.as_ptr().wrapping_add((n0 + R) * rb1 + R * 16 * c);
-                _mm_prefetch::<_MM_HINT_T1>(hp.cast());
+                prefetch_next_rows(hplane, rb1, n0 + R, R, 16, c);
             }
         }
         let (sup, h) = (c / 2, c % 2);
@@ -397,7 +385,7 @@ fn int23_rows<const MODE: u8, const SYM: bool, const R: usize, const B3: bool>(
         }
     }
     for (r, (o, fa)) in out.iter_mut().zip(facc).enumerate() {
-        *o = super::hsum(fa) + tail_blocks_generic(w, x, n0 + r, 4 * chunks);
+        *o = super::hsum(fa) + row_from_block(w, x, n0 + r, 4 * chunks);
     }
 }
 

@@ -19,9 +19,10 @@ use lowbit_formats::int::IntMatrixRef;
 use crate::a8::{A8Activations, CHUNK, SUPER};
 use crate::dispatch::{cpu_features, Isa};
 use crate::gemv::assert_a8_kernel;
+use crate::reference::int_a8::row_from_block;
 use crate::x86_64::a8_common::{
-    a8_row_blocks, act_scales4, chunk_params, chunk_scales, group_of_block, tail_blocks,
-    tail_blocks_generic, tail_blocks_int8, GroupMode,
+    a8_row_blocks, act_scales4, chunk_params, chunk_scales, group_of_block, prefetch_next_rows,
+    tail_blocks, GroupMode,
 };
 use crate::x86_64::avx2::f16_to_f32;
 
@@ -90,7 +91,6 @@ fn generic_lanes(w: &IntMatrixRef<'_>, n: usize, c: usize, g: usize) -> (__m512,
 
 /// Rows per block of the chunk loop.
 const ROWS: usize = 8;
-const PFH: i32 = _MM_HINT_T1;
 
 macro_rules! int4_a8_kernel {
     ($name:ident, $rows:ident, $features:literal, $dot512:ident) => {
@@ -138,15 +138,10 @@ macro_rules! int4_a8_kernel {
                 // The next block of rows, front to back at the rate this block is read:
                 // its weights (R * K/2 bytes, R lines per chunk), scales and zero-points
                 // (R * 8 and R * 4 bytes per chunk, a line every few chunks).
-                let wp = plane.as_ptr().wrapping_add((n0 + R) * rb + R * 64 * c);
-                for i in 0..R {
-                    _mm_prefetch::<PFH>(wp.wrapping_add(64 * i).cast());
-                }
-                let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
-                _mm_prefetch::<PFH>(sp.wrapping_add(R * 8 * c).cast());
+                prefetch_next_rows(plane, rb, n0 + R, R, 64, c);
+                prefetch_next_rows(scales, gpr, n0 + R, R, 8, c);
                 if let Some(z) = zeros {
-                    let zp = z.as_ptr().wrapping_add((n0 + R) * gpr + R * 4 * c);
-                    _mm_prefetch::<PFH>(zp.cast());
+                    prefetch_next_rows(z, gpr, n0 + R, R, 4, c);
                 }
             };
             let act = |c: usize| {
@@ -430,12 +425,8 @@ macro_rules! int8_a8_kernel {
             for c in 0..chunks {
                 if prefetch {
                     // The next block of rows as one linear stream (see the INT4 kernel).
-                    let wp = plane.as_ptr().wrapping_add((n0 + R) * rb + R * 128 * c);
-                    for i in 0..2 * R {
-                        _mm_prefetch::<PFH>(wp.wrapping_add(64 * i).cast());
-                    }
-                    let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
-                    _mm_prefetch::<PFH>(sp.wrapping_add(R * 8 * c).cast());
+                    prefetch_next_rows(plane, rb, n0 + R, R, 128, c);
+                    prefetch_next_rows(scales, gpr, n0 + R, R, 8, c);
                 }
                 // SAFETY: the activation buffers hold ceil(K/128) > c chunks of 128
                 // natural codes and 32 per-4 sums.
@@ -477,7 +468,7 @@ macro_rules! int8_a8_kernel {
                 }
             }
             for (r, (o, fa)) in out.iter_mut().zip(facc).enumerate() {
-                *o = _mm512_reduce_add_ps(fa) + tail_blocks_int8(w, x, n0 + r, 4 * chunks);
+                *o = _mm512_reduce_add_ps(fa) + row_from_block(w, x, n0 + r, 4 * chunks);
             }
         }
     };
@@ -573,17 +564,10 @@ macro_rules! int2_a8_kernel {
             for s in 0..supers {
                 if prefetch {
                     // The next block of rows as one linear stream (see the INT4 kernel).
-                    let wp = plane.as_ptr().wrapping_add((n0 + R) * rb + R * 64 * s);
-                    for i in 0..R {
-                        _mm_prefetch::<PFH>(wp.wrapping_add(64 * i).cast());
-                    }
-                    let sp = scales.as_ptr().wrapping_add((n0 + R) * gpr).cast::<u8>();
-                    _mm_prefetch::<PFH>(sp.wrapping_add(R * 16 * s).cast());
+                    prefetch_next_rows(plane, rb, n0 + R, R, 64, s);
+                    prefetch_next_rows(scales, gpr, n0 + R, R, 16, s);
                     if $b3 {
-                        let hp = hplane.as_ptr().wrapping_add((n0 + R) * rb1 + R * 32 * s);
-                        for i in 0..R.div_ceil(2) {
-                            _mm_prefetch::<PFH>(hp.wrapping_add(64 * i).cast());
-                        }
+                        prefetch_next_rows(hplane, rb1, n0 + R, R, 32, s);
                     }
                 }
                 // SAFETY: the 2-bit layout holds ceil(K/256) > s superchunks of 256
@@ -665,7 +649,7 @@ macro_rules! int2_a8_kernel {
                 }
             }
             for (r, (o, fa)) in out.iter_mut().zip(facc).enumerate() {
-                *o = _mm512_reduce_add_ps(fa) + tail_blocks_generic(w, x, n0 + r, 8 * supers);
+                *o = _mm512_reduce_add_ps(fa) + row_from_block(w, x, n0 + r, 8 * supers);
             }
         }
     };

@@ -20,18 +20,33 @@ use crate::x86_64::a8_common::{
     a8_row_blocks, act_scales4, chunk_scales, prefetch_next_rows, tail_blocks,
 };
 
-/// Registered as `gemv_int4_a8_avx2`.
-pub(crate) fn gemv_int4(
-    w: &IntMatrixRef<'_>,
-    x: &A8Activations,
-    rows: Range<usize>,
-    y: &mut [f32],
-) {
-    assert_a8_kernel(w, x, &rows, y, 4, Isa::Avx2);
-    // SAFETY: AVX2, FMA and F16C are present (asserted above); memory accesses are
-    // justified by the asserted argument checks (see inside).
-    unsafe { gemv_int4_imp(w, x, rows, y) }
+/// Defines a registered A8 entry point: checks every precondition, then runs `$rows`
+/// over the rows in blocks (see `a8_row_blocks!`) with AVX2, FMA and F16C enabled.
+macro_rules! avx2_a8_entry {
+    ($(#[$doc:meta])* $entry:ident, $bits:literal, $rows:ident) => {
+        $(#[$doc])*
+        pub(crate) fn $entry(
+            w: &IntMatrixRef<'_>,
+            x: &A8Activations,
+            rows: Range<usize>,
+            y: &mut [f32],
+        ) {
+            #[target_feature(enable = "avx2,fma,f16c")]
+            fn imp(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
+                a8_row_blocks!($rows, ROWS, w, x, rows, y)
+            }
+            assert_a8_kernel(w, x, &rows, y, $bits, Isa::Avx2);
+            // SAFETY: AVX2, FMA and F16C are present (asserted above); memory accesses
+            // are justified by the asserted argument checks (see inside).
+            unsafe { imp(w, x, rows, y) }
+        }
+    };
 }
+
+avx2_a8_entry!(
+    /// Registered as `gemv_int4_a8_avx2`.
+    gemv_int4, 4, rows_imp
+);
 
 /// `acc + sum of 4 adjacent lo x xe products + sum of 4 adjacent hi x xo products` per
 /// i32 lane. Codes are at most 15 and activations at most 127 in magnitude, so each
@@ -46,11 +61,6 @@ fn dot2_256(acc: __m256i, lo: __m256i, xe: __m256i, hi: __m256i, xo: __m256i) ->
 
 /// Rows per block of the chunk loop (16 ymm registers: 4 accumulators, 6 shared).
 const ROWS: usize = 4;
-
-#[target_feature(enable = "avx2,fma,f16c")]
-fn gemv_int4_imp(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
-    a8_row_blocks!(rows_imp, ROWS, w, x, rows, y)
-}
 
 /// Rows `n0 .. n0 + R` into `out[..R]`. `MODE`: the [`GroupMode`] (0 G32, 1 G64,
 /// 2 Uniform, 3 Generic, which reads any layout through [`chunk_params`]); `SYM`: no
@@ -122,30 +132,17 @@ fn rows_imp<const MODE: u8, const SYM: bool, const R: usize>(
     }
 }
 
-/// Registered as `gemv_int8_a8_avx2`.
-///
-/// One 32-byte block per step. `vpmaddubsw` takes u8 x i8 pairs whose sum would overflow
-/// i16 for codes up to 255, so the codes are recentred: `q - 128` as i8, its magnitude
-/// (at most 128) as the unsigned operand and its sign moved onto the activation
-/// (`vpsignb`; activations are at most 127 in magnitude), which bounds each pair sum by
-/// 2 * 128 * 127. Each lane then holds `sum (q - 128) x8` over 4 elements; a zero-point
-/// other than 128 adds `(128 - z) * sum x8`, exactly, from the per-4 sums.
-pub(crate) fn gemv_int8(
-    w: &IntMatrixRef<'_>,
-    x: &A8Activations,
-    rows: Range<usize>,
-    y: &mut [f32],
-) {
-    assert_a8_kernel(w, x, &rows, y, 8, Isa::Avx2);
-    // SAFETY: AVX2, FMA and F16C are present (asserted above); memory accesses are
-    // justified by the asserted argument checks (see inside).
-    unsafe { gemv_int8_imp(w, x, rows, y) }
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-fn gemv_int8_imp(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
-    a8_row_blocks!(int8_rows, ROWS, w, x, rows, y)
-}
+avx2_a8_entry!(
+    /// Registered as `gemv_int8_a8_avx2`.
+    ///
+    /// One 32-byte block per step. `vpmaddubsw` takes u8 x i8 pairs whose sum would overflow
+    /// i16 for codes up to 255, so the codes are recentred: `q - 128` as i8, its magnitude
+    /// (at most 128) as the unsigned operand and its sign moved onto the activation
+    /// (`vpsignb`; activations are at most 127 in magnitude), which bounds each pair sum by
+    /// 2 * 128 * 127. Each lane then holds `sum (q - 128) x8` over 4 elements; a zero-point
+    /// other than 128 adds `(128 - z) * sum x8`, exactly, from the per-4 sums.
+    gemv_int8, 8, int8_rows
+);
 
 /// INT8 rows `n0 .. n0 + R` into `out[..R]` (`MODE`, `SYM` as for the INT4 rows).
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -213,48 +210,22 @@ fn int8_rows<const MODE: u8, const SYM: bool, const R: usize>(
     }
 }
 
-/// Registered as `gemv_int2_a8_avx2`.
-///
-/// 128 codes (half a superchunk, 4 blocks) per 32-byte vector, against the 2-bit-weight
-/// activation layout as in the AVX-512 kernel; `vpmaddubsw` on 2-bit codes gives pair
-/// sums of at most 762, the four fields' sums together at most 3048, added in i16 before
-/// one `vpmaddwd`. Lane `l` covers 16 elements; block `b` is lanes `2b, 2b + 1`.
-pub(crate) fn gemv_int2(
-    w: &IntMatrixRef<'_>,
-    x: &A8Activations,
-    rows: Range<usize>,
-    y: &mut [f32],
-) {
-    assert_a8_kernel(w, x, &rows, y, 2, Isa::Avx2);
-    // SAFETY: AVX2, FMA and F16C are present (asserted above); memory accesses are
-    // justified by the asserted argument checks (see inside).
-    unsafe { gemv_int2_imp(w, x, rows, y) }
-}
+avx2_a8_entry!(
+    /// Registered as `gemv_int2_a8_avx2`.
+    ///
+    /// 128 codes (half a superchunk, 4 blocks) per 32-byte vector, against the 2-bit-weight
+    /// activation layout as in the AVX-512 kernel; `vpmaddubsw` on 2-bit codes gives pair
+    /// sums of at most 762, the four fields' sums together at most 3048, added in i16 before
+    /// one `vpmaddwd`. Lane `l` covers 16 elements; block `b` is lanes `2b, 2b + 1`.
+    gemv_int2, 2, int2_rows
+);
 
-#[target_feature(enable = "avx2,fma,f16c")]
-fn gemv_int2_imp(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
-    a8_row_blocks!(int2_rows, ROWS, w, x, rows, y)
-}
-
-/// Registered as `gemv_int3_a8_avx2`: the INT2 kernel with bit 2 of each code merged in
-/// from the 1-bit plane (codes up to 7: pair sums at most 1778, the four fields' sums at
-/// most 7112, still exact in i16).
-pub(crate) fn gemv_int3(
-    w: &IntMatrixRef<'_>,
-    x: &A8Activations,
-    rows: Range<usize>,
-    y: &mut [f32],
-) {
-    assert_a8_kernel(w, x, &rows, y, 3, Isa::Avx2);
-    // SAFETY: AVX2, FMA and F16C are present (asserted above); memory accesses are
-    // justified by the asserted argument checks (see inside).
-    unsafe { gemv_int3_imp(w, x, rows, y) }
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-fn gemv_int3_imp(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
-    a8_row_blocks!(int3_rows, ROWS, w, x, rows, y)
-}
+avx2_a8_entry!(
+    /// Registered as `gemv_int3_a8_avx2`: the INT2 kernel with bit 2 of each code merged in
+    /// from the 1-bit plane (codes up to 7: pair sums at most 1778, the four fields' sums at
+    /// most 7112, still exact in i16).
+    gemv_int3, 3, int3_rows
+);
 
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]

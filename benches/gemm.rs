@@ -11,9 +11,8 @@
 //! `cargo bench -p lowbit-benches --bench gemm` (filter with e.g. `-- gemm_flops/.*/avx512`).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use lowbit::{Format, Group, Isa, MatrixRef, QuantizedMatrix};
+use lowbit::{Format, GemvOptions, Group, Isa, QuantizedMatrix, Workspace};
 use lowbit_benches::random_f32;
-use lowbit_kernels::gemv::int_gemm;
 use std::hint::black_box;
 
 const N: usize = 4096;
@@ -42,10 +41,9 @@ fn f32_gemm_rows(w: &[f32], x: &[f32], m: usize, y: &mut [f32]) {
 fn bench_gemm(c: &mut Criterion) {
     let wf = random_f32(N * K, 1);
     let q = QuantizedMatrix::quantize(&wf, N, K, Format::int4(Group::Size(32))).unwrap();
-    let MatrixRef::Int(v) = q.view() else {
-        unreachable!()
-    };
-    let bytes = v.layout().weight_bytes() as u64;
+    let v = q.view();
+    let bytes = v.weight_bytes() as u64;
+    let mut ws = Workspace::new();
     let xs = random_f32(MS[MS.len() - 1] * K, 2);
     let mut y = vec![0.0f32; MS[MS.len() - 1] * N];
     for (group, flops) in [("gemm_bytes", false), ("gemm_flops", true)] {
@@ -62,8 +60,16 @@ fn bench_gemm(c: &mut Criterion) {
                 if isa == Isa::Scalar && m > 4 {
                     continue;
                 }
+                let opts = GemvOptions {
+                    isa: Some(isa),
+                    single_thread: true,
+                    ..Default::default()
+                };
                 g.bench_function(BenchmarkId::new(format!("m{m}"), isa.name()), |b| {
-                    b.iter(|| int_gemm(isa, &v, black_box(x), m, 0..N, &mut y, N).unwrap())
+                    b.iter(|| {
+                        lowbit::gemm_rows(v, black_box(x), m, 0..N, &mut y, N, &opts, &mut ws)
+                            .unwrap()
+                    })
                 });
             }
             if m <= 4 {

@@ -6,7 +6,7 @@
 //! `cargo bench -p lowbit-benches` (filter with e.g. `-- int4_g32/avx512`).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use lowbit::{Format, Group, Isa, QuantizedMatrix};
+use lowbit::{Format, GemvOptions, Group, Isa, QuantizedMatrix, Workspace};
 use lowbit_benches::random_f32;
 use std::hint::black_box;
 
@@ -47,10 +47,18 @@ fn bench_gemv(c: &mut Criterion) {
             let q = QuantizedMatrix::quantize(&w, n, k, f).unwrap();
             let v = q.view();
             g.throughput(Throughput::Bytes(v.weight_bytes() as u64));
+            let mut ws = Workspace::new();
             for isa in Isa::available() {
                 let id = BenchmarkId::new(f.name(), isa.name());
+                let opts = GemvOptions {
+                    isa: Some(isa),
+                    single_thread: true,
+                    ..Default::default()
+                };
                 g.bench_function(id, |b| {
-                    b.iter(|| lowbit::gemv_rows(v, black_box(&x), 0..n, &mut y, Some(isa)).unwrap())
+                    b.iter(|| {
+                        lowbit::gemv_rows_ws(v, black_box(&x), 0..n, &mut y, &opts, &mut ws).unwrap()
+                    })
                 });
             }
         }

@@ -4,10 +4,8 @@
 //! shared by all row tasks).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use lowbit::{Format, Group, Isa, QuantizedMatrix};
+use lowbit::{A8Activations, Format, GemvOptions, Group, Isa, QuantizedMatrix, Workspace};
 use lowbit_benches::random_f32;
-use lowbit_kernels::a8::A8Activations;
-use lowbit_kernels::gemv::{int_gemv, int_gemv_a8};
 use std::hint::black_box;
 
 fn bench_a8(c: &mut Criterion) {
@@ -25,19 +23,33 @@ fn bench_a8(c: &mut Criterion) {
             Format::int(3, Group::Size(128), false),
         ] {
             let q = QuantizedMatrix::quantize(&w, n, k, f).unwrap();
-            let lowbit::MatrixRef::Int(v) = q.view() else {
-                unreachable!()
-            };
+            let v = q.view();
             let xq = A8Activations::new(&x).unwrap();
-            g.throughput(Throughput::Bytes(v.layout().weight_bytes() as u64));
+            let mut ws = Workspace::new();
+            g.throughput(Throughput::Bytes(v.weight_bytes() as u64));
             for isa in Isa::available() {
+                let opts = GemvOptions {
+                    isa: Some(isa),
+                    single_thread: true,
+                    ..Default::default()
+                };
                 g.bench_function(
                     BenchmarkId::new(format!("{}/a8", f.name()), isa.name()),
-                    |b| b.iter(|| int_gemv_a8(isa, &v, black_box(&xq), 0..n, &mut y).unwrap()),
+                    |b| {
+                        b.iter(|| {
+                            lowbit::gemv_rows_a8_with(v, black_box(&xq), 0..n, &mut y, &opts)
+                                .unwrap()
+                        })
+                    },
                 );
                 g.bench_function(
                     BenchmarkId::new(format!("{}/f32", f.name()), isa.name()),
-                    |b| b.iter(|| int_gemv(isa, &v, black_box(&x), 0..n, &mut y).unwrap()),
+                    |b| {
+                        b.iter(|| {
+                            lowbit::gemv_rows_ws(v, black_box(&x), 0..n, &mut y, &opts, &mut ws)
+                                .unwrap()
+                        })
+                    },
                 );
             }
         }

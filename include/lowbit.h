@@ -38,12 +38,6 @@
     (LOWBIT_VERSION_MAJOR * 10000UL + LOWBIT_VERSION_MINOR * 100UL + LOWBIT_VERSION_PATCH)
 
 /**
- * Pass to `lowbit_set_isa_cap()` to remove the cap (back to `LOWBIT_ISA`, else the
- * best ISA of this CPU).
- */
-#define LOWBIT_ISA_NO_CAP (0 - 1)
-
-/**
  * `lowbit_format.kind` of INT-b formats: unsigned `bits`-bit codes `q` with an f16
  * scale `s` and a zero-point `z` per group, `w = s * (q - z)`.
  */
@@ -81,9 +75,10 @@
 #define LOWBIT_PRECISION_ALLOW_A8 1
 
 /**
- * An instruction-set path. The codes are stable and equal the Rust
- * `lowbit::Isa::code()`. Functions that take an ISA take a plain `int32_t`, so any value
- * can be passed safely; unknown values are reported, never undefined behaviour.
+ * An instruction-set path. The codes are stable. `LOWBIT_ISA_AUTO` (0) means "the
+ * active ISA" where an ISA is asked for, so a zero-initialized `lowbit_gemv_options`
+ * runs the best kernel allowed. Functions that take an ISA take a plain `int32_t`, so any
+ * value can be passed safely; unknown values are reported, never undefined behaviour.
  */
 enum lowbit_isa
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -91,21 +86,26 @@ enum lowbit_isa
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
     /**
+     * No particular ISA: the active one (`lowbit_isa_active()`); for
+     * `lowbit_set_isa_cap()`, no cap.
+     */
+    LOWBIT_ISA_AUTO = 0,
+    /**
      * Portable scalar code: the reference kernels. Always available.
      */
-    LOWBIT_ISA_SCALAR = 0,
+    LOWBIT_ISA_SCALAR = 1,
     /**
      * x86-64 AVX2 with FMA and F16C.
      */
-    LOWBIT_ISA_AVX2 = 1,
+    LOWBIT_ISA_AVX2 = 2,
     /**
      * x86-64 AVX-512 F/BW/VL.
      */
-    LOWBIT_ISA_AVX512 = 2,
+    LOWBIT_ISA_AVX512 = 3,
     /**
      * aarch64 Advanced SIMD (NEON).
      */
-    LOWBIT_ISA_NEON = 3,
+    LOWBIT_ISA_NEON = 4,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -204,6 +204,14 @@ typedef struct lowbit_activations lowbit_activations;
  * matrix concurrently.
  */
 typedef struct lowbit_matrix lowbit_matrix;
+
+/**
+ * Scratch memory kept between calls (reordered, quantized or widened activations,
+ * staging of batched outputs), opaque to C. Create it with `lowbit_workspace_new()`,
+ * pass it in `lowbit_gemv_options.workspace`, release it with `lowbit_workspace_free()`.
+ * Keep one per thread: a workspace serves one call at a time.
+ */
+typedef struct lowbit_workspace lowbit_workspace;
 
 /**
  * A weight format. `kind` says which family; the other fields are read as that family
@@ -350,20 +358,23 @@ typedef struct lowbit_int_view {
 } lowbit_int_view;
 
 /**
- * Options of `lowbit_gemv_ex()` and `lowbit_gemm()`. Passing NULL instead of a pointer
- * to options means the defaults: `{ LOWBIT_ISA_NO_CAP, LOWBIT_PRECISION_F32, 0, 0 }`
- * (note that a zero-initialized struct asks for `LOWBIT_ISA_SCALAR`);
+ * Options of the calls that take them (`lowbit_gemv_ex()`, `lowbit_gemv_rows_ex()`,
+ * `lowbit_gemm()`, `lowbit_gemm_rows()`, `lowbit_gemv_rows_a8_ex()` and their view
+ * variants). Passing NULL means all defaults, and so does a zero-initialized struct
+ * (`lowbit_gemv_options opts = {0};`): the active ISA, f32 precision, rows split over
+ * lowbit's thread pool, `y = W x`, no bias, scratch allocated per call.
  * `lowbit_gemv_options_default()` returns them.
  */
 typedef struct lowbit_gemv_options {
     /**
-     * An ISA code (`lowbit_isa`) to run on (or the best lower kernel of its family), or
-     * `LOWBIT_ISA_NO_CAP` (-1) for `lowbit_isa_active()`'s. An unknown code is
-     * `LOWBIT_ERR_UNKNOWN_ISA`, one this CPU lacks `LOWBIT_ERR_ISA_UNAVAILABLE`.
+     * `LOWBIT_ISA_AUTO` (0): the active ISA (`lowbit_isa_active()`); else an ISA code to
+     * run on (lowered to the active ISA when above it, and to the best kernel of the
+     * format at or below it). An unknown code is `LOWBIT_ERR_UNKNOWN_ISA`, one this CPU
+     * lacks `LOWBIT_ERR_ISA_UNAVAILABLE`.
      */
     int32_t isa;
     /**
-     * `LOWBIT_PRECISION_F32` or `LOWBIT_PRECISION_ALLOW_A8`; any other value is
+     * `LOWBIT_PRECISION_F32` (0) or `LOWBIT_PRECISION_ALLOW_A8`; any other value is
      * `LOWBIT_ERR_INVALID_PARAMETER`.
      */
     uint32_t precision;
@@ -373,9 +384,25 @@ typedef struct lowbit_gemv_options {
      */
     uint32_t single_thread;
     /**
-     * Reserved, must be 0.
+     * 0: `y = W x (+ bias)`; 1: `y += W x (+ bias)`. Other values are invalid.
      */
-    uint32_t reserved;
+    uint32_t accumulate;
+    /**
+     * NULL, or a bias per output row: `bias_len` must then be N (indexed by the row,
+     * also for row-range calls). It must not overlap `y`.
+     */
+    const float *bias;
+    /**
+     * The length of `bias` (0 when `bias` is NULL).
+     */
+    size_t bias_len;
+    /**
+     * NULL (the call allocates its scratch), or a workspace from
+     * `lowbit_workspace_new()`: the call then allocates nothing once the workspace has
+     * grown to the shape. A workspace serves one call at a time: a call that finds it in
+     * use by another thread fails with `LOWBIT_ERR_INVALID_PARAMETER`.
+     */
+    struct lowbit_workspace *workspace;
 } lowbit_gemv_options;
 
 #ifdef __cplusplus
@@ -415,11 +442,11 @@ const char *lowbit_version_string(void);
 lowbit_isa lowbit_isa_best(void);
 
 /**
- * Stores in `*out` the ISA that calls run on: the cap set by `lowbit_set_isa_cap()`,
- * else the `LOWBIT_ISA` environment variable (scalar, avx2, avx512 or neon; read once),
- * else `lowbit_isa_best()`. Fails with `LOWBIT_ERR_UNKNOWN_ISA` or
- * `LOWBIT_ERR_ISA_UNAVAILABLE` when `LOWBIT_ISA` is bad and no cap overrides it (every
- * GEMV then fails the same way). `*out` is written only on success.
+ * Stores in `*out` the ISA that calls run on when they ask for none: the best ISA of
+ * this CPU, lowered by the `LOWBIT_ISA` environment variable (scalar, avx2, avx512 or
+ * neon; read once), then by the cap of `lowbit_set_isa_cap()`. Fails with
+ * `LOWBIT_ERR_UNKNOWN_ISA` or `LOWBIT_ERR_ISA_UNAVAILABLE` when `LOWBIT_ISA` is bad and no
+ * cap is set (every GEMV then fails the same way). `*out` is written only on success.
  *
  * # Safety
  *
@@ -428,22 +455,27 @@ lowbit_isa lowbit_isa_best(void);
 lowbit_status lowbit_isa_active(lowbit_isa *out);
 
 /**
- * Whether this CPU can run the ISA with code `isa` (false for unknown codes).
+ * Whether this CPU can run the ISA with code `isa` (false for `LOWBIT_ISA_AUTO` and
+ * unknown codes).
  */
 bool lowbit_isa_is_available(int32_t isa);
 
 /**
- * The lower-case name of an ISA code ("scalar", "avx2", "avx512", "neon"), the same
- * names `LOWBIT_ISA` accepts; "unknown" for any other value. A static string, never NULL.
+ * The lower-case name of an ISA code ("scalar", "avx2", "avx512", "neon", the names
+ * `LOWBIT_ISA` accepts, or "auto"); "unknown" for any other value. A static string, never
+ * NULL.
  */
 const char *lowbit_isa_name(int32_t isa);
 
 /**
- * Caps the ISA of every later call, process-wide (it overrides `LOWBIT_ISA`); kernels
- * of that ISA or a lower one of the same family run. `LOWBIT_ISA_NO_CAP` (-1) removes
- * the cap. An ISA this CPU lacks gives `LOWBIT_ERR_ISA_UNAVAILABLE` and an unknown code
- * `LOWBIT_ERR_UNKNOWN_ISA`; on error nothing changes. Thread-safe, but a cap changed
- * while another thread is inside a GEMV may or may not apply to that call.
+ * Caps the ISA of every later call, process-wide: calls run kernels of that ISA or a
+ * lower one of the same family, never above what `LOWBIT_ISA` and the CPU allow (a cap
+ * only lowers; calls that ask for an ISA in their options are lowered to it too, and so
+ * is the activation quantizer). `LOWBIT_ISA_AUTO` (0) removes the cap. An ISA this CPU
+ * lacks gives `LOWBIT_ERR_ISA_UNAVAILABLE` and an unknown code `LOWBIT_ERR_UNKNOWN_ISA`;
+ * on error nothing changes. Thread-safe, but a cap changed while another thread is inside
+ * a GEMV may or may not apply to that call (its results are those of one ISA or the
+ * other, never a mix).
  */
 lowbit_status lowbit_set_isa_cap(int32_t isa);
 
@@ -653,10 +685,37 @@ lowbit_status lowbit_view_dequantize(const struct lowbit_int_view *view,
                                      size_t out_len);
 
 /**
- * The default options, the same as passing NULL: the active ISA, f32 precision, rows
- * split over lowbit's thread pool. Start from these and change fields.
+ * The default options, the same as passing NULL or a zero-initialized struct. Start
+ * from these and change fields.
  */
 struct lowbit_gemv_options lowbit_gemv_options_default(void);
+
+/**
+ * Creates an empty workspace and stores its handle in `*out` (it grows on first use).
+ *
+ * # Safety
+ *
+ * `out` must be NULL or valid for writing one pointer.
+ */
+lowbit_status lowbit_workspace_new(struct lowbit_workspace **out);
+
+/**
+ * Bytes a workspace holds (0 for NULL).
+ *
+ * # Safety
+ *
+ * `ws` must be NULL or a live handle.
+ */
+size_t lowbit_workspace_bytes(const struct lowbit_workspace *ws);
+
+/**
+ * Releases a workspace (NULL is a no-op). The handle must not be used afterwards.
+ *
+ * # Safety
+ *
+ * `ws` must be NULL or a live handle that no call is using.
+ */
+void lowbit_workspace_free(struct lowbit_workspace *ws);
 
 /**
  * `y = W x` with options and a choice of activation type. `x` has `k` elements of
@@ -736,6 +795,93 @@ lowbit_status lowbit_view_gemm(const struct lowbit_int_view *view,
                                float *y,
                                size_t y_len,
                                const struct lowbit_gemv_options *opts);
+
+/**
+ * Output rows `row_begin..row_end` of `W x` with options, on the calling thread (the
+ * options' `single_thread` is ignored): `y_len = row_end - row_begin`, bias (if any)
+ * indexed by the row. For engines that split rows over their own threads; bitwise
+ * identical to the same rows of `lowbit_gemv_ex()` with the same options. With
+ * `LOWBIT_PRECISION_ALLOW_A8` the activations are quantized per call: quantize once with
+ * `lowbit_activations_quantize()` and use `lowbit_gemv_rows_a8_ex()` instead. 16-bit
+ * activations are widened into a temporary per call. `y` is written only on success.
+ *
+ * # Safety
+ *
+ * As for `lowbit_gemv_ex()`.
+ */
+lowbit_status lowbit_gemv_rows_ex(const struct lowbit_matrix *m,
+                                  const void *x,
+                                  size_t x_len,
+                                  int32_t x_type,
+                                  size_t row_begin,
+                                  size_t row_end,
+                                  float *y,
+                                  size_t y_len,
+                                  const struct lowbit_gemv_options *opts);
+
+/**
+ * As `lowbit_gemv_rows_ex()` for a view.
+ *
+ * # Safety
+ *
+ * `view` must be NULL or point to a `lowbit_int_view` whose buffers satisfy its
+ * documentation; `x`, `y` and `opts` as for `lowbit_gemv_ex()`.
+ */
+lowbit_status lowbit_view_gemv_rows_ex(const struct lowbit_int_view *view,
+                                       const void *x,
+                                       size_t x_len,
+                                       int32_t x_type,
+                                       size_t row_begin,
+                                       size_t row_end,
+                                       float *y,
+                                       size_t y_len,
+                                       const struct lowbit_gemv_options *opts);
+
+/**
+ * Output rows `row_begin..row_end` of `Y = X W^T` for `m` activation rows, on the
+ * calling thread: `x` is row-major `[m][K]` (`x_len = m * K`), and output `(i, r)` goes
+ * to `y[i*ldy + (r - row_begin)]` (`ldy >= row_end - row_begin`, `y_len >= (m - 1) * ldy
+ * + (row_end - row_begin)` when `m > 0`; the values after each row's range are left
+ * alone). Bitwise identical to the same outputs of `lowbit_gemm()` with the same
+ * options for any split of the rows (the A8 path runs each activation row's A8 GEMV). An
+ * engine with its own threads splits rows with this; with a workspace per thread it
+ * allocates nothing. `y` is written only on success.
+ *
+ * # Safety
+ *
+ * `w` must be NULL or a live handle; `x` must be NULL or valid for reading `x_len`
+ * floats; `y` must be NULL or valid for reading and writing `y_len` floats; `opts` must
+ * be NULL or point to a `lowbit_gemv_options`.
+ */
+lowbit_status lowbit_gemm_rows(const struct lowbit_matrix *w,
+                               const float *x,
+                               size_t m,
+                               size_t x_len,
+                               size_t row_begin,
+                               size_t row_end,
+                               float *y,
+                               size_t y_len,
+                               size_t ldy,
+                               const struct lowbit_gemv_options *opts);
+
+/**
+ * As `lowbit_gemm_rows()` for a view.
+ *
+ * # Safety
+ *
+ * `view` must be NULL or point to a `lowbit_int_view` whose buffers satisfy its
+ * documentation; `x`, `y` and `opts` as for `lowbit_gemm_rows()`.
+ */
+lowbit_status lowbit_view_gemm_rows(const struct lowbit_int_view *view,
+                                    const float *x,
+                                    size_t m,
+                                    size_t x_len,
+                                    size_t row_begin,
+                                    size_t row_end,
+                                    float *y,
+                                    size_t y_len,
+                                    size_t ldy,
+                                    const struct lowbit_gemv_options *opts);
 
 /**
  * Imports a llama.cpp `Q4_0` tensor of `n` rows by `k` columns into a new matrix and
@@ -923,6 +1069,40 @@ lowbit_status lowbit_view_gemv_rows_a8(const struct lowbit_int_view *view,
                                        size_t row_end,
                                        float *y,
                                        size_t y_len);
+
+/**
+ * `lowbit_gemv_rows_a8()` with options: the ISA (`isa`), `accumulate` and `bias` apply;
+ * `precision`, `single_thread` and `workspace` are ignored (the call is A8, on the
+ * calling thread, and allocates nothing).
+ *
+ * # Safety
+ *
+ * As for `lowbit_gemv_rows_a8()`; `opts` must be NULL or point to a
+ * `lowbit_gemv_options`.
+ */
+lowbit_status lowbit_gemv_rows_a8_ex(const struct lowbit_matrix *m,
+                                     const struct lowbit_activations *a,
+                                     size_t row_begin,
+                                     size_t row_end,
+                                     float *y,
+                                     size_t y_len,
+                                     const struct lowbit_gemv_options *opts);
+
+/**
+ * As `lowbit_gemv_rows_a8_ex()` for a view.
+ *
+ * # Safety
+ *
+ * As for `lowbit_view_gemv_rows_a8()`; `opts` must be NULL or point to a
+ * `lowbit_gemv_options`.
+ */
+lowbit_status lowbit_view_gemv_rows_a8_ex(const struct lowbit_int_view *view,
+                                          const struct lowbit_activations *a,
+                                          size_t row_begin,
+                                          size_t row_end,
+                                          float *y,
+                                          size_t y_len,
+                                          const struct lowbit_gemv_options *opts);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -3,7 +3,10 @@
 
 use lowbit_rs::{A8Activations, MatrixRef};
 
+use core::ptr::null;
+
 use crate::boundary::{ref_in, slice_in, slice_out, status_call, value_call, Fail, OutPtr};
+use crate::ops::{options, lowbit_gemv_options};
 use crate::matrix::{handle, lowbit_matrix};
 use crate::status::lowbit_status;
 use crate::view::{lowbit_int_view, matrix_ref, matrix_spans};
@@ -131,6 +134,7 @@ pub unsafe extern "C" fn lowbit_activations_free(a: *mut lowbit_activations) {
 ///
 /// `a` must be NULL or a live handle; `y` must be NULL or valid for reads and writes of
 /// `y_len` floats during the call; `w`'s buffers stay valid for the call.
+#[allow(clippy::too_many_arguments)]
 unsafe fn gemv_rows_a8(
     w: MatrixRef<'_>,
     a: *const lowbit_activations,
@@ -138,14 +142,17 @@ unsafe fn gemv_rows_a8(
     row_end: usize,
     y: *mut f32,
     y_len: usize,
+    opts: *const lowbit_gemv_options,
 ) -> Result<(), Fail> {
     // SAFETY: forwarded from this function's contract.
     let a = unsafe { activations(a) }?;
-    let inputs = matrix_spans(&w);
+    // SAFETY: forwarded from this function's contract.
+    let opts = unsafe { options(opts) }?;
+    let [p, q, r, s] = matrix_spans(&w);
     // SAFETY: forwarded from this function's contract; `slice_out` checks that `y`
-    // overlaps none of the matrix buffers (the activations are Rust-owned).
-    let y = unsafe { slice_out("y", y, y_len, &inputs) }?;
-    lowbit_rs::gemv_rows_a8(w, a, row_begin..row_end, y, None)?;
+    // overlaps none of the matrix buffers and the bias (the activations are Rust-owned).
+    let y = unsafe { slice_out("y", y, y_len, &[p, q, r, s, opts.bias]) }?;
+    lowbit_rs::gemv_rows_a8_with(w, a, row_begin..row_end, y, &opts.rust)?;
     Ok(())
 }
 
@@ -172,7 +179,7 @@ pub unsafe extern "C" fn lowbit_gemv_rows_a8(
         // SAFETY: the caller guarantees `m` is NULL or a live handle.
         let m = unsafe { handle(m) }?;
         // SAFETY: the caller guarantees `a` and `y` as `gemv_rows_a8` requires.
-        unsafe { gemv_rows_a8(m.inner.view(), a, row_begin, row_end, y, y_len) }
+        unsafe { gemv_rows_a8(m.inner.view(), a, row_begin, row_end, y, y_len, null()) }
     })
 }
 
@@ -198,6 +205,58 @@ pub unsafe extern "C" fn lowbit_view_gemv_rows_a8(
         // SAFETY: the caller guarantees the view's buffers are valid for the call.
         let w = unsafe { matrix_ref(v) }?;
         // SAFETY: the caller guarantees `a` and `y` as `gemv_rows_a8` requires.
-        unsafe { gemv_rows_a8(w, a, row_begin, row_end, y, y_len) }
+        unsafe { gemv_rows_a8(w, a, row_begin, row_end, y, y_len, null()) }
+    })
+}
+
+/// `lowbit_gemv_rows_a8()` with options: the ISA (`isa`), `accumulate` and `bias` apply;
+/// `precision`, `single_thread` and `workspace` are ignored (the call is A8, on the
+/// calling thread, and allocates nothing).
+///
+/// # Safety
+///
+/// As for `lowbit_gemv_rows_a8()`; `opts` must be NULL or point to a
+/// `lowbit_gemv_options`.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_gemv_rows_a8_ex(
+    m: *const lowbit_matrix,
+    a: *const lowbit_activations,
+    row_begin: usize,
+    row_end: usize,
+    y: *mut f32,
+    y_len: usize,
+    opts: *const lowbit_gemv_options,
+) -> lowbit_status {
+    status_call("lowbit_gemv_rows_a8_ex", || {
+        // SAFETY: the caller guarantees `m` is NULL or a live handle.
+        let m = unsafe { handle(m) }?;
+        // SAFETY: the caller guarantees `a`, `y` and `opts` as `gemv_rows_a8` requires.
+        unsafe { gemv_rows_a8(m.inner.view(), a, row_begin, row_end, y, y_len, opts) }
+    })
+}
+
+/// As `lowbit_gemv_rows_a8_ex()` for a view.
+///
+/// # Safety
+///
+/// As for `lowbit_view_gemv_rows_a8()`; `opts` must be NULL or point to a
+/// `lowbit_gemv_options`.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_view_gemv_rows_a8_ex(
+    view: *const lowbit_int_view,
+    a: *const lowbit_activations,
+    row_begin: usize,
+    row_end: usize,
+    y: *mut f32,
+    y_len: usize,
+    opts: *const lowbit_gemv_options,
+) -> lowbit_status {
+    status_call("lowbit_view_gemv_rows_a8_ex", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { matrix_ref(v) }?;
+        // SAFETY: the caller guarantees `a`, `y` and `opts` as `gemv_rows_a8` requires.
+        unsafe { gemv_rows_a8(w, a, row_begin, row_end, y, y_len, opts) }
     })
 }

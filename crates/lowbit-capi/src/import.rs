@@ -1,6 +1,6 @@
 //! Importers: other projects' packed INT tensors into new owned matrices.
 
-use lowbit_formats::import::{
+use lowbit_rs::import::{
     import_awq, import_gptq, import_q4_0, import_q8_0, AwqTensors, GptqConfig, GptqTensors,
     GptqZeros,
 };

@@ -42,7 +42,8 @@ mod activations;
 
 pub use activations::{
     lowbit_activations, lowbit_activations_free, lowbit_activations_k, lowbit_activations_quantize,
-    lowbit_activations_requantize, lowbit_gemv_rows_a8, lowbit_view_gemv_rows_a8,
+    lowbit_activations_requantize, lowbit_gemv_rows_a8, lowbit_gemv_rows_a8_ex,
+    lowbit_view_gemv_rows_a8, lowbit_view_gemv_rows_a8_ex,
 };
 pub use format::{
     lowbit_format, lowbit_format_int, lowbit_int_layout, lowbit_int_sizes, LOWBIT_FORMAT_INT,
@@ -50,7 +51,7 @@ pub use format::{
 pub use import::{lowbit_import_awq, lowbit_import_gptq, lowbit_import_q4_0, lowbit_import_q8_0};
 pub use isa::{
     lowbit_isa, lowbit_isa_active, lowbit_isa_best, lowbit_isa_is_available, lowbit_isa_name,
-    lowbit_set_isa_cap, LOWBIT_ISA_NO_CAP,
+    lowbit_set_isa_cap,
 };
 pub use matrix::{
     lowbit_dequantize, lowbit_gemv, lowbit_gemv_rows, lowbit_matrix, lowbit_matrix_format,
@@ -58,9 +59,11 @@ pub use matrix::{
     lowbit_matrix_n, lowbit_quantize,
 };
 pub use ops::{
-    lowbit_gemm, lowbit_gemv_ex, lowbit_gemv_options, lowbit_gemv_options_default,
-    lowbit_view_gemm, lowbit_view_gemv_ex, LOWBIT_ACT_BF16, LOWBIT_ACT_F16, LOWBIT_ACT_F32,
-    LOWBIT_PRECISION_ALLOW_A8, LOWBIT_PRECISION_F32,
+    lowbit_gemm, lowbit_gemm_rows, lowbit_gemv_ex, lowbit_gemv_options,
+    lowbit_gemv_options_default, lowbit_gemv_rows_ex, lowbit_view_gemm, lowbit_view_gemm_rows,
+    lowbit_view_gemv_ex, lowbit_view_gemv_rows_ex, lowbit_workspace, lowbit_workspace_bytes,
+    lowbit_workspace_free, lowbit_workspace_new, LOWBIT_ACT_BF16, LOWBIT_ACT_F16,
+    LOWBIT_ACT_F32, LOWBIT_PRECISION_ALLOW_A8, LOWBIT_PRECISION_F32,
 };
 pub use status::{lowbit_last_error_message, lowbit_status, lowbit_status_string};
 pub use version::{lowbit_version, lowbit_version_string};

@@ -208,17 +208,20 @@ fn version_agrees_with_cargo() {
 }
 
 #[test]
-fn isa_codes_equal_the_rust_codes() {
+fn isa_codes_are_stable_and_zero_is_auto() {
     use lowbit_rs::Isa;
-    for isa in Isa::ALL {
+    for (isa, code) in [(Isa::Scalar, 1), (Isa::Avx2, 2), (Isa::Avx512, 3), (Isa::Neon, 4)] {
         let c = lowbit_isa::from_isa(isa);
-        assert_eq!(c as i32, i32::from(isa.code()));
+        assert_eq!(c as i32, code);
         assert_eq!(cstr(lowbit_isa_name(c as i32)), isa.name());
         assert_eq!(lowbit_isa_is_available(c as i32), isa.is_available());
     }
+    assert_eq!(lowbit_isa::LOWBIT_ISA_AUTO as i32, 0);
+    assert_eq!(cstr(lowbit_isa_name(0)), "auto");
+    assert!(!lowbit_isa_is_available(0));
     assert_eq!(lowbit_isa_best(), lowbit_isa::from_isa(Isa::best()));
     assert_eq!(cstr(lowbit_isa_name(-1)), "unknown");
-    assert_eq!(cstr(lowbit_isa_name(4)), "unknown");
+    assert_eq!(cstr(lowbit_isa_name(5)), "unknown");
     assert!(!lowbit_isa_is_available(i32::MIN));
     // Only errors here: the cap is process-wide and other tests run concurrently.
     assert_eq!(
@@ -231,7 +234,7 @@ fn isa_codes_equal_the_rust_codes() {
     );
     for isa in Isa::ALL.into_iter().filter(|i| !i.is_available()) {
         assert_eq!(
-            lowbit_set_isa_cap(i32::from(isa.code())),
+            lowbit_set_isa_cap(lowbit_isa::from_isa(isa) as i32),
             lowbit_status::LOWBIT_ERR_ISA_UNAVAILABLE
         );
     }
@@ -574,13 +577,13 @@ fn gemv_ex_refuses_bad_arguments_without_writing() {
     let mut y = vec![7.0f32; N];
     let xp = x.as_ptr().cast::<std::ffi::c_void>();
     let d = lowbit_gemv_options_default();
-    assert_eq!(d.isa, LOWBIT_ISA_NO_CAP);
+    assert_eq!(d, unsafe { core::mem::zeroed::<lowbit_gemv_options>() });
     let cases: [(i32, Option<lowbit_gemv_options>, S); 7] = [
         (3, None, S::LOWBIT_ERR_INVALID_PARAMETER),
         (-1, None, S::LOWBIT_ERR_INVALID_PARAMETER),
         (
             LOWBIT_ACT_F32,
-            Some(lowbit_gemv_options { reserved: 1, ..d }),
+            Some(lowbit_gemv_options { accumulate: 2, ..d }),
             S::LOWBIT_ERR_INVALID_PARAMETER,
         ),
         (

@@ -94,24 +94,27 @@ impl Plan {
             None => vec![Cache::Hot],
         };
 
+        // The kernels of each format per shape (selection can depend on K: per-row groups).
         let mut per_format = Vec::new();
         for &format in &formats {
-            let kernels = distinct_kernels(format, &isas, &acts);
-            if kernels.is_empty() {
-                return Err(CliError::Run(format!(
-                    "no GEMV kernel for {format} on {} with activations {}",
-                    isa_list(&isas),
-                    acts.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
-                )));
-            }
+            let mut per_shape = Vec::new();
             for &Shape { n, k } in &shapes {
                 check_shape(format, n, k).map_err(|e| {
                     CliError::Usage(format!(
                         "--format {format} cannot hold --shape {n}x{k}: {e}"
                     ))
                 })?;
+                let kernels = distinct_kernels(format, k, &isas, &acts);
+                if kernels.is_empty() {
+                    return Err(CliError::Run(format!(
+                        "no GEMV kernel for {format} on {} with activations {}",
+                        isa_list(&isas),
+                        acts.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                per_shape.push(kernels);
             }
-            per_format.push(kernels);
+            per_format.push(per_shape);
         }
 
         let mut cases = Vec::new();
@@ -128,10 +131,10 @@ impl Plan {
                     });
                 }
             }
-            for (fi, kernels) in per_format.iter().enumerate() {
-                for &(isa, act, kernel) in kernels {
-                    let on_best =
-                        gemv_kernel(formats[fi], best, act).is_some_and(|b| b.name == kernel.name);
+            for (fi, per_shape) in per_format.iter().enumerate() {
+                for &(isa, act, kernel) in &per_shape[si] {
+                    let on_best = gemv_kernel(formats[fi], shape.k, best, act)
+                        .is_some_and(|b| b.name == kernel.name);
                     for &m in &args.batches {
                         for &t in &threads {
                             if t > 1 && !all_kernels_threaded && !on_best {
@@ -554,6 +557,7 @@ fn time_kernel(
             Act::A8 => Precision::AllowA8,
         },
         single_thread: pool.is_none(),
+        ..Default::default()
     };
     let mut i = 0;
     let mut call = || {

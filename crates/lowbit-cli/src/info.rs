@@ -106,8 +106,10 @@ fn kernel_table(isas: &[Isa], act: Act) -> Vec<String> {
     lines
 }
 
+/// The kernel of `format` on `isa` for rows of 4096 elements (selection can depend on K
+/// only for per-row groups).
 fn kernel_cell(format: Format, isa: Isa, act: Act) -> String {
-    match gemv_kernel(format, isa, act) {
+    match gemv_kernel(format, 4096, isa, act) {
         Some(k) if k.isa == isa => k.name.to_string(),
         Some(k) => format!("{} (fallback)", k.name),
         None => "-".to_string(),

@@ -6,22 +6,18 @@ use lowbit::{Format, Isa, KernelInfo, Precision};
 
 use crate::args::Act;
 
-/// The GEMV kernel that runs for `format` when `isa` is requested with activations
-/// `act`, or `None` when the CPU lacks `isa` or the format has no kernel there. For
+/// The GEMV kernel that runs for `format` (rows of `k` elements) when `isa` is requested
+/// with activations `act`, or `None` when the CPU lacks `isa` or the format has no kernel
+/// there. For
 /// [`Act::A8`] this is `None` unless an integer-dot (A8) kernel would run: otherwise the
 /// call runs as f32, which the f32 row already measures.
-pub fn gemv_kernel(format: Format, isa: Isa, act: Act) -> Option<KernelInfo> {
+pub fn gemv_kernel(format: Format, k: usize, isa: Isa, act: Act) -> Option<KernelInfo> {
     let precision = match act {
         Act::F32 => Precision::F32,
         Act::A8 => Precision::AllowA8,
     };
-    let k = lowbit::gemv_kernel(format, isa, precision)?;
-    (is_a8(k.name) == (act == Act::A8)).then_some(k)
-}
-
-/// Whether a registry kernel name is an A8 (int8-activation) kernel.
-pub fn is_a8(kernel: &str) -> bool {
-    kernel.contains("_a8_")
+    let kernel = lowbit::gemv_kernel(format, k, isa, precision)?;
+    (kernel.precision == precision).then_some(kernel)
 }
 
 /// Checks that `format` can hold an `n x k` matrix (e.g. its group size divides `k`),
@@ -30,14 +26,19 @@ pub fn check_shape(format: Format, n: usize, k: usize) -> lowbit::Result<()> {
     format.weight_bytes(n, k).map(|_| ())
 }
 
-/// The distinct kernels that run for `format` over `isas` x `acts` (ISA-major, in the
-/// given orders), each with the first ISA that selects it. ISAs that fall back to an
-/// already-listed kernel add nothing.
-pub fn distinct_kernels(format: Format, isas: &[Isa], acts: &[Act]) -> Vec<(Isa, Act, KernelInfo)> {
+/// The distinct kernels that run for `format` (rows of `k` elements) over `isas` x `acts`
+/// (ISA-major, in the given orders), each with the first ISA that selects it. ISAs that
+/// fall back to an already-listed kernel add nothing.
+pub fn distinct_kernels(
+    format: Format,
+    k: usize,
+    isas: &[Isa],
+    acts: &[Act],
+) -> Vec<(Isa, Act, KernelInfo)> {
     let mut out: Vec<(Isa, Act, KernelInfo)> = Vec::new();
     for &isa in isas {
         for &act in acts {
-            if let Some(k) = gemv_kernel(format, isa, act) {
+            if let Some(k) = gemv_kernel(format, k, isa, act) {
                 if out.iter().all(|(_, _, seen)| seen.name != k.name) {
                     out.push((isa, act, k));
                 }
@@ -55,17 +56,20 @@ mod tests {
     fn every_catalog_format_has_an_f32_kernel_at_or_below_each_isa() {
         for f in Format::catalog() {
             for isa in Isa::available() {
-                let k = gemv_kernel(f, isa, Act::F32).expect("kernel");
+                let k = gemv_kernel(f, 256, isa, Act::F32).expect("kernel");
                 assert!(
-                    isa.allows(k.isa) && !is_a8(k.name),
+                    isa.allows(k.isa) && k.precision == Precision::F32,
                     "{f} {isa} -> {}",
                     k.name
                 );
-                if let Some(a8) = gemv_kernel(f, isa, Act::A8) {
-                    assert!(is_a8(a8.name) && isa.allows(a8.isa), "{f} {isa}");
+                if let Some(a8) = gemv_kernel(f, 256, isa, Act::A8) {
+                    assert!(
+                        a8.precision == Precision::AllowA8 && isa.allows(a8.isa),
+                        "{f} {isa}"
+                    );
                 }
             }
-            let d = distinct_kernels(f, &Isa::available(), &[Act::F32, Act::A8]);
+            let d = distinct_kernels(f, 256, &Isa::available(), &[Act::F32, Act::A8]);
             assert!(!d.is_empty() && d[0].0 == Isa::Scalar);
         }
     }
@@ -74,12 +78,12 @@ mod tests {
     fn repeated_or_fallback_isas_add_no_kernel() {
         let f = Format::parse("int4_g32").unwrap();
         let both = [Act::F32, Act::A8];
-        let once = distinct_kernels(f, &[Isa::Scalar], &both);
+        let once = distinct_kernels(f, 64, &[Isa::Scalar], &both);
         assert_eq!(
-            distinct_kernels(f, &[Isa::Scalar, Isa::Scalar], &both),
+            distinct_kernels(f, 64, &[Isa::Scalar, Isa::Scalar], &both),
             once
         );
-        let all = distinct_kernels(f, &Isa::available(), &both);
+        let all = distinct_kernels(f, 64, &Isa::available(), &both);
         let names: Vec<_> = all.iter().map(|(_, _, k)| k.name).collect();
         for (i, n) in names.iter().enumerate() {
             assert!(!names[..i].contains(n), "{n} listed twice");

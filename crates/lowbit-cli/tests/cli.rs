@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::process::{Command, Output};
 
 use lowbit::{Format, Isa, Precision};
-use lowbit_kernels::registry::select_int_gemv;
 
 /// Runs `lowbit args...` with `LOWBIT_ISA` unset, or set to `isa_env`.
 fn lowbit(args: &[&str], isa_env: Option<&str>) -> Output {
@@ -156,12 +155,14 @@ fn text<'a>(obj: &'a HashMap<String, Val>, key: &str) -> &'a str {
     }
 }
 
-/// The distinct INT-`bits` f32-activation kernels over the available ISAs, as (kernel
-/// ISA, kernel name), in the order `lowbit bench` runs them.
+/// The distinct f32-activation kernels of symmetric INT-`bits` with groups of 32 over
+/// the available ISAs, as (kernel ISA, kernel name), in the order `lowbit bench` runs
+/// them.
 fn int_kernels(bits: u8) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = Vec::new();
+    let f = Format::int(bits, lowbit::Group::Size(32), false);
     for isa in Isa::available() {
-        let k = select_int_gemv(isa, bits).expect("a kernel");
+        let k = lowbit::gemv_kernel(f, 64, isa, Precision::F32).expect("a kernel");
         let entry = (k.isa.name().to_string(), k.name.to_string());
         if !v.contains(&entry) {
             v.push(entry);
@@ -178,8 +179,9 @@ fn kernels(format: &str) -> Vec<(String, String, String)> {
     let mut v: Vec<(String, String, String)> = Vec::new();
     for isa in Isa::available() {
         for (act, p) in [("f32", Precision::F32), ("a8", Precision::AllowA8)] {
-            let k = lowbit::gemv_kernel(f, isa, p).expect("a kernel");
-            if k.name.contains("_a8_") != (act == "a8") || v.iter().any(|e| e.2 == k.name) {
+            let k = lowbit::gemv_kernel(f, 64, isa, p).expect("a kernel");
+            if (k.precision == Precision::AllowA8) != (act == "a8") || v.iter().any(|e| e.2 == k.name)
+            {
                 continue;
             }
             v.push((act.into(), k.isa.name().into(), k.name.into()));
@@ -415,7 +417,7 @@ fn default_plan_runs_cold_on_the_first_shape_and_threads_on_the_best_isa() {
                 "a8" => Precision::AllowA8,
                 _ => Precision::F32,
             };
-            let on_best = lowbit::gemv_kernel(f, best, p).unwrap();
+            let on_best = lowbit::gemv_kernel(f, num(o, "k") as usize, best, p).unwrap();
             assert_eq!(text(o, "kernel"), on_best.name);
         }
     }

@@ -2,44 +2,45 @@
 //!
 //! [`A8Activations`] quantizes an f32 activation vector with the A8 codec of
 //! `lowbit_formats::act` (int8 per block of 32, f32 scale per block) and stores it in the
-//! kernels' private layout, built once per GEMV and shared by every row task:
+//! layouts the A8 decode steps read, built once per activation vector and shared by every
+//! row task. Every array is padded with zero codes (and zero scales) to a multiple of
+//! [`SUPER`] elements, so a decode step of up to 256 elements reads in bounds anywhere:
 //!
-//! - codes, in chunks of 128 elements (4 blocks): the 64 even-indexed elements of the
-//!   chunk (block 0's 16 evens, then block 1's, ...) followed by the 64 odd-indexed ones.
-//!   A 4-bit weight byte holds an even element in its low nibble and the next odd element
-//!   in its high nibble, so low nibbles meet the even half and high nibbles the odd half
-//!   without any shuffle. `K` is padded with zero codes to a multiple of 128.
-//! - per chunk, 16 f32 lanes: lane `4i + j` holds block `4c + i`'s scale (the lane
-//!   pattern of a 4-way integer dot product over 16-byte blocks);
-//! - per chunk, 16 i32 lanes: lane `4i + j` holds minus the sum of the codes of elements
-//!   `8j .. 8j + 8` of block `4c + i` — exactly the 8 elements whose products a 4-way
-//!   byte dot product (`vpdpbusd`, `vpmaddubsw`+`vpmaddwd`, `sdot`) adds into that lane
-//!   (4 even elements from the low nibbles, 4 odd ones from the high nibbles). Starting a
-//!   lane from `z * that` makes it hold `sum (q - z) * x8` over its 8 elements exactly, so
-//!   a lane whose codes all equal the zero-point is exactly 0 and no cancellation is left
-//!   to the float part.
-//!
-//! - for 8-bit weights, whose bytes hold one code each: the codes again in natural order
-//!   (`K` padded like the chunks), and per 4 consecutive elements minus the sum of their
-//!   codes — the lane pattern of a 4-way byte dot product over bytes in order.
+//! - even/odd codes, in chunks of [`CHUNK`] = 128 elements: the 64 even-indexed elements
+//!   of the chunk followed by the 64 odd-indexed ones. A 4-bit weight byte holds an even
+//!   element in its low nibble and the next odd element in its high nibble, so low
+//!   nibbles meet the even half and high nibbles the odd half without any shuffle;
+//! - per 8 consecutive elements, minus the sum of their codes: the elements a 4-way byte
+//!   dot product (`vpdpbusd`, `vpmaddubsw`+`vpmaddwd`, `sdot`) adds into one lane when it
+//!   multiplies 4 low and 4 high nibbles against the even/odd halves. Starting a lane from
+//!   `z` times that makes it hold `sum (q - z) * x8` over its elements exactly, so a lane
+//!   whose codes all equal the zero-point is exactly 0 and no cancellation is left to the
+//!   float part;
+//! - the codes in natural order, and per 4 consecutive elements minus the sum of their
+//!   codes (the lane pattern of a 4-way dot over bytes in order: 8-bit weights);
+//! - the 2-bit-weight layout, built on first use (see [`A8Activations::m4`]);
+//! - one f32 scale per block of 32 elements.
 //!
 //! Preparing allocates; [`A8Activations::requantize`] reuses the buffers when `K` fits.
 
 use lowbit_formats::act::{quantize_block, BLOCK};
 use lowbit_formats::Result;
 
-/// Elements per chunk of the private layout.
+/// Elements per chunk of the even/odd layout.
 pub const CHUNK: usize = 128;
 
-/// An activation vector quantized to int8 per block of 32, in the kernels' layout.
+/// Elements per superchunk of the 2-bit-weight layout (and the padding of every layout).
+pub const SUPER: usize = 256;
+
+/// An activation vector quantized to int8 per block of 32, in the kernels' layouts.
 #[derive(Debug, Clone, Default)]
 pub struct A8Activations {
     k: usize,
     codes: Vec<i8>,
-    scale_lanes: Vec<f32>,
-    negsum_lanes: Vec<i32>,
+    negsum8: Vec<i32>,
     codes_nat: Vec<i8>,
     negsum4: Vec<i32>,
+    scales: Vec<f32>,
     /// The 2-bit-weight layout, built on first use (see [`A8Activations::m4`]).
     m4: std::sync::OnceLock<M4>,
 }
@@ -55,19 +56,16 @@ struct M4 {
     negsum16: Vec<i32>,
 }
 
-/// Elements per superchunk of the 2-bit-weight layout.
-pub const SUPER: usize = 256;
-
 /// Equal when they hold the same quantized activations (whether the 2-bit-weight layout,
 /// derived from them, has been built yet does not matter).
 impl PartialEq for A8Activations {
     fn eq(&self, other: &Self) -> bool {
         self.k == other.k
             && self.codes == other.codes
-            && self.scale_lanes == other.scale_lanes
-            && self.negsum_lanes == other.negsum_lanes
+            && self.negsum8 == other.negsum8
             && self.codes_nat == other.codes_nat
             && self.negsum4 == other.negsum4
+            && self.scales == other.scales
     }
 }
 
@@ -89,23 +87,23 @@ impl A8Activations {
     }
 
     fn fill(&mut self, x: &[f32]) -> Result<()> {
-        let chunks = x.len().div_ceil(CHUNK);
-        for (v, len) in [(&mut self.codes, CHUNK), (&mut self.codes_nat, CHUNK)] {
+        let len = x.len().div_ceil(SUPER) * SUPER;
+        for v in [&mut self.codes, &mut self.codes_nat] {
             v.clear();
-            v.resize(chunks * len, 0);
+            v.resize(len, 0);
         }
-        for (v, len) in [(&mut self.negsum_lanes, 16), (&mut self.negsum4, 32)] {
+        for (v, per) in [(&mut self.negsum8, 8), (&mut self.negsum4, 4)] {
             v.clear();
-            v.resize(chunks * len, 0);
+            v.resize(len / per, 0);
         }
-        self.scale_lanes.clear();
-        self.scale_lanes.resize(chunks * 16, 0.0);
+        self.scales.clear();
+        self.scales.resize(len / BLOCK, 0.0);
         let mut out = Lanes {
             codes: &mut self.codes,
-            scales: &mut self.scale_lanes,
-            negsum: &mut self.negsum_lanes,
+            negsum8: &mut self.negsum8,
             codes_nat: &mut self.codes_nat,
             negsum4: &mut self.negsum4,
+            scales: &mut self.scales,
         };
         let mut q = [0i8; BLOCK];
         let mut b = 0;
@@ -113,7 +111,7 @@ impl A8Activations {
             // Whole blocks go through SIMD where the CPU has it; the scalar codec takes the
             // blocks it leaves (a partial last block, non-finite input, amax so small that
             // 127 / amax overflows).
-            b = simd_blocks(x, b, &mut out);
+            b = crate::simd::quantize_blocks(x, b, &mut out);
             let Some(xb) = x.chunks(BLOCK).nth(b) else {
                 break;
             };
@@ -128,21 +126,7 @@ impl A8Activations {
                 Err(e) => return Err(e),
             };
             q[xb.len()..].fill(0);
-            let (c, i) = (b / 4, b % 4);
-            let base = c * CHUNK;
-            for j in 0..16 {
-                out.codes[base + 16 * i + j] = q[2 * j];
-                out.codes[base + 64 + 16 * i + j] = q[2 * j + 1];
-            }
-            out.scales[c * 16 + 4 * i..c * 16 + 4 * i + 4].fill(s);
-            let neg = |r: core::ops::Range<usize>| -q[r].iter().map(|&v| i32::from(v)).sum::<i32>();
-            for j in 0..4 {
-                out.negsum[c * 16 + 4 * i + j] = neg(8 * j..8 * j + 8);
-            }
-            out.codes_nat[BLOCK * b..BLOCK * (b + 1)].copy_from_slice(&q);
-            for j in 0..8 {
-                out.negsum4[8 * b + j] = neg(4 * j..4 * j + 4);
-            }
+            out.store_block(b, &q, s);
             b += 1;
         }
         Ok(())
@@ -156,22 +140,19 @@ impl A8Activations {
     /// The int8 code of element `k` (its value is `block_scale(k / 32) * code(k)`).
     #[inline]
     pub fn code(&self, k: usize) -> i8 {
-        let (c, r) = (k / CHUNK, k % CHUNK);
-        let (b, e) = (r / BLOCK, r % BLOCK);
-        self.codes[c * CHUNK + 64 * (e % 2) + 16 * b + e / 2]
+        self.codes_nat[k]
     }
 
     /// The scale of block `b` (elements `32b .. 32b + 32`).
     #[inline]
     pub fn block_scale(&self, b: usize) -> f32 {
-        self.scale_lanes[(b / 4) * 16 + 4 * (b % 4)]
+        self.scales[b]
     }
 
     /// The sum of block `b`'s codes.
     #[inline]
     pub fn block_sum(&self, b: usize) -> i32 {
-        let l = (b / 4) * 16 + 4 * (b % 4);
-        -self.negsum_lanes[l..l + 4].iter().sum::<i32>()
+        -self.negsum8[4 * b..4 * b + 4].iter().sum::<i32>()
     }
 
     /// The dequantized activations, `s_b * q_k` (what the A8 path multiplies by).
@@ -181,25 +162,25 @@ impl A8Activations {
             .collect()
     }
 
-    /// Codes in the private layout (`chunks * 128`).
+    /// Codes in the even/odd layout (padded to a multiple of 256).
     pub(crate) fn codes(&self) -> &[i8] {
         &self.codes
     }
-    /// Per-chunk scale lanes (`chunks * 16`).
-    pub(crate) fn scale_lanes(&self) -> &[f32] {
-        &self.scale_lanes
+    /// Minus the sum of the codes of elements `8j .. 8j + 8`, for each `j`.
+    pub(crate) fn negsum8(&self) -> &[i32] {
+        &self.negsum8
     }
-    /// Per-chunk negated code-sum lanes (`chunks * 16`).
-    pub(crate) fn negsum_lanes(&self) -> &[i32] {
-        &self.negsum_lanes
-    }
-    /// Codes in natural order (`chunks * 128`, zero past `K`).
+    /// Codes in natural order (padded to a multiple of 256).
     pub(crate) fn codes_nat(&self) -> &[i8] {
         &self.codes_nat
     }
-    /// Minus the sum of the codes of elements `4j .. 4j + 4`, for each `j` (`chunks * 32`).
+    /// Minus the sum of the codes of elements `4j .. 4j + 4`, for each `j`.
     pub(crate) fn negsum4(&self) -> &[i32] {
         &self.negsum4
+    }
+    /// The scale of every block (padded with zeros to a multiple of 8 blocks).
+    pub(crate) fn scales(&self) -> &[f32] {
+        &self.scales
     }
     /// The 2-bit-weight layout: codes (`supers * 256`) and per-16 negated sums
     /// (`supers * 16`), `supers = ceil(K / 256)`. Built from the natural-order codes on
@@ -211,16 +192,12 @@ impl A8Activations {
             for (s, sc) in codes.chunks_exact_mut(SUPER).enumerate() {
                 for (t, plane) in sc.chunks_exact_mut(64).enumerate() {
                     for (j, c) in plane.iter_mut().enumerate() {
-                        *c = self
-                            .codes_nat
-                            .get(SUPER * s + 4 * j + t)
-                            .copied()
-                            .unwrap_or(0);
+                        *c = self.codes_nat[SUPER * s + 4 * j + t];
                     }
                 }
             }
             let negsum16 = (0..supers * 16)
-                .map(|l| (4 * l..4 * l + 4).filter_map(|i| self.negsum4.get(i)).sum())
+                .map(|l| self.negsum4[4 * l..4 * l + 4].iter().sum())
                 .collect();
             M4 { codes, negsum16 }
         });
@@ -228,28 +205,43 @@ impl A8Activations {
     }
 }
 
-/// The buffers a quantizer fills (see the module docs for their layout).
+/// The buffers a quantizer fills (see the module docs for their layouts), all padded to a
+/// multiple of 256 elements.
 pub(crate) struct Lanes<'a> {
     pub(crate) codes: &'a mut [i8],
-    pub(crate) scales: &'a mut [f32],
-    pub(crate) negsum: &'a mut [i32],
+    pub(crate) negsum8: &'a mut [i32],
     pub(crate) codes_nat: &'a mut [i8],
     pub(crate) negsum4: &'a mut [i32],
+    pub(crate) scales: &'a mut [f32],
 }
 
-/// Quantizes whole blocks from block `from` on with SIMD where the CPU has it (bitwise
-/// the scalar codec's result); returns the first block it did not do.
-fn simd_blocks(x: &[f32], from: usize, out: &mut Lanes<'_>) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    if crate::dispatch::Isa::Avx2.is_available() {
-        return crate::x86_64::avx2::a8::quantize_blocks(x, from, out);
+impl Lanes<'_> {
+    /// Stores block `b`'s 32 codes (zero past `K`) and scale in every layout.
+    pub(crate) fn store_block(&mut self, b: usize, q: &[i8; BLOCK], s: f32) {
+        let (c, i) = (b / 4, b % 4);
+        let base = CHUNK * c;
+        for j in 0..16 {
+            self.codes[base + 16 * i + j] = q[2 * j];
+            self.codes[base + 64 + 16 * i + j] = q[2 * j + 1];
+        }
+        self.scales[b] = s;
+        let neg = |r: core::ops::Range<usize>| -q[r].iter().map(|&v| i32::from(v)).sum::<i32>();
+        for j in 0..4 {
+            self.negsum8[4 * b + j] = neg(8 * j..8 * j + 8);
+        }
+        self.codes_nat[BLOCK * b..BLOCK * (b + 1)].copy_from_slice(q);
+        for j in 0..8 {
+            self.negsum4[8 * b + j] = neg(4 * j..4 * j + 4);
+        }
     }
-    #[cfg(target_arch = "aarch64")]
-    if crate::dispatch::Isa::Neon.is_available() {
-        return crate::aarch64::neon::a8::quantize_blocks(x, from, out);
+
+    /// Checks the lengths a quantizer of the blocks of `x` relies on.
+    pub(crate) fn assert_fits(&self, x_len: usize) {
+        let len = x_len.div_ceil(SUPER) * SUPER;
+        assert!(self.codes.len() >= len && self.codes_nat.len() >= len);
+        assert!(self.negsum8.len() >= len / 8 && self.negsum4.len() >= len / 4);
+        assert!(self.scales.len() >= len / BLOCK);
     }
-    let _ = (x, out);
-    from
 }
 
 #[cfg(test)]
@@ -263,7 +255,7 @@ mod tests {
                 .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
                 .collect();
             let a = A8Activations::new(&x).unwrap();
-            assert_eq!(a.codes().len() % CHUNK, 0);
+            assert_eq!(a.codes().len() % SUPER, 0);
             for (b, xb) in x.chunks(BLOCK).enumerate() {
                 let mut q = vec![0i8; xb.len()];
                 let s = quantize_block(xb, &mut q).unwrap();
@@ -281,8 +273,8 @@ mod tests {
     }
 
     /// Whatever path quantizes (SIMD on this CPU or scalar), every block is bitwise the
-    /// block codec's: codes, scales and the per-lane sums of 8 codes, on inputs that
-    /// hit the edges (zero blocks, subnormal amax whose 127 / amax overflows, exact
+    /// block codec's: codes in both layouts, scales and the per-8 and per-4 sums, on inputs
+    /// that hit the edges (zero blocks, subnormal amax whose 127 / amax overflows, exact
     /// rounding ties, -0.0, values spanning many binades, partial last blocks).
     #[test]
     fn every_path_is_bitwise_the_block_codec() {
@@ -317,27 +309,29 @@ mod tests {
                 .collect();
             a.requantize(&x).unwrap();
             assert_eq!(a.k(), k);
+            let mut want = A8Activations::default();
+            let len = k.div_ceil(SUPER) * SUPER;
+            want.codes = vec![0; len];
+            want.codes_nat = vec![0; len];
+            want.negsum8 = vec![0; len / 8];
+            want.negsum4 = vec![0; len / 4];
+            want.scales = vec![0.0; len / BLOCK];
+            want.k = k;
+            let mut lanes = Lanes {
+                codes: &mut want.codes,
+                negsum8: &mut want.negsum8,
+                codes_nat: &mut want.codes_nat,
+                negsum4: &mut want.negsum4,
+                scales: &mut want.scales,
+            };
             for (b, xb) in x.chunks(BLOCK).enumerate() {
-                let mut q = vec![0i8; xb.len()];
-                let s = quantize_block(xb, &mut q).unwrap();
-                assert_eq!(
-                    a.block_scale(b).to_bits(),
-                    s.to_bits(),
-                    "round {round} block {b}"
-                );
-                q.resize(BLOCK, 0);
-                for (j, &c) in q.iter().enumerate().take(xb.len()) {
-                    assert_eq!(a.code(b * BLOCK + j), c, "round {round} block {b} elem {j}");
-                }
-                for j in 0..4 {
-                    let want: i32 = q[8 * j..8 * j + 8].iter().map(|&v| i32::from(v)).sum();
-                    assert_eq!(a.negsum_lanes()[(b / 4) * 16 + 4 * (b % 4) + j], -want);
-                }
-                assert_eq!(&a.codes_nat()[BLOCK * b..BLOCK * (b + 1)], &q[..]);
-                for j in 0..8 {
-                    let want: i32 = q[4 * j..4 * j + 4].iter().map(|&v| i32::from(v)).sum();
-                    assert_eq!(a.negsum4()[8 * b + j], -want, "round {round} block {b}");
-                }
+                let mut q = [0i8; BLOCK];
+                let s = quantize_block(xb, &mut q[..xb.len()]).unwrap();
+                lanes.store_block(b, &q, s);
+            }
+            assert_eq!(a, want, "round {round}");
+            for (p, w) in a.scales.iter().zip(&want.scales) {
+                assert_eq!(p.to_bits(), w.to_bits(), "round {round}");
             }
         }
     }

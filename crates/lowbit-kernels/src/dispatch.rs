@@ -113,6 +113,77 @@ impl core::fmt::Display for Isa {
     }
 }
 
+/// What a kernel's instructions need: an ISA path plus the extension a variant of it uses
+/// (`avx512vnni` for `vpdpbusd`, `neondot` for `sdot`). Every registry entry names one, so
+/// `lowbit info` and `lowbit bench` say which variant ran, and tests can run every
+/// variant the CPU has in one process (a VNNI machine runs the `avx512bw` entries too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Variant {
+    /// Portable scalar Rust.
+    Scalar,
+    /// AVX2 + FMA + F16C.
+    Avx2,
+    /// AVX-512 F/BW/VL (+ AVX2, FMA, F16C).
+    Avx512,
+    /// [`Variant::Avx512`] plus AVX-512 VNNI.
+    Avx512Vnni,
+    /// aarch64 Advanced SIMD.
+    Neon,
+    /// [`Variant::Neon`] plus the dot-product extension (`sdot`).
+    NeonDot,
+}
+
+impl Variant {
+    /// Every variant, lowest first within each architecture.
+    pub const ALL: [Variant; 6] = [
+        Variant::Scalar,
+        Variant::Avx2,
+        Variant::Avx512,
+        Variant::Avx512Vnni,
+        Variant::Neon,
+        Variant::NeonDot,
+    ];
+
+    /// The name kernel names end with.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Variant::Scalar => "scalar",
+            Variant::Avx2 => "avx2",
+            Variant::Avx512 => "avx512",
+            Variant::Avx512Vnni => "avx512vnni",
+            Variant::Neon => "neon",
+            Variant::NeonDot => "neondot",
+        }
+    }
+
+    /// The ISA path the variant belongs to (what caps and `LOWBIT_ISA` compare).
+    pub const fn isa(self) -> Isa {
+        match self {
+            Variant::Scalar => Isa::Scalar,
+            Variant::Avx2 => Isa::Avx2,
+            Variant::Avx512 | Variant::Avx512Vnni => Isa::Avx512,
+            Variant::Neon | Variant::NeonDot => Isa::Neon,
+        }
+    }
+
+    /// Whether this CPU can run the variant's instructions.
+    pub fn is_available(self) -> bool {
+        let f = cpu_features();
+        self.isa().is_available()
+            && match self {
+                Variant::Avx512Vnni => f.avx512vnni,
+                Variant::NeonDot => f.dotprod,
+                _ => true,
+            }
+    }
+}
+
+impl core::fmt::Display for Variant {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// CPU features lowbit cares about, detected once at run time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CpuFeatures {
@@ -258,9 +329,9 @@ fn env_cap() -> &'static Result<Option<Isa>> {
     })
 }
 
-/// Caps the ISA for every later call that does not name one (process-wide). `None`
-/// removes the cap (back to `LOWBIT_ISA`, else the best path). Errors, and changes
-/// nothing, if the CPU lacks the ISA.
+/// Caps the ISA of every later call (process-wide): calls run on at most this ISA, and
+/// never above what `LOWBIT_ISA` and the CPU allow (a cap can only lower the ISA). `None`
+/// removes the cap. Errors, and changes nothing, if the CPU lacks the ISA.
 pub fn set_isa_cap(isa: Option<Isa>) -> Result<()> {
     match isa {
         Some(i) => {
@@ -272,17 +343,39 @@ pub fn set_isa_cap(isa: Option<Isa>) -> Result<()> {
     Ok(())
 }
 
-/// The ISA calls run on when they do not name one: the API cap, else `LOWBIT_ISA`, else
-/// [`Isa::best`]. Errors when `LOWBIT_ISA` names an unknown or unavailable ISA (and no
-/// API cap overrides it).
+/// The cap set by [`set_isa_cap`], if any.
+pub fn isa_cap() -> Option<Isa> {
+    Isa::from_code(u32::from(CAP.load(Ordering::Relaxed)))
+}
+
+/// The ISA calls run on when they do not name one: the best the CPU has, lowered by
+/// `LOWBIT_ISA`, then by the API cap. Errors when `LOWBIT_ISA` names an unknown or
+/// unavailable ISA (and no API cap is set, which then bounds calls instead).
 pub fn active_isa() -> Result<Isa> {
-    if let Some(i) = Isa::from_code(u32::from(CAP.load(Ordering::Relaxed))) {
-        return Ok(i);
-    }
-    match env_cap() {
-        Ok(Some(i)) => Ok(*i),
-        Ok(None) => Ok(Isa::best()),
-        Err(e) => Err(e.clone()),
+    let cap = isa_cap();
+    let base = match (env_cap(), cap) {
+        (Ok(Some(i)), _) => *i,
+        (Ok(None), _) | (Err(_), Some(_)) => Isa::best(),
+        (Err(e), None) => return Err(e.clone()),
+    };
+    Ok(match cap {
+        Some(c) if base.allows(c) => c,
+        _ => base,
+    })
+}
+
+/// The ISA a call that asks for `requested` runs on: the active ISA ([`active_isa`]) when
+/// it asks for none, else the requested ISA lowered to the active one when the request is
+/// above it (a per-call choice obeys `LOWBIT_ISA` and the cap). Asking for an ISA this CPU
+/// lacks is an error.
+pub fn call_isa(requested: Option<Isa>) -> Result<Isa> {
+    let active = active_isa()?;
+    match requested {
+        None => Ok(active),
+        Some(i) => {
+            i.require()?;
+            Ok(if active.allows(i) { i } else { active })
+        }
     }
 }
 

@@ -2,177 +2,74 @@
 
 use core::ops::Range;
 
-use lowbit_formats::error::check_len;
-use lowbit_formats::int::IntMatrixRef;
 use lowbit_formats::{Error, Result};
 
+use crate::contract::{check_out, Out, Weights, Workspace};
 use crate::dispatch::Isa;
-use crate::registry::{self, IntGemvFn, Kernel};
+use crate::a8::A8Activations;
+use crate::registry::{self, Entry, GemmFn, GemvA8Fn, GemvF32, KernelKey};
 
-/// Checks the GEMV preconditions shared by every kernel family.
-pub fn check_gemv_args(
-    n: usize,
-    k: usize,
-    x_len: usize,
-    rows: &Range<usize>,
-    y_len: usize,
-) -> Result<()> {
-    check_len("x", k, x_len)?;
-    if rows.start > rows.end || rows.end > n {
-        return Err(Error::InvalidShape {
-            what: format!(
-                "row range {}..{} is not within 0..{n}",
-                rows.start, rows.end
-            ),
-        });
-    }
-    check_len("y", rows.end - rows.start, y_len)
+pub use crate::contract::{check_gemm_args, check_gemv_args};
+
+/// The kernel key of `w`, and `isa` checked.
+fn key(isa: Isa, w: &Weights<'_>) -> Result<KernelKey> {
+    isa.require()?;
+    Ok(KernelKey::of(w))
 }
 
-/// Panicking form of [`check_gemv_args`], for kernels whose soundness depends on it.
-#[inline]
-pub(crate) fn assert_gemv_args(w: &IntMatrixRef<'_>, x: &[f32], rows: &Range<usize>, y: &[f32]) {
-    if let Err(e) = check_gemv_args(w.n(), w.k(), x.len(), rows, y.len()) {
-        panic!("kernel precondition violated: {e}");
-    }
+/// The f32 GEMV entry `isa` selects for `w`.
+pub fn select_gemv(isa: Isa, w: &Weights<'_>) -> Result<&'static Entry<GemvF32>> {
+    let key = key(isa, w)?;
+    registry::GEMV.select(isa, &key).ok_or_else(|| Error::Unsupported {
+        what: format!("{key:?} GEMV on {isa}"),
+    })
 }
 
-/// `y[i] = sum_k W[rows.start + i, k] * x[k]` on the best kernel `isa` allows.
-/// Returns the kernel that ran. `y` is written only if every check passes.
-pub fn int_gemv(
+/// `y[i] = sum_k W[rows.start + i, k] * x[k]` (written through `out`) on the best kernel
+/// `isa` allows, reordering `x` into `ws` first where the kernel needs it. Returns the
+/// kernel that ran. `y` is written only if every check passes.
+pub fn gemv(
     isa: Isa,
-    w: &IntMatrixRef<'_>,
+    w: &Weights<'_>,
     x: &[f32],
     rows: Range<usize>,
     y: &mut [f32],
-) -> Result<&'static Kernel<IntGemvFn>> {
-    isa.require()?;
+    out: &Out<'_>,
+    ws: &mut Workspace,
+) -> Result<&'static Entry<GemvF32>> {
+    let e = select_gemv(isa, w)?;
     check_gemv_args(w.n(), w.k(), x.len(), &rows, y.len())?;
-    let bits = w.format().bits;
-    let kernel = registry::select_int_gemv(isa, bits).ok_or_else(|| Error::Unsupported {
-        what: format!("INT{bits} GEMV on {isa}"),
-    })?;
-    (kernel.run)(w, x, rows, y);
-    Ok(kernel)
+    check_out(w.n(), out)?;
+    let xp = ws.f32s(x.len());
+    let xp: &[f32] = if (e.run.prepare)(w, x, xp) { xp } else { x };
+    (e.run.run)(w, xp, rows, y, out);
+    Ok(e)
 }
 
-/// Panicking check of the A8 GEMV preconditions, for kernels whose soundness depends on
-/// them (the activation length must equal `K`).
-#[inline]
-pub(crate) fn assert_a8_args(
-    w: &IntMatrixRef<'_>,
-    x: &crate::a8::A8Activations,
-    rows: &Range<usize>,
-    y: &[f32],
-) {
-    if let Err(e) = check_gemv_args(w.n(), w.k(), x.k(), rows, y.len()) {
-        panic!("kernel precondition violated: {e}");
-    }
-}
-
-/// Every A8 kernel's preconditions: the argument checks, its bit width and its ISA
-/// (panics name the broken one; the kernels' memory safety depends on them).
-pub(crate) fn assert_a8_kernel(
-    w: &IntMatrixRef<'_>,
-    x: &crate::a8::A8Activations,
-    rows: &Range<usize>,
-    y: &[f32],
-    bits: u8,
+/// `y[i] = sum_k W[rows.start + i, k] * x8[k]` (written through `out`) with activations
+/// quantized to int8 per block of 32 ([`A8Activations`]), on the best integer-dot kernel
+/// `isa` allows. Returns the kernel that ran. `y` is written only if every check passes.
+pub fn gemv_a8(
     isa: Isa,
-) {
-    assert_a8_args(w, x, rows, y);
-    assert_eq!(
-        w.format().bits,
-        bits,
-        "INT{bits} kernel called on another width"
-    );
-    assert!(isa.is_available(), "{isa} kernel called without {isa}");
-}
-
-/// `y[i] = sum_k W[rows.start + i, k] * xq[k]` with activations quantized to int8 per
-/// block of 32 ([`crate::a8::A8Activations`]), on the best integer-dot kernel `isa`
-/// allows. Returns the kernel that ran. `y` is written only if every check passes.
-pub fn int_gemv_a8(
-    isa: Isa,
-    w: &IntMatrixRef<'_>,
-    x: &crate::a8::A8Activations,
+    w: &Weights<'_>,
+    x: &A8Activations,
     rows: Range<usize>,
     y: &mut [f32],
-) -> Result<&'static Kernel<registry::IntA8GemvFn>> {
-    isa.require()?;
+    out: &Out<'_>,
+) -> Result<&'static Entry<GemvA8Fn>> {
+    let key = key(isa, w)?;
     check_gemv_args(w.n(), w.k(), x.k(), &rows, y.len())?;
-    let bits = w.format().bits;
-    let kernel = registry::select_int_a8_gemv(isa, bits).ok_or_else(|| Error::Unsupported {
-        what: format!("INT{bits} x A8 GEMV on {isa}"),
+    check_out(w.n(), out)?;
+    let e = registry::GEMV_A8.select(isa, &key).ok_or_else(|| Error::Unsupported {
+        what: format!("{key:?} x A8 GEMV on {isa}"),
     })?;
-    (kernel.run)(w, x, rows, y);
-    Ok(kernel)
+    (e.run)(w, x, rows, y, out);
+    Ok(e)
 }
 
-/// Checks the GEMM preconditions: `x.len() == m * K`, `rows` within `0..N`,
-/// `ldy >= rows.len()` and, when `m > 0`, `y.len() >= (m - 1) * ldy + rows.len()`
-/// (with `m == 0` any `y`, even empty, is accepted and nothing is written).
-pub fn check_gemm_args(
-    n: usize,
-    k: usize,
-    x_len: usize,
-    m: usize,
-    rows: &Range<usize>,
-    y_len: usize,
-    ldy: usize,
-) -> Result<()> {
-    let too_big = || Error::InvalidShape {
-        what: format!("M = {m} activation rows are too large to address"),
-    };
-    check_len("x", m.checked_mul(k).ok_or_else(too_big)?, x_len)?;
-    if rows.start > rows.end || rows.end > n {
-        return Err(Error::InvalidShape {
-            what: format!(
-                "row range {}..{} is not within 0..{n}",
-                rows.start, rows.end
-            ),
-        });
-    }
-    let nr = rows.end - rows.start;
-    if ldy < nr {
-        return Err(Error::InvalidShape {
-            what: format!("ldy = {ldy} is smaller than the {nr} rows of the row range"),
-        });
-    }
-    if m == 0 {
-        return Ok(());
-    }
-    let need = (m - 1)
-        .checked_mul(ldy)
-        .and_then(|v| v.checked_add(nr))
-        .ok_or_else(too_big)?;
-    if y_len < need {
-        return Err(Error::BufferLength {
-            what: "y",
-            expected: need,
-            got: y_len,
-        });
-    }
-    Ok(())
-}
-
-/// Panicking form of [`check_gemm_args`], for kernels whose soundness depends on it.
-#[inline]
-pub(crate) fn assert_gemm_args(
-    w: &IntMatrixRef<'_>,
-    x: &[f32],
-    m: usize,
-    rows: &Range<usize>,
-    y: &[f32],
-    ldy: usize,
-) {
-    if let Err(e) = check_gemm_args(w.n(), w.k(), x.len(), m, rows, y.len(), ldy) {
-        panic!("kernel precondition violated: {e}");
-    }
-}
-
-/// INT GEMM with f32 activations on the best kernel `isa` allows:
-/// `y[mi*ldy + (n - rows.start)] = sum_k W[n,k] * x[mi*K + k]` for `mi < m`, `n` in `rows`.
+/// GEMM with f32 activations on the best kernel `isa` allows:
+/// `y[mi*ldy + (n - rows.start)] = sum_k W[n,k] * x[mi*K + k]` for `mi < m`, `n` in `rows`,
+/// written through `out`.
 ///
 /// `x` is row-major `[m][K]` (exactly `m * K` values); `y` is row-major with leading
 /// dimension `ldy >= rows.len()` and at least `(m - 1) * ldy + rows.len()` values; the
@@ -182,21 +79,23 @@ pub(crate) fn assert_gemm_args(
 /// Every output depends only on its weight row and its activation row (see
 /// [`crate::reference::int_gemm`]): results are bitwise identical for any `m`, row split
 /// or thread count on one ISA, and the SIMD ISAs agree with each other bitwise.
-pub fn int_gemm(
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
     isa: Isa,
-    w: &IntMatrixRef<'_>,
+    w: &Weights<'_>,
     x: &[f32],
     m: usize,
     rows: Range<usize>,
     y: &mut [f32],
     ldy: usize,
-) -> Result<&'static Kernel<registry::IntGemmFn>> {
-    isa.require()?;
+    out: &Out<'_>,
+) -> Result<&'static Entry<GemmFn>> {
+    let key = key(isa, w)?;
     check_gemm_args(w.n(), w.k(), x.len(), m, &rows, y.len(), ldy)?;
-    let bits = w.format().bits;
-    let kernel = registry::select_int_gemm(isa, bits).ok_or_else(|| Error::Unsupported {
-        what: format!("INT{bits} GEMM on {isa}"),
+    check_out(w.n(), out)?;
+    let e = registry::GEMM.select(isa, &key).ok_or_else(|| Error::Unsupported {
+        what: format!("{key:?} GEMM on {isa}"),
     })?;
-    (kernel.run)(w, x, m, rows, y, ldy);
-    Ok(kernel)
+    (e.run)(w, x, m, rows, y, ldy, out);
+    Ok(e)
 }

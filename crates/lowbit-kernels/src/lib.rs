@@ -14,16 +14,17 @@
 //! block says why it is sound.
 
 pub mod a8;
+pub mod contract;
+mod decode;
 pub mod dispatch;
+mod driver;
 pub mod gemv;
 pub mod reference;
 pub mod registry;
+mod simd;
 
-#[cfg(target_arch = "x86_64")]
-mod x86_64;
-
-#[cfg(target_arch = "aarch64")]
-mod aarch64;
-
-pub use dispatch::{active_isa, cpu_features, set_isa_cap, CpuFeatures, Isa};
+pub use contract::{Out, Weights, Workspace};
+pub use dispatch::{
+    active_isa, call_isa, cpu_features, isa_cap, set_isa_cap, CpuFeatures, Isa, Variant,
+};
 pub use lowbit_formats::{Error, Result};

@@ -9,372 +9,350 @@
 
 use core::ops::Range;
 
-use lowbit_formats::int::IntMatrixRef;
-
 use crate::a8::A8Activations;
-use crate::dispatch::Isa;
+use crate::contract::{Out, Weights};
+use crate::dispatch::{Isa, Variant};
 use crate::reference;
 
-/// An INT GEMV kernel: `y[i] = sum_k W[rows.start + i, k] * x[k]` for `i < rows.len()`.
-///
-/// Preconditions (checked by [`crate::gemv`] before the call, and asserted again by
-/// each kernel because its memory safety depends on them): `x.len() == K`,
-/// `rows.end <= N`, `y.len() == rows.len()`, and the format's bit width is one the entry
-/// lists.
-pub type IntGemvFn = fn(&IntMatrixRef<'_>, &[f32], Range<usize>, &mut [f32]);
+/// What a kernel entry can take: the weight scheme and the group length (`K` for
+/// per-row groups), the facts selection depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KernelKey {
+    /// The weight scheme.
+    pub scheme: Scheme,
+    /// Elements per group along `K`.
+    pub group_len: usize,
+}
 
-/// One registered kernel.
+/// A weight scheme, as kernel selection sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// INT-`bits`, with or without zero-points.
+    Int {
+        /// Bits per code.
+        bits: u8,
+        /// Whether groups carry a zero-point.
+        zero_point: bool,
+    },
+}
+
+impl KernelKey {
+    /// The key of a matrix.
+    pub fn of(w: &Weights<'_>) -> KernelKey {
+        match w {
+            Weights::Int(m) => KernelKey {
+                scheme: Scheme::Int {
+                    bits: m.format().bits,
+                    zero_point: m.format().zero_point,
+                },
+                group_len: m.layout().group_len,
+            },
+        }
+    }
+
+    /// The INT bit width, for INT keys.
+    pub fn int_bits(&self) -> Option<u8> {
+        match self.scheme {
+            Scheme::Int { bits, .. } => Some(bits),
+        }
+    }
+}
+
+/// One registered kernel of any operation (`F` is the operation's function type).
 #[derive(Debug)]
-pub struct Kernel<F: 'static> {
-    /// Name, `<op>_<weights>_<activations>_<isa>`.
+pub struct Entry<F: 'static> {
+    /// Name, `<op>_<weights>_<activations>_<variant>`.
     pub name: &'static str,
-    /// The ISA the kernel needs.
-    pub isa: Isa,
-    /// Bit widths (or other format variants) the kernel handles.
-    pub bits: &'static [u8],
+    /// The ISA variant whose instructions the kernel uses.
+    pub variant: Variant,
+    /// Whether the kernel takes matrices of this key.
+    pub accepts: fn(&KernelKey) -> bool,
     /// The kernel.
     pub run: F,
 }
 
-/// Portable kernels, valid on every architecture (the last resort of every lookup).
-static PORTABLE_INT_GEMV: &[Kernel<IntGemvFn>] = &[Kernel {
-    name: "gemv_int_f32_scalar",
-    isa: Isa::Scalar,
-    bits: &[2, 3, 4, 8],
-    run: reference::int::gemv,
-}];
+/// A registry table: the entries of one operation, best first (the architecture's
+/// variants, best first, then the scalar reference).
+#[derive(Debug)]
+pub struct Table<F: 'static>(&'static [&'static [Entry<F>]]);
 
-#[cfg(target_arch = "x86_64")]
-static ARCH_INT_GEMV: &[Kernel<IntGemvFn>] = &[
-    Kernel {
-        name: "gemv_int4_f32_avx512",
-        isa: Isa::Avx512,
-        bits: &[4],
-        run: crate::x86_64::avx512::int::gemv_int4,
-    },
-    Kernel {
-        name: "gemv_int8_f32_avx512",
-        isa: Isa::Avx512,
-        bits: &[8],
-        run: crate::x86_64::avx512::int::gemv_int8,
-    },
-    Kernel {
-        name: "gemv_int2_f32_avx512",
-        isa: Isa::Avx512,
-        bits: &[2],
-        run: crate::x86_64::avx512::int::gemv_int2,
-    },
-    Kernel {
-        name: "gemv_int3_f32_avx512",
-        isa: Isa::Avx512,
-        bits: &[3],
-        run: crate::x86_64::avx512::int::gemv_int3,
-    },
-    Kernel {
-        name: "gemv_int4_f32_avx2",
-        isa: Isa::Avx2,
-        bits: &[4],
-        run: crate::x86_64::avx2::int::gemv_int4,
-    },
-    Kernel {
-        name: "gemv_int8_f32_avx2",
-        isa: Isa::Avx2,
-        bits: &[8],
-        run: crate::x86_64::avx2::int::gemv_int8,
-    },
-    Kernel {
-        name: "gemv_int2_f32_avx2",
-        isa: Isa::Avx2,
-        bits: &[2],
-        run: crate::x86_64::avx2::int::gemv_int2,
-    },
-    Kernel {
-        name: "gemv_int3_f32_avx2",
-        isa: Isa::Avx2,
-        bits: &[3],
-        run: crate::x86_64::avx2::int::gemv_int3,
-    },
-];
+impl<F> Table<F> {
+    /// Every entry, best first.
+    pub fn iter(&self) -> impl Iterator<Item = &'static Entry<F>> + Clone {
+        self.0.iter().flat_map(|t| t.iter())
+    }
 
-#[cfg(target_arch = "aarch64")]
-static ARCH_INT_GEMV: &[Kernel<IntGemvFn>] = &[
-    Kernel {
-        name: "gemv_int4_f32_neon",
-        isa: Isa::Neon,
-        bits: &[4],
-        run: crate::aarch64::neon::int::gemv_int4,
-    },
-    Kernel {
-        name: "gemv_int8_f32_neon",
-        isa: Isa::Neon,
-        bits: &[8],
-        run: crate::aarch64::neon::int::gemv_int8,
-    },
-    Kernel {
-        name: "gemv_int2_f32_neon",
-        isa: Isa::Neon,
-        bits: &[2],
-        run: crate::aarch64::neon::int::gemv_int2,
-    },
-    Kernel {
-        name: "gemv_int3_f32_neon",
-        isa: Isa::Neon,
-        bits: &[3],
-        run: crate::aarch64::neon::int::gemv_int3,
-    },
-];
-
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-static ARCH_INT_GEMV: &[Kernel<IntGemvFn>] = &[];
-
-/// Every INT GEMV kernel compiled for this architecture, best first.
-pub fn int_gemv_kernels() -> impl Iterator<Item = &'static Kernel<IntGemvFn>> {
-    ARCH_INT_GEMV.iter().chain(PORTABLE_INT_GEMV.iter())
+    /// The best entry that takes `key`, that `cap` allows and that this CPU can run.
+    pub fn select(&self, cap: Isa, key: &KernelKey) -> Option<&'static Entry<F>> {
+        self.iter()
+            .find(|e| cap.allows(e.variant.isa()) && e.variant.is_available() && (e.accepts)(key))
+    }
 }
 
-/// The best INT GEMV kernel for `bits` that `cap` allows and the CPU can run.
-pub fn select_int_gemv(cap: Isa, bits: u8) -> Option<&'static Kernel<IntGemvFn>> {
-    int_gemv_kernels().find(|k| k.bits.contains(&bits) && cap.allows(k.isa) && k.isa.is_available())
+/// INT-`B` weights of any group length.
+fn int_b<const B: u8>(key: &KernelKey) -> bool {
+    key.int_bits() == Some(B)
 }
 
-/// An INT x A8 GEMV kernel: like [`IntGemvFn`] with activations quantized to int8 per
-/// block of 32 (`x.k() == K`).
-pub type IntA8GemvFn = fn(&IntMatrixRef<'_>, &A8Activations, Range<usize>, &mut [f32]);
-
-static PORTABLE_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[Kernel {
-    name: "gemv_int_a8_scalar",
-    isa: Isa::Scalar,
-    bits: &[2, 3, 4, 8],
-    run: reference::int_a8::gemv,
-}];
-
-#[cfg(target_arch = "x86_64")]
-static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[
-    Kernel {
-        name: "gemv_int4_a8_avx512",
-        isa: Isa::Avx512,
-        bits: &[4],
-        run: crate::x86_64::avx512::a8::gemv_int4,
-    },
-    Kernel {
-        name: "gemv_int2_a8_avx512",
-        isa: Isa::Avx512,
-        bits: &[2],
-        run: crate::x86_64::avx512::a8::gemv_int2,
-    },
-    Kernel {
-        name: "gemv_int3_a8_avx512",
-        isa: Isa::Avx512,
-        bits: &[3],
-        run: crate::x86_64::avx512::a8::gemv_int3,
-    },
-    Kernel {
-        name: "gemv_int8_a8_avx512",
-        isa: Isa::Avx512,
-        bits: &[8],
-        run: crate::x86_64::avx512::a8::gemv_int8,
-    },
-    Kernel {
-        name: "gemv_int4_a8_avx2",
-        isa: Isa::Avx2,
-        bits: &[4],
-        run: crate::x86_64::avx2::a8::gemv_int4,
-    },
-    Kernel {
-        name: "gemv_int2_a8_avx2",
-        isa: Isa::Avx2,
-        bits: &[2],
-        run: crate::x86_64::avx2::a8::gemv_int2,
-    },
-    Kernel {
-        name: "gemv_int3_a8_avx2",
-        isa: Isa::Avx2,
-        bits: &[3],
-        run: crate::x86_64::avx2::a8::gemv_int3,
-    },
-    Kernel {
-        name: "gemv_int8_a8_avx2",
-        isa: Isa::Avx2,
-        bits: &[8],
-        run: crate::x86_64::avx2::a8::gemv_int8,
-    },
-];
-
-#[cfg(target_arch = "aarch64")]
-static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[
-    Kernel {
-        name: "gemv_int4_a8_neon",
-        isa: Isa::Neon,
-        bits: &[4],
-        run: crate::aarch64::neon::a8::gemv_int4,
-    },
-    Kernel {
-        name: "gemv_int2_a8_neon",
-        isa: Isa::Neon,
-        bits: &[2],
-        run: crate::aarch64::neon::a8::gemv_int2,
-    },
-    Kernel {
-        name: "gemv_int3_a8_neon",
-        isa: Isa::Neon,
-        bits: &[3],
-        run: crate::aarch64::neon::a8::gemv_int3,
-    },
-    Kernel {
-        name: "gemv_int8_a8_neon",
-        isa: Isa::Neon,
-        bits: &[8],
-        run: crate::aarch64::neon::a8::gemv_int8,
-    },
-];
-
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-static ARCH_INT_A8_GEMV: &[Kernel<IntA8GemvFn>] = &[];
-
-/// Every INT x A8 GEMV kernel compiled for this architecture, best first.
-pub fn int_a8_gemv_kernels() -> impl Iterator<Item = &'static Kernel<IntA8GemvFn>> {
-    ARCH_INT_A8_GEMV.iter().chain(PORTABLE_INT_A8_GEMV.iter())
+/// Any INT weights.
+fn any_int(key: &KernelKey) -> bool {
+    key.int_bits().is_some()
 }
 
-/// The best INT x A8 GEMV kernel for `bits` that `cap` allows and the CPU can run.
-pub fn select_int_a8_gemv(cap: Isa, bits: u8) -> Option<&'static Kernel<IntA8GemvFn>> {
-    int_a8_gemv_kernels()
-        .find(|k| k.bits.contains(&bits) && cap.allows(k.isa) && k.isa.is_available())
-}
+/// A GEMV kernel with activations quantized to int8 per block of 32
+/// ([`A8Activations`], `x.k() == K`): `y[i] = sum_k W[rows.start + i, k] * x8[k]`,
+/// written through the [`Out`]. Preconditions as for [`GemvF32::run`].
+pub type GemvA8Fn = fn(&Weights<'_>, &A8Activations, Range<usize>, &mut [f32], &Out<'_>);
 
-/// An INT GEMM kernel with f32 activations:
+/// A GEMM kernel with f32 activations:
 /// `y[mi*ldy + (n - rows.start)] = sum_k W[n, k] * x[mi*K + k]` for `mi < m`, `n` in `rows`
-/// (`x` row-major `[m][K]`, `y` row-major with leading dimension `ldy`).
+/// (`x` row-major `[m][K]`, `y` row-major with leading dimension `ldy`), written through
+/// the [`Out`].
 ///
-/// Preconditions (checked by [`crate::gemv::int_gemm`] before the call, and asserted
-/// again by each kernel because its memory safety depends on them): `x.len() == m * K`,
-/// `rows.end <= N`, `ldy >= rows.len()`, `y.len() >= (m - 1) * ldy + rows.len()` when
-/// `m > 0`, and the format's bit width is one the entry lists.
-pub type IntGemmFn = fn(&IntMatrixRef<'_>, &[f32], usize, Range<usize>, &mut [f32], usize);
+/// Preconditions (checked by [`crate::gemv::gemm`] before the call, and asserted again by
+/// each kernel because its memory safety depends on them): those of
+/// [`crate::contract::check_gemm_args`] and [`crate::contract::check_out`], a matrix the
+/// entry accepts, and a CPU with the entry's variant.
+pub type GemmFn =
+    fn(&Weights<'_>, &[f32], usize, Range<usize>, &mut [f32], usize, &Out<'_>);
 
-static PORTABLE_INT_GEMM: &[Kernel<IntGemmFn>] = &[Kernel {
+/// A GEMV kernel with f32 activations: `prepare` reorders the activations for the
+/// kernel's decode (into a caller buffer of `K` values; `false` means "use them as
+/// given"), once per activation vector; `run` computes
+/// `y[i] = sum_k W[rows.start + i, k] * xp[k]` for `i < rows.len()` from the prepared
+/// activations, written through the [`Out`].
+///
+/// Preconditions of `run` (checked by [`crate::gemv`] before the call, and asserted again
+/// by each kernel because its memory safety depends on them): those of
+/// [`crate::contract::check_gemv_args`] and [`crate::contract::check_out`], a matrix the
+/// entry accepts, activations prepared by the same entry, and a CPU with its variant.
+#[derive(Debug, Clone, Copy)]
+pub struct GemvF32 {
+    /// Reorders `x` into `xp` (same length), or returns `false`.
+    pub prepare: fn(&Weights<'_>, &[f32], &mut [f32]) -> bool,
+    /// Computes a row range from the prepared activations.
+    pub run: fn(&Weights<'_>, &[f32], Range<usize>, &mut [f32], &Out<'_>),
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const fn gemv_f32<S: crate::driver::gemv::GemvShape, const B: u32>() -> GemvF32
+where
+    crate::decode::int::Int<B>: crate::decode::GemvDecode<S>,
+{
+    GemvF32 {
+        prepare: crate::driver::gemv::prepare::<S, crate::decode::int::Int<B>>,
+        run: crate::driver::gemv::gemv::<S, crate::decode::int::Int<B>>,
+    }
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const fn gemm_f32<S: crate::driver::gemm::GemmShape, const B: u32>() -> GemmFn {
+    crate::driver::gemm::gemm::<S, crate::decode::int::Int<B>>
+}
+
+/// INT-`B` weights whose group length is a multiple of 64.
+fn int_b_g64<const B: u8>(key: &KernelKey) -> bool {
+    int_b::<B>(key) && key.group_len.is_multiple_of(64)
+}
+
+/// Registry entries of `$op` for INT-`b` (each `b` of the list) on one variant:
+/// `$make::<$token, b>()`, taking matrices `$accepts::<b>` says.
+macro_rules! int_entries {
+    ($op:literal, $act:literal, $vname:literal, $variant:ident, $make:ident, $token:ty,
+     [$($b:literal: $accepts:ident),*]) => {
+        [$(
+            Entry {
+                name: concat!($op, "_int", $b, "_", $act, "_", $vname),
+                variant: Variant::$variant,
+                accepts: $accepts::<$b>,
+                run: $make::<$token, $b>(),
+            }
+        ),*]
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+static GEMV_AVX512: [Entry<GemvF32>; 4] = int_entries!(
+    "gemv", "f32", "avx512", Avx512, gemv_f32, crate::simd::avx512::Avx512<false>,
+    // INT2/3 chunks are 64 elements: other groups take the AVX2 entries.
+    [4: int_b, 8: int_b, 2: int_b_g64, 3: int_b_g64]
+);
+#[cfg(target_arch = "x86_64")]
+static GEMV_AVX2: [Entry<GemvF32>; 4] = int_entries!(
+    "gemv", "f32", "avx2", Avx2, gemv_f32, crate::simd::avx2::Avx2,
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+);
+#[cfg(target_arch = "aarch64")]
+static GEMV_NEON: [Entry<GemvF32>; 4] = int_entries!(
+    "gemv", "f32", "neon", Neon, gemv_f32, crate::simd::neon::Neon<false>,
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+);
+static GEMV_SCALAR: [Entry<GemvF32>; 1] = [Entry {
+    name: "gemv_int_f32_scalar",
+    variant: Variant::Scalar,
+    accepts: any_int,
+    run: GemvF32 {
+        prepare: reference::int::no_prepare,
+        run: reference::int::gemv,
+    },
+}];
+
+/// The GEMV kernels with f32 activations.
+pub static GEMV: Table<GemvF32> = Table(&[
+    #[cfg(target_arch = "x86_64")]
+    &GEMV_AVX512,
+    #[cfg(target_arch = "x86_64")]
+    &GEMV_AVX2,
+    #[cfg(target_arch = "aarch64")]
+    &GEMV_NEON,
+    &GEMV_SCALAR,
+]);
+
+#[cfg(target_arch = "x86_64")]
+static GEMM_AVX512: [Entry<GemmFn>; 4] = int_entries!(
+    "gemm", "f32", "avx512", Avx512, gemm_f32, crate::simd::avx512::Avx512<false>,
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+);
+#[cfg(target_arch = "x86_64")]
+static GEMM_AVX2: [Entry<GemmFn>; 4] = int_entries!(
+    "gemm", "f32", "avx2", Avx2, gemm_f32, crate::simd::avx2::Avx2,
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+);
+#[cfg(target_arch = "aarch64")]
+static GEMM_NEON: [Entry<GemmFn>; 4] = int_entries!(
+    "gemm", "f32", "neon", Neon, gemm_f32, crate::simd::neon::Neon<false>,
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+);
+static GEMM_SCALAR: [Entry<GemmFn>; 1] = [Entry {
     name: "gemm_int_f32_scalar",
-    isa: Isa::Scalar,
-    bits: &[2, 3, 4, 8],
+    variant: Variant::Scalar,
+    accepts: any_int,
     run: reference::int_gemm::gemm,
 }];
 
+/// The batched GEMM kernels (f32 activations).
+pub static GEMM: Table<GemmFn> = Table(&[
+    #[cfg(target_arch = "x86_64")]
+    &GEMM_AVX512,
+    #[cfg(target_arch = "x86_64")]
+    &GEMM_AVX2,
+    #[cfg(target_arch = "aarch64")]
+    &GEMM_NEON,
+    &GEMM_SCALAR,
+]);
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const fn gemv_a8<S: crate::driver::gemv_a8::A8Shape, const B: u32>() -> GemvA8Fn
+where
+    crate::decode::int::Int<B>: crate::decode::A8Decode<S>,
+{
+    crate::driver::gemv_a8::gemv_a8::<S, crate::decode::int::Int<B>>
+}
+
 #[cfg(target_arch = "x86_64")]
-static ARCH_INT_GEMM: &[Kernel<IntGemmFn>] = &[
-    Kernel {
-        name: "gemm_int4_f32_avx512",
-        isa: Isa::Avx512,
-        bits: &[4],
-        run: crate::x86_64::avx512::gemm::gemm_int4,
-    },
-    Kernel {
-        name: "gemm_int8_f32_avx512",
-        isa: Isa::Avx512,
-        bits: &[8],
-        run: crate::x86_64::avx512::gemm::gemm_int8,
-    },
-    Kernel {
-        name: "gemm_int2_f32_avx512",
-        isa: Isa::Avx512,
-        bits: &[2],
-        run: crate::x86_64::avx512::gemm::gemm_int2,
-    },
-    Kernel {
-        name: "gemm_int3_f32_avx512",
-        isa: Isa::Avx512,
-        bits: &[3],
-        run: crate::x86_64::avx512::gemm::gemm_int3,
-    },
-    Kernel {
-        name: "gemm_int4_f32_avx2",
-        isa: Isa::Avx2,
-        bits: &[4],
-        run: crate::x86_64::avx2::gemm::gemm_int4,
-    },
-    Kernel {
-        name: "gemm_int8_f32_avx2",
-        isa: Isa::Avx2,
-        bits: &[8],
-        run: crate::x86_64::avx2::gemm::gemm_int8,
-    },
-    Kernel {
-        name: "gemm_int2_f32_avx2",
-        isa: Isa::Avx2,
-        bits: &[2],
-        run: crate::x86_64::avx2::gemm::gemm_int2,
-    },
-    Kernel {
-        name: "gemm_int3_f32_avx2",
-        isa: Isa::Avx2,
-        bits: &[3],
-        run: crate::x86_64::avx2::gemm::gemm_int3,
-    },
-];
-
+static GEMV_A8_AVX512VNNI: [Entry<GemvA8Fn>; 4] = int_entries!(
+    "gemv", "a8", "avx512vnni", Avx512Vnni, gemv_a8, crate::simd::avx512::Avx512<true>,
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+);
+#[cfg(target_arch = "x86_64")]
+static GEMV_A8_AVX512: [Entry<GemvA8Fn>; 4] = int_entries!(
+    "gemv", "a8", "avx512", Avx512, gemv_a8, crate::simd::avx512::Avx512<false>,
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+);
+#[cfg(target_arch = "x86_64")]
+static GEMV_A8_AVX2: [Entry<GemvA8Fn>; 4] = int_entries!(
+    "gemv", "a8", "avx2", Avx2, gemv_a8, crate::simd::avx2::Avx2,
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+);
 #[cfg(target_arch = "aarch64")]
-static ARCH_INT_GEMM: &[Kernel<IntGemmFn>] = &[
-    Kernel {
-        name: "gemm_int4_f32_neon",
-        isa: Isa::Neon,
-        bits: &[4],
-        run: crate::aarch64::neon::gemm::gemm_int4,
-    },
-    Kernel {
-        name: "gemm_int8_f32_neon",
-        isa: Isa::Neon,
-        bits: &[8],
-        run: crate::aarch64::neon::gemm::gemm_int8,
-    },
-    Kernel {
-        name: "gemm_int2_f32_neon",
-        isa: Isa::Neon,
-        bits: &[2],
-        run: crate::aarch64::neon::gemm::gemm_int2,
-    },
-    Kernel {
-        name: "gemm_int3_f32_neon",
-        isa: Isa::Neon,
-        bits: &[3],
-        run: crate::aarch64::neon::gemm::gemm_int3,
-    },
-];
+static GEMV_A8_NEONDOT: [Entry<GemvA8Fn>; 4] = int_entries!(
+    "gemv", "a8", "neondot", NeonDot, gemv_a8, crate::simd::neon::Neon<true>,
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+);
+#[cfg(target_arch = "aarch64")]
+static GEMV_A8_NEON: [Entry<GemvA8Fn>; 4] = int_entries!(
+    "gemv", "a8", "neon", Neon, gemv_a8, crate::simd::neon::Neon<false>,
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+);
+static GEMV_A8_SCALAR: [Entry<GemvA8Fn>; 1] = [Entry {
+    name: "gemv_int_a8_scalar",
+    variant: Variant::Scalar,
+    accepts: any_int,
+    run: reference::int_a8::gemv,
+}];
 
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-static ARCH_INT_GEMM: &[Kernel<IntGemmFn>] = &[];
-
-/// Every INT GEMM kernel compiled for this architecture, best first.
-pub fn int_gemm_kernels() -> impl Iterator<Item = &'static Kernel<IntGemmFn>> {
-    ARCH_INT_GEMM.iter().chain(PORTABLE_INT_GEMM.iter())
-}
-
-/// The best INT GEMM kernel for `bits` that `cap` allows and the CPU can run.
-pub fn select_int_gemm(cap: Isa, bits: u8) -> Option<&'static Kernel<IntGemmFn>> {
-    int_gemm_kernels().find(|k| k.bits.contains(&bits) && cap.allows(k.isa) && k.isa.is_available())
-}
+/// The GEMV kernels with A8 activations (integer dot products).
+pub static GEMV_A8: Table<GemvA8Fn> = Table(&[
+    #[cfg(target_arch = "x86_64")]
+    &GEMV_A8_AVX512VNNI,
+    #[cfg(target_arch = "x86_64")]
+    &GEMV_A8_AVX512,
+    #[cfg(target_arch = "x86_64")]
+    &GEMV_A8_AVX2,
+    #[cfg(target_arch = "aarch64")]
+    &GEMV_A8_NEONDOT,
+    #[cfg(target_arch = "aarch64")]
+    &GEMV_A8_NEON,
+    &GEMV_A8_SCALAR,
+]);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn key(bits: u8, group_len: usize) -> KernelKey {
+        KernelKey {
+            scheme: Scheme::Int {
+                bits,
+                zero_point: false,
+            },
+            group_len,
+        }
+    }
+
     #[test]
     fn every_width_has_a_kernel_on_every_available_isa() {
         for isa in Isa::available() {
             for bits in [2u8, 3, 4, 8] {
-                let k = select_int_gemv(isa, bits).expect("a kernel");
-                assert!(isa.allows(k.isa));
+                for g in [32, 64, 96, 128] {
+                    let k = GEMV.select(isa, &key(bits, g)).expect("a kernel");
+                    assert!(isa.allows(k.variant.isa()));
+                    let k = GEMV_A8.select(isa, &key(bits, g)).expect("an A8 kernel");
+                    assert!(isa.allows(k.variant.isa()));
+                    let k = GEMM.select(isa, &key(bits, g)).expect("a GEMM kernel");
+                    assert!(isa.allows(k.variant.isa()));
+                }
             }
         }
     }
 
     #[test]
     fn names_follow_the_grammar_and_are_unique() {
-        let names: Vec<_> = int_gemv_kernels().map(|k| k.name).collect();
-        for (i, n) in names.iter().enumerate() {
-            assert!(
-                n.starts_with("gemv_")
-                    && n.ends_with(int_gemv_kernels().nth(i).unwrap().isa.name())
-            );
-            assert_eq!(names.iter().filter(|m| *m == n).count(), 1);
+        fn check<F>(table: &Table<F>, op: &str, act: &str) {
+            let names: Vec<_> = table.iter().map(|k| k.name).collect();
+            for e in table.iter() {
+                let want_end = format!("_{act}_{}", e.variant.name());
+                assert!(e.name.starts_with(op) && e.name.ends_with(&want_end), "{}", e.name);
+                assert_eq!(names.iter().filter(|m| **m == e.name).count(), 1);
+            }
         }
+        check(&GEMV, "gemv_", "f32");
+        check(&GEMV_A8, "gemv_", "a8");
+        check(&GEMM, "gemm_", "f32");
+    }
+
+    #[test]
+    fn tables_end_with_the_scalar_reference() {
+        assert_eq!(GEMV.iter().last().unwrap().variant, Variant::Scalar);
+        assert_eq!(GEMV_A8.iter().last().unwrap().variant, Variant::Scalar);
+        assert_eq!(GEMM.iter().last().unwrap().variant, Variant::Scalar);
+    }
+
+    #[test]
+    fn the_scalar_cap_selects_the_reference() {
+        let k = key(4, 32);
+        assert_eq!(GEMV.select(Isa::Scalar, &k).unwrap().variant, Variant::Scalar);
+        assert_eq!(GEMV_A8.select(Isa::Scalar, &k).unwrap().variant, Variant::Scalar);
     }
 }

@@ -17,12 +17,11 @@ use lowbit_formats::act::BLOCK;
 use lowbit_formats::int::{IntFormat, IntMatrix, IntMatrixRef};
 use lowbit_formats::Group;
 use lowbit_kernels::a8::A8Activations;
-use lowbit_kernels::gemv::{int_gemv, int_gemv_a8};
-use lowbit_kernels::{reference, Isa};
+use lowbit_kernels::{reference, Isa, Out, Weights};
 use proptest::prelude::*;
 
 mod common;
-use common::gamma;
+use common::{a8_entries, gamma, gemv_a8_isa as int_gemv_a8, gemv_isa as int_gemv};
 
 fn random_matrix(
     bits: u8,
@@ -50,14 +49,15 @@ fn a8_tolerance(w: &IntMatrixRef<'_>, x: &A8Activations, n: usize) -> f64 {
 
 fn check_all_isas(w: &IntMatrixRef<'_>, xf: &[f32], rows: std::ops::Range<usize>) {
     let x = A8Activations::new(xf).unwrap();
-    let mut want = vec![0.0f32; rows.len()];
-    reference::int_a8::gemv(w, &x, rows.clone(), &mut want);
-    let mut yf = vec![0.0f32; rows.len()];
-    reference::int::gemv(w, xf, rows.clone(), &mut yf);
-    for isa in Isa::available() {
+    let want: Vec<f32> = rows
+        .clone()
+        .map(|n| reference::int_a8::row_from_block(w, &x, n, 0))
+        .collect();
+    let yf: Vec<f32> = rows.clone().map(|n| reference::int::row(w, xf, n)).collect();
+    let wt = Weights::Int(*w);
+    for kernel in a8_entries(&wt) {
         let mut got = vec![f32::NAN; rows.len()];
-        let kernel = int_gemv_a8(isa, w, &x, rows.clone(), &mut got).unwrap();
-        assert!(isa.allows(kernel.isa));
+        (kernel.run)(&wt, &x, rows.clone(), &mut got, &Out::STORE);
         for (i, n) in rows.clone().enumerate() {
             let tol = a8_tolerance(w, &x, n);
             let d = (f64::from(got[i]) - f64::from(want[i])).abs();
@@ -128,8 +128,8 @@ fn every_width_runs_the_a8_kernel_of_the_isa_it_asked_for() {
         let mut y = vec![0.0; 3];
         for isa in Isa::available() {
             let k = int_gemv_a8(isa, &m.view(), &xq, 0..3, &mut y).unwrap();
-            assert_eq!(k.isa, isa);
-            assert!(k.bits.contains(&bits));
+            assert_eq!(k.variant.isa(), isa);
+            assert!(k.name.contains(&format!("int{bits}")) || isa == Isa::Scalar);
         }
     }
 }

@@ -21,15 +21,14 @@ use std::ops::Range;
 
 use lowbit_formats::int::{IntFormat, IntMatrix, IntMatrixRef};
 use lowbit_formats::{Error, Group};
-use lowbit_kernels::gemv::{int_gemm, int_gemv};
-use lowbit_kernels::registry::{int_gemm_kernels, select_int_gemm};
-use lowbit_kernels::{reference, Isa};
+use lowbit_kernels::registry::{KernelKey, GEMM};
+use lowbit_kernels::{reference, Isa, Out, Variant, Weights};
 use proptest::prelude::*;
 
 const SENTINEL: f32 = -1234.5;
 
 mod common;
-use common::tolerance;
+use common::{gemm_entries, gemm_isa as int_gemm, gemv_isa as int_gemv, tolerance};
 
 fn random_matrix(
     bits: u8,
@@ -50,10 +49,11 @@ fn check_all_isas(w: &IntMatrixRef<'_>, x: &[f32], m: usize, rows: Range<usize>,
     let k = w.k();
     let nr = rows.len();
     let len = if m == 0 { 3 } else { (m - 1) * ldy + nr + 3 };
+    let wt = Weights::Int(*w);
     let mut want = vec![SENTINEL; len];
-    reference::int_gemm::gemm(w, x, m, rows.clone(), &mut want, ldy);
+    reference::int_gemm::gemm(&wt, x, m, rows.clone(), &mut want, ldy, &Out::STORE);
     let mut fused = vec![SENTINEL; len];
-    reference::int_gemm::gemm_fused(w, x, m, rows.clone(), &mut fused, ldy);
+    reference::int_gemm::gemm_fused(w, x, m, rows.clone(), &mut fused, ldy, &Out::STORE);
     // The fused order is itself within the bound of the reference.
     for mi in 0..m {
         for (i, n) in rows.clone().enumerate() {
@@ -65,10 +65,9 @@ fn check_all_isas(w: &IntMatrixRef<'_>, x: &[f32], m: usize, rows: Range<usize>,
             );
         }
     }
-    for isa in Isa::available() {
+    for kernel in gemm_entries(&wt) {
         let mut got = vec![SENTINEL; len];
-        let kernel = int_gemm(isa, w, x, m, rows.clone(), &mut got, ldy).unwrap();
-        assert!(isa.allows(kernel.isa));
+        (kernel.run)(&wt, x, m, rows.clone(), &mut got, ldy, &Out::STORE);
         for (idx, &g) in got.iter().enumerate() {
             let (mi, i) = (idx / ldy.max(1), idx % ldy.max(1));
             let inside = m > 0 && mi < m && i < nr && ldy > 0;
@@ -92,7 +91,7 @@ fn check_all_isas(w: &IntMatrixRef<'_>, x: &[f32], m: usize, rows: Range<usize>,
                 w.n(),
                 k
             );
-            if kernel.isa != Isa::Scalar {
+            if kernel.variant != Variant::Scalar {
                 assert_eq!(
                     g.to_bits(),
                     fused[idx].to_bits(),
@@ -144,13 +143,16 @@ proptest! {
 fn every_width_has_a_gemm_kernel_and_names_follow_the_grammar() {
     for isa in Isa::available() {
         for bits in [2u8, 3, 4, 8] {
-            let k = select_int_gemm(isa, bits).expect("a kernel");
-            assert!(isa.allows(k.isa) && k.bits.contains(&bits));
+            let (q, _) = random_matrix(bits, Group::Size(32), false, 1, 32, 1, 1);
+            let k = GEMM
+                .select(isa, &KernelKey::of(&Weights::Int(q.view())))
+                .expect("a kernel");
+            assert!(isa.allows(k.variant.isa()));
         }
     }
-    let names: Vec<_> = int_gemm_kernels().map(|k| k.name).collect();
-    for k in int_gemm_kernels() {
-        assert!(k.name.starts_with("gemm_int") && k.name.ends_with(k.isa.name()));
+    let names: Vec<_> = GEMM.iter().map(|k| k.name).collect();
+    for k in GEMM.iter() {
+        assert!(k.name.starts_with("gemm_int") && k.name.ends_with(k.variant.name()));
         assert_eq!(names.iter().filter(|n| **n == k.name).count(), 1);
     }
 }
@@ -162,7 +164,7 @@ fn every_width_runs_the_isa_it_was_asked_for() {
         let mut y = vec![0.0; 6];
         for isa in Isa::available() {
             let k = int_gemm(isa, &q.view(), &x, 2, 0..3, &mut y, 3).unwrap();
-            assert_eq!(k.isa, isa, "INT{bits} has a GEMM kernel for every ISA");
+            assert_eq!(k.variant.isa(), isa, "INT{bits} has a GEMM kernel for every ISA");
         }
     }
 }
@@ -178,10 +180,11 @@ fn m1_gemm_equals_gemv_within_the_bound_and_bitwise_in_the_reference() {
     ] {
         let (q, x) = random_matrix(bits, g, true, 37, k, 1, k as u64);
         let w = q.view();
+        let wt = Weights::Int(w);
         let mut gv = vec![0.0f32; 37];
-        reference::int::gemv(&w, &x, 0..37, &mut gv);
+        reference::int::gemv(&wt, &x, 0..37, &mut gv, &Out::STORE);
         let mut gm = vec![0.0f32; 37];
-        reference::int_gemm::gemm(&w, &x, 1, 0..37, &mut gm, 37);
+        reference::int_gemm::gemm(&wt, &x, 1, 0..37, &mut gm, 37, &Out::STORE);
         assert_eq!(
             gv.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
             gm.iter().map(|v| v.to_bits()).collect::<Vec<_>>()

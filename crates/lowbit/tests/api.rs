@@ -309,7 +309,8 @@ fn gemm_equals_gemv_per_activation_row() {
 fn kernel_query_matches_what_runs() {
     let f = Format::int4(Group::Size(32));
     for isa in Isa::available() {
-        let k = lowbit::gemv_kernel(f, isa, Precision::F32).unwrap();
+        let k = lowbit::gemv_kernel(f, 64, isa, Precision::F32).unwrap();
+        assert_eq!(k.precision, Precision::F32);
         assert!(isa.allows(k.isa));
         let (w, x) = data(4, 64);
         let q = QuantizedMatrix::quantize(&w, 4, 64, f).unwrap();
@@ -318,9 +319,9 @@ fn kernel_query_matches_what_runs() {
             lowbit::gemv_rows(q.view(), &x, 0..4, &mut y, Some(isa)).unwrap(),
             k.name
         );
-        let a8 = lowbit::gemv_kernel(f, isa, Precision::AllowA8).unwrap();
+        let a8 = lowbit::gemv_kernel(f, 64, isa, Precision::AllowA8).unwrap();
         assert_eq!(
-            a8.name.contains("_a8_"),
+            a8.precision == Precision::AllowA8,
             isa != Isa::Scalar,
             "{isa}: {}",
             a8.name

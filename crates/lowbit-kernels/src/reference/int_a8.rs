@@ -6,21 +6,30 @@ use lowbit_formats::act::BLOCK;
 use lowbit_formats::int::IntMatrixRef;
 
 use crate::a8::A8Activations;
+use crate::contract::{assert_gemv_a8, Out, Weights};
+use crate::dispatch::Variant;
 
 /// Reference INT x A8 GEMV for every bit width. For each row, block by block:
 /// `d_b = sum_{k in b} (q_k - z) * x8_k` exactly in i32, then in f32 without FMA
-/// `y += (s_w(group of b) * s_x(b)) * d_b`, blocks in order.
-pub fn gemv(w: &IntMatrixRef<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32]) {
-    crate::gemv::assert_a8_args(w, x, &rows, y);
-    for (out, n) in y.iter_mut().zip(rows) {
-        *out = row_from_block(w, x, n, 0);
+/// `y += (s_w(group of b) * s_x(b)) * d_b`, blocks in order; written through `out`.
+pub fn gemv(
+    w: &Weights<'_>,
+    x: &A8Activations,
+    rows: Range<usize>,
+    y: &mut [f32],
+    out: &Out<'_>,
+) {
+    assert_gemv_a8(w, x, &rows, y, out, Variant::Scalar);
+    let Weights::Int(w) = w;
+    for (yv, n) in y.iter_mut().zip(rows) {
+        *yv = out.apply(n, row_from_block(w, x, n, 0), *yv);
     }
 }
 
 /// Row `n`'s sum over blocks `first_block..` to the end of the row, as [`gemv`] adds them
-/// (from 0.0, in block order). The SIMD kernels finish the blocks their vectors do not
-/// cover (a partial chunk, a partial last block) with it.
-pub(crate) fn row_from_block(
+/// (from 0.0, in block order). The SIMD kernels finish the blocks their steps do not
+/// cover (after the last whole step, a partial last block) with it.
+pub fn row_from_block(
     w: &IntMatrixRef<'_>,
     x: &A8Activations,
     n: usize,

@@ -10,26 +10,35 @@ use core::ops::Range;
 
 use lowbit_formats::int::IntMatrixRef;
 
-/// Reference INT GEMM for every bit width: `Y[mi][n] = sum_k W[n,k] * X[mi][k]`.
+use crate::contract::{assert_gemm, Out, Weights};
+use crate::dispatch::Variant;
+
+/// Reference INT GEMM for every bit width: `Y[mi][n] = sum_k W[n,k] * X[mi][k]`, written
+/// through `out`.
 ///
-/// Each output is computed exactly as [`crate::reference::int::gemv`] computes it (groups
+/// Each output is computed exactly as [`crate::reference::int::row`] computes it (groups
 /// in order, elements in order within a group, no FMA, one multiplication by the group's
-/// scale), so GEMM with `m == 1` equals the reference GEMV bitwise, and every output
-/// depends only on its weight row and its activation row.
+/// scale) and then written as [`Out::apply`] says, so GEMM with `m == 1` equals the
+/// reference GEMV bitwise, and every output depends only on its weight row and its
+/// activation row.
 pub fn gemm(
-    w: &IntMatrixRef<'_>,
+    w: &Weights<'_>,
     x: &[f32],
     m: usize,
     rows: Range<usize>,
     y: &mut [f32],
     ldy: usize,
+    out: &Out<'_>,
 ) {
-    crate::gemv::assert_gemm_args(w, x, m, &rows, y, ldy);
-    let (k, nr) = (w.k(), rows.len());
+    assert_gemm(w, x, m, &rows, y, ldy, out, Variant::Scalar);
+    let Weights::Int(w) = w;
+    let k = w.k();
     for mi in 0..m {
         let xr = &x[mi * k..(mi + 1) * k];
-        let yr = &mut y[mi * ldy..mi * ldy + nr];
-        crate::reference::int::gemv(w, xr, rows.clone(), yr);
+        for (i, n) in rows.clone().enumerate() {
+            let yv = &mut y[mi * ldy + i];
+            *yv = out.apply(n, crate::reference::int::row(w, xr, n), *yv);
+        }
     }
 }
 
@@ -44,8 +53,9 @@ pub fn fused_weight(q: u8, s: f32, z: u8) -> f32 {
 }
 
 /// The fused order of the SIMD GEMM kernels, in scalar Rust: with the exact dequantized
-/// weight `w[n,k] = s * (q - z)` of [`fused_weight`], each output is one chain of fused multiply-adds over `k` in increasing order,
-/// starting from `+0.0`: `acc = fma(w[n,k], x[mi][k], acc)`.
+/// weight `w[n,k] = s * (q - z)` of [`fused_weight`], each output is one chain of fused
+/// multiply-adds over `k` in increasing order, starting from `+0.0` (from the old output
+/// when `out` accumulates): `acc = fma(w[n,k], x[mi][k], acc)`; then `+ bias[n]`.
 ///
 /// Every SIMD GEMM kernel (`gemm_int*_f32_{avx2,avx512,neon}`) returns exactly these bits
 /// (NaN payloads aside), whatever `m`, `rows` or tile sizes, so results do not depend on
@@ -59,19 +69,24 @@ pub fn gemm_fused(
     rows: Range<usize>,
     y: &mut [f32],
     ldy: usize,
+    out: &Out<'_>,
 ) {
-    crate::gemv::assert_gemm_args(w, x, m, &rows, y, ldy);
+    assert_gemm(&Weights::Int(*w), x, m, &rows, y, ldy, out, Variant::Scalar);
     let l = *w.layout();
     for (i, n) in rows.enumerate() {
         for mi in 0..m {
             let xr = &x[mi * l.k..(mi + 1) * l.k];
-            let mut acc = 0.0f32;
+            let yv = &mut y[mi * ldy + i];
+            let mut acc = if out.accumulate { *yv } else { 0.0 };
             for (k, &xk) in xr.iter().enumerate() {
                 let j = k / l.group_len;
                 let wk = fused_weight(w.code(n, k), w.scale(n, j), w.zero(n, j));
                 acc = wk.mul_add(xk, acc);
             }
-            y[mi * ldy + i] = acc;
+            *yv = match out.bias {
+                Some(b) => acc + b[n],
+                None => acc,
+            };
         }
     }
 }

@@ -55,3 +55,76 @@ pub fn fmt(bits: u8, group: Group, zero_point: bool) -> IntFormat {
         zero_point,
     }
 }
+
+use lowbit_kernels::a8::A8Activations;
+use lowbit_kernels::registry::{self, Entry, GemmFn, GemvA8Fn, GemvF32, KernelKey};
+use lowbit_kernels::{Out, Weights, Workspace};
+
+/// Every registry entry of `table` this CPU can run that takes `w` (every variant, not
+/// only the one selection would pick: a VNNI machine runs the AVX-512BW entries too).
+pub fn entries<F>(table: &'static registry::Table<F>, w: &Weights<'_>) -> Vec<&'static Entry<F>> {
+    let key = KernelKey::of(w);
+    let v: Vec<_> = table
+        .iter()
+        .filter(|e| e.variant.is_available() && (e.accepts)(&key))
+        .collect();
+    assert!(!v.is_empty(), "no kernel for {key:?}");
+    v
+}
+
+/// Runs an f32 GEMV entry directly: prepare the activations, then the row range.
+pub fn run_gemv(e: &Entry<GemvF32>, w: &Weights<'_>, x: &[f32], rows: std::ops::Range<usize>, y: &mut [f32], out: &Out<'_>) {
+    let mut xp = vec![0.0f32; x.len()];
+    let xp: &[f32] = if (e.run.prepare)(w, x, &mut xp) { &xp } else { x };
+    (e.run.run)(w, xp, rows, y, out);
+}
+
+/// The GEMV entries.
+pub fn gemv_entries(w: &Weights<'_>) -> Vec<&'static Entry<GemvF32>> {
+    entries(&registry::GEMV, w)
+}
+
+/// The A8 GEMV entries.
+pub fn a8_entries(w: &Weights<'_>) -> Vec<&'static Entry<GemvA8Fn>> {
+    entries(&registry::GEMV_A8, w)
+}
+
+/// The GEMM entries.
+pub fn gemm_entries(w: &Weights<'_>) -> Vec<&'static Entry<GemmFn>> {
+    entries(&registry::GEMM, w)
+}
+
+/// `lowbit_kernels::gemv::gemv` with a fresh workspace and a plain store.
+pub fn gemv_isa(
+    isa: lowbit_kernels::Isa,
+    w: &IntMatrixRef<'_>,
+    x: &[f32],
+    rows: std::ops::Range<usize>,
+    y: &mut [f32],
+) -> lowbit_kernels::Result<&'static Entry<GemvF32>> {
+    lowbit_kernels::gemv::gemv(isa, &Weights::Int(*w), x, rows, y, &Out::STORE, &mut Workspace::new())
+}
+
+/// `lowbit_kernels::gemv::gemv_a8` with a plain store.
+pub fn gemv_a8_isa(
+    isa: lowbit_kernels::Isa,
+    w: &IntMatrixRef<'_>,
+    x: &A8Activations,
+    rows: std::ops::Range<usize>,
+    y: &mut [f32],
+) -> lowbit_kernels::Result<&'static Entry<GemvA8Fn>> {
+    lowbit_kernels::gemv::gemv_a8(isa, &Weights::Int(*w), x, rows, y, &Out::STORE)
+}
+
+/// `lowbit_kernels::gemv::gemm` with a plain store.
+pub fn gemm_isa(
+    isa: lowbit_kernels::Isa,
+    w: &IntMatrixRef<'_>,
+    x: &[f32],
+    m: usize,
+    rows: std::ops::Range<usize>,
+    y: &mut [f32],
+    ldy: usize,
+) -> lowbit_kernels::Result<&'static Entry<GemmFn>> {
+    lowbit_kernels::gemv::gemm(isa, &Weights::Int(*w), x, m, rows, y, ldy, &Out::STORE)
+}

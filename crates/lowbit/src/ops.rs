@@ -1,0 +1,615 @@
+//! Multiplying: options, the reusable [`Workspace`], GEMV and GEMM over whole matrices
+//! (rows split over rayon) and over row ranges (on the calling thread), and which kernel
+//! a call runs.
+
+use core::ops::Range;
+
+use lowbit_formats::error::{check_finite, check_len};
+use lowbit_kernels::contract::{check_gemm_args, check_gemv_args, check_out};
+use lowbit_kernels::registry::{self, Entry, GemvA8Fn, GemvF32, KernelKey, Scheme};
+use lowbit_kernels::{call_isa, Out, Weights};
+
+use crate::{bf16, f16, A8Activations, Error, Format, Isa, MatrixRef, Result, Variant};
+
+/// What a call may do to the activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Precision {
+    /// Multiply the activations as given, in f32 (f16 and bf16 inputs are widened
+    /// exactly). Never quantizes activations. The default.
+    #[default]
+    F32,
+    /// The call may quantize the activations to int8 per block of 32 (A8: scale
+    /// `amax / 127` per block, so each activation moves by at most half its block's
+    /// scale) and use integer dot products (VNNI, `vpmaddubsw`, `sdot`) where a SIMD kernel
+    /// for the format exists at the ISA in use; otherwise it runs as [`Precision::F32`].
+    AllowA8,
+}
+
+/// Options of the GEMV and GEMM calls. `Default` is: the active ISA, f32 precision, rows
+/// split over rayon, `y = W x`, no bias.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct GemvOptions<'b> {
+    /// Run on this ISA (lowered to the active one, see [`lowbit_kernels::call_isa`], and
+    /// to the best kernel the format has at or below it); `None` uses [`crate::active_isa`].
+    pub isa: Option<Isa>,
+    /// Whether activations may be quantized (see [`Precision`]).
+    pub precision: Precision,
+    /// Stay on the calling thread. Otherwise (and with feature `rayon`) rows are split
+    /// over rayon's current pool. Results are bitwise identical either way.
+    pub single_thread: bool,
+    /// `y += W x (+ bias)` instead of `y = W x (+ bias)`.
+    pub accumulate: bool,
+    /// A bias per output row (`N` values, indexed by the row), added to `W x`.
+    pub bias: Option<&'b [f32]>,
+}
+
+impl GemvOptions<'_> {
+    fn out(&self) -> Out<'_> {
+        Out {
+            accumulate: self.accumulate,
+            bias: self.bias,
+        }
+    }
+}
+
+/// Scratch a caller keeps and lends to the `_ws` calls: the activations reordered for the
+/// f32 kernels, quantized for the A8 kernels, or widened from f16/bf16, and the batched
+/// GEMM's output staging. Once it has grown to the largest shape seen, those calls
+/// allocate nothing. A workspace serves one call at a time (keep one per thread).
+#[derive(Debug, Default)]
+pub struct Workspace {
+    scratch: lowbit_kernels::Workspace,
+    a8: Vec<A8Activations>,
+    wide: Vec<f32>,
+    staging: Vec<f32>,
+}
+
+impl Workspace {
+    /// An empty workspace (it grows on first use).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes held.
+    pub fn capacity_bytes(&self) -> usize {
+        self.scratch.capacity_bytes()
+            + 4 * (self.wide.capacity() + self.staging.capacity())
+            + self.a8.iter().map(|a| 7 * a.k()).sum::<usize>()
+    }
+
+    /// The first `m` A8 activation buffers.
+    fn a8(&mut self, m: usize) -> &mut [A8Activations] {
+        if self.a8.len() < m {
+            self.a8.resize_with(m, A8Activations::default);
+        }
+        &mut self.a8[..m]
+    }
+}
+
+/// The kernel a GEMV call runs: its registry name, the ISA variant it is written for and
+/// its precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelInfo {
+    /// Registry name, `<op>_<weights>_<activations>_<variant>`.
+    pub name: &'static str,
+    /// The ISA the kernel is written for (lower than the one asked for on a fallback).
+    pub isa: Isa,
+    /// The variant of that ISA (e.g. `avx512vnni`).
+    pub variant: Variant,
+    /// [`Precision::AllowA8`] when the kernel multiplies int8 activations.
+    pub precision: Precision,
+}
+
+/// What a call runs: an f32 kernel or an A8 kernel.
+#[derive(Clone, Copy)]
+enum Plan {
+    F32(&'static Entry<GemvF32>),
+    A8(&'static Entry<GemvA8Fn>),
+}
+
+impl Plan {
+    fn info(self) -> KernelInfo {
+        match self {
+            Plan::F32(e) => KernelInfo {
+                name: e.name,
+                isa: e.variant.isa(),
+                variant: e.variant,
+                precision: Precision::F32,
+            },
+            Plan::A8(e) => KernelInfo {
+                name: e.name,
+                isa: e.variant.isa(),
+                variant: e.variant,
+                precision: Precision::AllowA8,
+            },
+        }
+    }
+}
+
+/// The kernels' view of a matrix.
+fn weights<'a>(w: &MatrixRef<'a>) -> Weights<'a> {
+    match w {
+        MatrixRef::Int(m) => Weights::Int(*m),
+    }
+}
+
+/// The registry key of `format` with rows of `k` elements.
+fn key_of(format: Format, k: usize) -> Result<KernelKey> {
+    match format {
+        Format::Int(f) => Ok(KernelKey {
+            scheme: Scheme::Int {
+                bits: f.bits,
+                zero_point: f.zero_point,
+            },
+            group_len: f.group.resolve(k)?,
+        }),
+    }
+}
+
+/// The rule every call applies: with [`Precision::AllowA8`], the A8 kernel when it is a
+/// SIMD kernel of an ISA at least as good as the f32 kernel's; else the f32 kernel.
+fn plan(key: &KernelKey, isa: Isa, precision: Precision) -> Result<Plan> {
+    let f32k = registry::GEMV
+        .select(isa, key)
+        .ok_or_else(|| Error::Unsupported {
+            what: format!("{key:?} GEMV on {isa}"),
+        })?;
+    if precision == Precision::AllowA8 {
+        if let Some(a8) = registry::GEMV_A8.select(isa, key) {
+            if a8.variant != Variant::Scalar && a8.variant.isa() >= f32k.variant.isa() {
+                return Ok(Plan::A8(a8));
+            }
+        }
+    }
+    Ok(Plan::F32(f32k))
+}
+
+/// Which kernel a GEMV of `format` with rows of `k` elements runs when `isa` is requested
+/// with `precision` (`None` when the CPU lacks `isa`, or `format` cannot have rows of `k`
+/// elements). This is the rule every call applies, including the lowering of `isa` to
+/// the active ISA.
+pub fn gemv_kernel(format: Format, k: usize, isa: Isa, precision: Precision) -> Option<KernelInfo> {
+    let isa = call_isa(Some(isa)).ok()?;
+    let key = key_of(format, k).ok()?;
+    plan(&key, isa, precision).ok().map(Plan::info)
+}
+
+/// Runs `f(rows, y_rows)` over all `n` rows, split over rayon unless `single_thread`.
+fn for_row_tasks(
+    n: usize,
+    k: usize,
+    y: &mut [f32],
+    single_thread: bool,
+    f: impl Fn(Range<usize>, &mut [f32]) + Sync,
+) {
+    #[cfg(feature = "rayon")]
+    if !single_thread && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        let chunk = rows_per_task(n, k);
+        if chunk < n {
+            y.par_chunks_mut(chunk)
+                .enumerate()
+                .for_each(|(i, ys)| f(i * chunk..i * chunk + ys.len(), ys));
+            return;
+        }
+    }
+    let _ = (k, single_thread);
+    f(0..n, y)
+}
+
+/// Rows per parallel task: enough tasks to balance, each big enough to amortize.
+#[cfg(feature = "rayon")]
+fn rows_per_task(n: usize, k: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    let min_rows = (65536 / k.max(1)).clamp(1, 256);
+    // Whole multiples of 16 rows keep the kernels' multi-row blocks whole in every task.
+    n.div_ceil(4 * threads).max(min_rows).next_multiple_of(16)
+}
+
+/// `y = W x` (`x.len() == K`, `y.len() == N`) on the active ISA, rows split over rayon.
+/// Allocates its scratch (see [`gemv_ws`]).
+pub fn gemv(w: MatrixRef<'_>, x: &[f32], y: &mut [f32]) -> Result<()> {
+    gemv_with(w, x, y, &GemvOptions::default())
+}
+
+/// `y = W x` (or `y += W x`, plus a bias) with explicit options. Allocates its scratch per
+/// call; [`gemv_ws`] is the same without allocating.
+pub fn gemv_with(w: MatrixRef<'_>, x: &[f32], y: &mut [f32], opts: &GemvOptions<'_>) -> Result<()> {
+    gemv_ws(w, x, y, opts, &mut Workspace::new()).map(|_| ())
+}
+
+/// `y = W x` (or `y += W x`, plus a bias) using `ws` for scratch: nothing is allocated
+/// once `ws` has grown to this shape. The activations are reordered (f32 kernels) or
+/// quantized (A8) once and shared by every row task. Returns the kernel that ran.
+pub fn gemv_ws(
+    w: MatrixRef<'_>,
+    x: &[f32],
+    y: &mut [f32],
+    opts: &GemvOptions<'_>,
+    ws: &mut Workspace,
+) -> Result<KernelInfo> {
+    let (n, k) = (w.n(), w.k());
+    check_gemv_args(n, k, x.len(), &(0..n), y.len())?;
+    run_rows(w, x, 0..n, y, opts, ws, !opts.single_thread)
+}
+
+/// Output rows `rows` of `W x` (`y.len() == rows.len()`) on the calling thread, for
+/// engines that split rows over their own threads. Allocates scratch for the formats
+/// whose kernels reorder the activations ([`gemv_rows_ws`] does not). Returns the name of
+/// the kernel that ran.
+pub fn gemv_rows(
+    w: MatrixRef<'_>,
+    x: &[f32],
+    rows: Range<usize>,
+    y: &mut [f32],
+    isa: Option<Isa>,
+) -> Result<&'static str> {
+    let opts = GemvOptions {
+        isa,
+        single_thread: true,
+        ..Default::default()
+    };
+    gemv_rows_ws(w, x, rows, y, &opts, &mut Workspace::new()).map(|k| k.name)
+}
+
+/// Output rows `rows` of `W x` (`y.len() == rows.len()`) with options, on the calling
+/// thread, using `ws` for scratch. With [`Precision::AllowA8`] the activations are
+/// quantized per call: engines that split rows should quantize once
+/// ([`quantize_activations`]) and call [`gemv_rows_a8_with`] instead.
+pub fn gemv_rows_ws(
+    w: MatrixRef<'_>,
+    x: &[f32],
+    rows: Range<usize>,
+    y: &mut [f32],
+    opts: &GemvOptions<'_>,
+    ws: &mut Workspace,
+) -> Result<KernelInfo> {
+    check_gemv_args(w.n(), w.k(), x.len(), &rows, y.len())?;
+    run_rows(w, x, rows, y, opts, ws, false)
+}
+
+/// The body of the f32-input GEMV calls (arguments checked except the options).
+fn run_rows(
+    w: MatrixRef<'_>,
+    x: &[f32],
+    rows: Range<usize>,
+    y: &mut [f32],
+    opts: &GemvOptions<'_>,
+    ws: &mut Workspace,
+    threads: bool,
+) -> Result<KernelInfo> {
+    let isa = call_isa(opts.isa)?;
+    let out = opts.out();
+    check_out(w.n(), &out)?;
+    check_finite(x)?;
+    let wt = weights(&w);
+    let key = KernelKey::of(&wt);
+    let p = plan(&key, isa, opts.precision)?;
+    let (k, r0) = (w.k(), rows.start);
+    match p {
+        Plan::A8(e) => {
+            let xq = &mut ws.a8(1)[0];
+            xq.requantize(x)?;
+            let xq = &*xq;
+            for_row_tasks(rows.len(), k, y, !threads, |r, ys| {
+                (e.run)(&wt, xq, r.start + r0..r.end + r0, ys, &out)
+            });
+        }
+        Plan::F32(e) => {
+            let buf = ws.scratch.f32s(x.len());
+            let xp: &[f32] = if (e.run.prepare)(&wt, x, buf) { buf } else { x };
+            for_row_tasks(rows.len(), k, y, !threads, |r, ys| {
+                (e.run.run)(&wt, xp, r.start + r0..r.end + r0, ys, &out)
+            });
+        }
+    }
+    Ok(p.info())
+}
+
+/// Quantizes activations to A8 (int8 per block of 32 with an f32 scale per block) for
+/// [`gemv_rows_a8`]. NaN or Inf is an error. Reuse the result with
+/// [`A8Activations::requantize`] to avoid allocating per call.
+pub fn quantize_activations(x: &[f32]) -> Result<A8Activations> {
+    A8Activations::new(x)
+}
+
+/// Output rows `rows` with activations already quantized to A8 (see
+/// [`quantize_activations`]), on the calling thread: for engines that quantize once and
+/// split rows over their own threads. Always runs an integer-dot kernel (the scalar
+/// reference one when the ISA has none). Returns the name of the kernel that ran.
+pub fn gemv_rows_a8(
+    w: MatrixRef<'_>,
+    x: &A8Activations,
+    rows: Range<usize>,
+    y: &mut [f32],
+    isa: Option<Isa>,
+) -> Result<&'static str> {
+    let opts = GemvOptions {
+        isa,
+        ..Default::default()
+    };
+    gemv_rows_a8_with(w, x, rows, y, &opts).map(|k| k.name)
+}
+
+/// [`gemv_rows_a8`] with options (ISA, accumulate, bias; precision and threads are
+/// ignored: the call is A8 and on the calling thread).
+pub fn gemv_rows_a8_with(
+    w: MatrixRef<'_>,
+    x: &A8Activations,
+    rows: Range<usize>,
+    y: &mut [f32],
+    opts: &GemvOptions<'_>,
+) -> Result<KernelInfo> {
+    let isa = call_isa(opts.isa)?;
+    let out = opts.out();
+    check_gemv_args(w.n(), w.k(), x.k(), &rows, y.len())?;
+    check_out(w.n(), &out)?;
+    let wt = weights(&w);
+    let key = KernelKey::of(&wt);
+    let e = registry::GEMV_A8
+        .select(isa, &key)
+        .ok_or_else(|| Error::Unsupported {
+            what: format!("{key:?} x A8 GEMV on {isa}"),
+        })?;
+    (e.run)(&wt, x, rows, y, &out);
+    Ok(Plan::A8(e).info())
+}
+
+/// `y = W x` with f16 activations, widened exactly to f32 (a buffer of K floats is
+/// allocated per call; [`gemv_f16_ws`] does not), then as [`gemv_with`].
+pub fn gemv_f16(w: MatrixRef<'_>, x: &[f16], y: &mut [f32], opts: &GemvOptions<'_>) -> Result<()> {
+    gemv_f16_ws(w, x, y, opts, &mut Workspace::new()).map(|_| ())
+}
+
+/// `y = W x` with bf16 activations, widened exactly to f32 (a buffer of K floats is
+/// allocated per call; [`gemv_bf16_ws`] does not), then as [`gemv_with`].
+pub fn gemv_bf16(w: MatrixRef<'_>, x: &[bf16], y: &mut [f32], opts: &GemvOptions<'_>) -> Result<()> {
+    gemv_bf16_ws(w, x, y, opts, &mut Workspace::new()).map(|_| ())
+}
+
+/// [`gemv_f16`] widening into `ws`.
+pub fn gemv_f16_ws(
+    w: MatrixRef<'_>,
+    x: &[f16],
+    y: &mut [f32],
+    opts: &GemvOptions<'_>,
+    ws: &mut Workspace,
+) -> Result<KernelInfo> {
+    let mut wide = core::mem::take(&mut ws.wide);
+    wide.clear();
+    wide.extend(x.iter().map(|v| v.to_f32()));
+    let r = gemv_ws(w, &wide, y, opts, ws);
+    ws.wide = wide;
+    r
+}
+
+/// [`gemv_bf16`] widening into `ws`.
+pub fn gemv_bf16_ws(
+    w: MatrixRef<'_>,
+    x: &[bf16],
+    y: &mut [f32],
+    opts: &GemvOptions<'_>,
+    ws: &mut Workspace,
+) -> Result<KernelInfo> {
+    let mut wide = core::mem::take(&mut ws.wide);
+    wide.clear();
+    wide.extend(x.iter().map(|v| v.to_f32()));
+    let r = gemv_ws(w, &wide, y, opts, ws);
+    ws.wide = wide;
+    r
+}
+
+/// `Y = X W^T` for `m` activation rows: `x` is row-major `[m][K]`, `y` row-major
+/// `[m][N]` (`y[i*N + n] = sum_k W[n,k] * x[i*K + k]`). Allocates its scratch per call;
+/// [`gemm_ws`] is the same without allocating.
+///
+/// For `m >= 2` with f32 precision, a batched kernel decodes each weight tile once for
+/// all `m` rows (small `m`), or decodes panels into cache for a register-blocked
+/// micro-kernel (large `m`); on SIMD paths its summation order is fixed, so results are
+/// bitwise independent of `m`, the row split and the thread count. `m == 1` runs
+/// [`gemv_with`] (faster; equal up to float summation order), and so does every row
+/// when `opts.precision` selects the A8 path (all rows are quantized before any output is
+/// written).
+pub fn gemm_with(
+    w: MatrixRef<'_>,
+    x: &[f32],
+    m: usize,
+    y: &mut [f32],
+    opts: &GemvOptions<'_>,
+) -> Result<()> {
+    gemm_ws(w, x, m, y, opts, &mut Workspace::new()).map(|_| ())
+}
+
+/// `m x N` elements, or the overflow error.
+fn area(m: usize, per: usize, what: &'static str) -> Result<usize> {
+    m.checked_mul(per).ok_or_else(|| Error::InvalidShape {
+        what: format!("{what}: {m} x {per} overflows"),
+    })
+}
+
+/// [`gemm_with`] using `ws` for scratch (the A8 path's quantized rows and, when rows are
+/// split over threads, the staging of each task's outputs). Returns the kernel that ran
+/// (the GEMV kernel for `m == 1` and for the A8 path).
+pub fn gemm_ws(
+    w: MatrixRef<'_>,
+    x: &[f32],
+    m: usize,
+    y: &mut [f32],
+    opts: &GemvOptions<'_>,
+    ws: &mut Workspace,
+) -> Result<KernelInfo> {
+    let (n, k) = (w.n(), w.k());
+    check_len("x", area(m, k, "x")?, x.len())?;
+    check_len("y", area(m, n, "y")?, y.len())?;
+    if m <= 1 || !opts.single_thread && threads() > 1 && plan_of(&w, opts)?.is_a8() {
+        // One GEMV per activation row (its rows split over threads): m == 1, or the A8
+        // path on several threads.
+        return gemm_by_rows(w, x, m, y, opts, ws);
+    }
+    #[cfg(feature = "rayon")]
+    if !opts.single_thread && threads() > 1 {
+        return gemm_threads(w, x, m, y, opts, ws);
+    }
+    gemm_rows(w, x, m, 0..n, y, n, opts, ws)
+}
+
+fn threads() -> usize {
+    #[cfg(feature = "rayon")]
+    return rayon::current_num_threads();
+    #[cfg(not(feature = "rayon"))]
+    1
+}
+
+impl Plan {
+    fn is_a8(self) -> bool {
+        matches!(self, Plan::A8(_))
+    }
+}
+
+/// The plan of a call on `w` with `opts`.
+fn plan_of(w: &MatrixRef<'_>, opts: &GemvOptions<'_>) -> Result<Plan> {
+    let isa = call_isa(opts.isa)?;
+    plan(&KernelKey::of(&weights(w)), isa, opts.precision)
+}
+
+/// GEMM as one GEMV per activation row, every row's inputs checked first.
+fn gemm_by_rows(
+    w: MatrixRef<'_>,
+    x: &[f32],
+    m: usize,
+    y: &mut [f32],
+    opts: &GemvOptions<'_>,
+    ws: &mut Workspace,
+) -> Result<KernelInfo> {
+    let (n, k) = (w.n(), w.k());
+    check_out(n, &opts.out())?;
+    check_finite(x)?;
+    let p = plan_of(&w, opts)?;
+    if m == 0 {
+        return Ok(p.info());
+    }
+    let mut info = p.info();
+    for (xi, yi) in x.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
+        info = run_rows(w, xi, 0..n, yi, opts, ws, !opts.single_thread)?;
+    }
+    Ok(info)
+}
+
+/// Output rows `rows` of `Y = X W^T` for `m` activation rows, on the calling thread:
+/// `y[i*ldy + (r - rows.start)]` for `i < m`, `r` in `rows` (`ldy >= rows.len()`; the
+/// values after each output row's `rows.len()` are left alone). With f32 precision the
+/// batched GEMM kernel runs; with [`Precision::AllowA8`] (where an A8 kernel applies) all
+/// `m` rows are quantized into `ws` first, then each runs the A8 GEMV. Nothing is
+/// written unless every check passes; nothing is allocated once `ws` has grown.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_rows(
+    w: MatrixRef<'_>,
+    x: &[f32],
+    m: usize,
+    rows: Range<usize>,
+    y: &mut [f32],
+    ldy: usize,
+    opts: &GemvOptions<'_>,
+    ws: &mut Workspace,
+) -> Result<KernelInfo> {
+    let (n, k) = (w.n(), w.k());
+    check_gemm_args(n, k, x.len(), m, &rows, y.len(), ldy)?;
+    let out = opts.out();
+    check_out(n, &out)?;
+    check_finite(x)?;
+    let wt = weights(&w);
+    let isa = call_isa(opts.isa)?;
+    let key = KernelKey::of(&wt);
+    let p = plan(&key, isa, opts.precision)?;
+    if m == 0 {
+        return Ok(p.info());
+    }
+    match p {
+        Plan::A8(e) => {
+            let xq = ws.a8(m);
+            for (q, xi) in xq.iter_mut().zip(x.chunks_exact(k)) {
+                q.requantize(xi)?;
+            }
+            for (i, q) in xq.iter().enumerate() {
+                let yi = &mut y[i * ldy..i * ldy + rows.len()];
+                (e.run)(&wt, q, rows.clone(), yi, &out);
+            }
+            Ok(p.info())
+        }
+        Plan::F32(_) => {
+            let e = gemm_entry(isa, &key)?;
+            (e.run)(&wt, x, m, rows, y, ldy, &out);
+            Ok(gemm_info(e))
+        }
+    }
+}
+
+/// The batched GEMM entry `isa` selects for `key`.
+fn gemm_entry(isa: Isa, key: &KernelKey) -> Result<&'static Entry<registry::GemmFn>> {
+    registry::GEMM
+        .select(isa, key)
+        .ok_or_else(|| Error::Unsupported {
+            what: format!("{key:?} GEMM on {isa}"),
+        })
+}
+
+fn gemm_info(e: &Entry<registry::GemmFn>) -> KernelInfo {
+    KernelInfo {
+        name: e.name,
+        isa: e.variant.isa(),
+        variant: e.variant,
+        precision: Precision::F32,
+    }
+}
+
+/// The batched GEMM with rows split over rayon: each task computes its rows for all `m`
+/// activation rows into its part of the workspace's staging (`m x rows` floats, gathered
+/// from `y` first when accumulating), then the parts are scattered into `y`.
+#[cfg(feature = "rayon")]
+fn gemm_threads(
+    w: MatrixRef<'_>,
+    x: &[f32],
+    m: usize,
+    y: &mut [f32],
+    opts: &GemvOptions<'_>,
+    ws: &mut Workspace,
+) -> Result<KernelInfo> {
+    use rayon::prelude::*;
+    let (n, k) = (w.n(), w.k());
+    let out = opts.out();
+    check_out(n, &out)?;
+    check_finite(x)?;
+    let chunk = rows_per_task(n, k).max(16);
+    if chunk >= n {
+        return gemm_rows(w, x, m, 0..n, y, n, opts, ws);
+    }
+    let wt = weights(&w);
+    let e = gemm_entry(call_isa(opts.isa)?, &KernelKey::of(&wt))?;
+    let mut staging = core::mem::take(&mut ws.staging);
+    staging.clear();
+    staging.resize(m * n, 0.0);
+    let starts: Vec<usize> = (0..n).step_by(chunk).collect();
+    if opts.accumulate {
+        for (&r0, part) in starts.iter().zip(staging.chunks_mut(m * chunk)) {
+            let len = part.len() / m;
+            for i in 0..m {
+                part[i * len..(i + 1) * len].copy_from_slice(&y[i * n + r0..i * n + r0 + len]);
+            }
+        }
+    }
+    staging
+        .par_chunks_mut(m * chunk)
+        .zip(starts.par_iter())
+        .for_each(|(part, &r0)| {
+            let len = part.len() / m;
+            (e.run)(&wt, x, m, r0..r0 + len, part, len, &out)
+        });
+    for (&r0, part) in starts.iter().zip(staging.chunks(m * chunk)) {
+        let len = part.len() / m;
+        for i in 0..m {
+            y[i * n + r0..i * n + r0 + len].copy_from_slice(&part[i * len..(i + 1) * len]);
+        }
+    }
+    ws.staging = staging;
+    Ok(gemm_info(e))
+}

@@ -68,6 +68,8 @@ build() {
   shift 2
   "$compiler" -g -O1 -fno-omit-frame-pointer -Iinclude "$@" "$lib" "${native_libs[@]}" -o "$work/$out"
 }
+# valgrind runs programs from the usual compilers (CC, CXX); ASan's from clang.
+CC=${CC:-cc} CXX=${CXX:-c++}
 C_STD=(-std=c99 -Wall -Wextra -Werror)
 CXX_STD=(-std=c++11 -Wall -Wextra -Werror)
 SAN=(-fsanitize=address,undefined -fno-sanitize-recover=all)
@@ -107,11 +109,11 @@ expect() {
 # ---- valgrind memcheck ----
 VALGRIND=(valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible
   --show-leak-kinds=definite,indirect,possible --suppressions=scripts/valgrind.supp --track-origins=yes)
-build test_capi gcc "${C_STD[@]}" -pedantic csrc/test_capi.c
-build example gcc "${C_STD[@]}" -pedantic csrc/example.c
-build test_cpp g++ "${CXX_STD[@]}" csrc/test_cpp.cpp
-build leak gcc "${C_STD[@]}" "$work/leak.c"
-build double_free gcc "${C_STD[@]}" "$work/double_free.c"
+build test_capi "$CC" "${C_STD[@]}" -pedantic csrc/test_capi.c
+build example "$CC" "${C_STD[@]}" -pedantic csrc/example.c
+build test_cpp "$CXX" "${CXX_STD[@]}" csrc/test_cpp.cpp
+build leak "$CC" "${C_STD[@]}" "$work/leak.c"
+build double_free "$CC" "${C_STD[@]}" "$work/double_free.c"
 
 # memcheck ISA PROGRAM: runs it, prints the error and leak summary.
 memcheck() {

@@ -402,11 +402,15 @@ impl Ceilings {
 
 /// The ladder's sizes for `threads` threads up to `top` bytes: `64 KiB x threads`
 /// times powers of sqrt(2), each a multiple of `4 KiB x threads` (whole pages per
-/// thread), and `top` itself last.
+/// thread), and `top` (rounded down to that multiple) last; never above `top`.
 pub fn ladder_sizes(threads: usize, top: usize) -> Vec<usize> {
     let unit = 4096 * threads.max(1);
     let start = LADDER_START * threads.max(1);
-    let top = (top / unit * unit).max(unit);
+    if top < unit {
+        // Less than a page per thread: the one size there is.
+        return vec![top];
+    }
+    let top = top / unit * unit;
     let mut sizes = Vec::new();
     for i in 0.. {
         let s = (start as f64 * 2f64.powf(f64::from(i) / 2.0)) as usize / unit * unit;
@@ -682,8 +686,9 @@ pub fn find_levels(threads: usize, mut points: Vec<Point>, hint: &Caches) -> Lad
                 gbps / speed(next)
             ),
             None if g.len() > 1 => format!(
-                "top of the ladder and {} sizes below within {:.0}%",
+                "top of the ladder and {} size{} below within {:.0}%",
                 g.len() - 1,
+                if g.len() == 2 { "" } else { "s" },
                 (FLAT - 1.0) * 100.0
             ),
             None => "top of the ladder".to_string(),
@@ -888,6 +893,7 @@ mod tests {
         assert!((181 * MIB..182 * MIB).contains(&before), "{before}");
         assert_eq!(ladder_sizes(1, 4 * KIB), [4 * KIB]);
         assert_eq!(ladder_sizes(4, 100 * KIB), [96 * KIB]);
+        assert_eq!(ladder_sizes(1000, MIB), [MIB]);
     }
 
     /// A ladder from (KiB, GB/s) pairs, each point with three samples around its

@@ -2,10 +2,15 @@
  * A minimal lowbit example: quantize a weight matrix to INT4 (group 32), multiply it
  * by a vector, print the result next to the float product, and clean up.
  *
+ * Installed with scripts/install.sh (PKG_CONFIG_PATH pointing at PREFIX/lib/pkgconfig):
+ *   cc csrc/example.c $(pkg-config --cflags --libs lowbit) -o example
+ * From the build tree:
  *   cc -std=c99 -Iinclude csrc/example.c target/release/liblowbit.a \
  *      -lpthread -ldl -lm -o example
+ *
+ * It needs nothing but lowbit and the C library (no libm), so the pkg-config flags
+ * alone link it.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -30,8 +35,9 @@ int main(void) {
     lowbit_isa isa = LOWBIT_ISA_SCALAR;
     size_t i, j;
 
-    for (i = 0; i < N * K; i++) w[i] = (float)sin(0.1 * (double)i);
-    for (j = 0; j < K; j++) x[j] = (float)cos(0.05 * (double)j);
+    /* weights and activations in [-1, 1), from a fixed modular sequence */
+    for (i = 0; i < N * K; i++) w[i] = (float)((i * 37 + 11) % 101) / 50.5f - 1.0f;
+    for (j = 0; j < K; j++) x[j] = (float)((j * 53 + 7) % 89) / 44.5f - 1.0f;
 
     printf("lowbit %s (best ISA: %s)\n", lowbit_version_string(),
            lowbit_isa_name(lowbit_isa_best()));

@@ -847,6 +847,7 @@ static void test_activations(void) {
     lowbit_gemv_options a8 = lowbit_gemv_options_default();
     lowbit_activations *act = NULL, *none = NULL;
     lowbit_int_view v;
+    lowbit_isa isa = LOWBIT_ISA_SCALAR;
     size_t i, t, cut;
 
     a8.precision = LOWBIT_PRECISION_ALLOW_A8;
@@ -860,6 +861,11 @@ static void test_activations(void) {
         lowbit_matrix *m = random_matrix(widths[t], N, K);
         OK(lowbit_matrix_int_view(m, &v));
         OK(lowbit_gemv_ex(m, x, K, LOWBIT_ACT_F32, y_ref, N, &a8));
+        /* ALLOW_A8 permits the integer path; on the scalar ISA (LOWBIT_ISA=scalar, or a
+         * CPU without SIMD) lowbit_gemv_ex keeps the f32 kernel, so there the reference
+         * is lowbit_gemv_rows_a8 over all rows in one call. */
+        OK(lowbit_isa_active(&isa));
+        if (isa == LOWBIT_ISA_SCALAR) OK(lowbit_gemv_rows_a8(m, act, 0, N, y_ref, N));
         /* any split of the rows gives the bits of the A8 GEMV */
         for (cut = 0; cut <= N; cut += 4) {
             fill(y, N, SENTINEL);

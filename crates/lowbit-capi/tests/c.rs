@@ -12,9 +12,14 @@
 //! architecture under test (for example when the test binary runs under qemu), when
 //! there is no C compiler (except in CI, where that fails), or on systems other than
 //! Linux (the static link flags below are Linux's). `CC` and `CXX` choose the compilers.
+//!
+//! On Linux `liblowbit.so` carries the SONAME `liblowbit.so.<major>` (build.rs), which is
+//! the name a dynamically linked program asks the loader for; cargo writes no file of
+//! that name, so the tests link it to the built library in their own directory.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// What `rustc --print native-static-libs` lists for liblowbit.a on Linux.
 const STATIC_LINK_LIBS: &[&str] = &[
@@ -86,6 +91,13 @@ struct Env {
     cxx: Vec<String>,
     lib_dir: PathBuf,
     out_dir: PathBuf,
+    /// Holds `liblowbit.so.<major>`, a link to `lib_dir/liblowbit.so`.
+    soname_dir: PathBuf,
+}
+
+/// The SONAME build.rs gives `liblowbit.so`.
+fn soname() -> String {
+    format!("liblowbit.so.{}", env!("CARGO_PKG_VERSION_MAJOR"))
 }
 
 /// The toolchain and paths, or `None` (with a note printed) when the tests must skip.
@@ -119,12 +131,35 @@ fn env() -> Option<Env> {
     let stem = exe.file_stem().unwrap().to_string_lossy().into_owned();
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("capi-{stem}"));
     std::fs::create_dir_all(&out_dir).expect("create the output directory");
+    let soname_dir = out_dir.join("lib");
+    // Once per process: the tests run in parallel and must not see the link missing.
+    static LINKED: OnceLock<()> = OnceLock::new();
+    LINKED.get_or_init(|| {
+        std::fs::create_dir_all(&soname_dir).expect("create the SONAME directory");
+        let link = soname_dir.join(soname());
+        // Replace a link left by an earlier run (the library may have moved).
+        let _ = std::fs::remove_file(&link);
+        symlink(&lib_dir.join("liblowbit.so"), &link)
+            .unwrap_or_else(|e| panic!("linking {} to the library: {e}", link.display()));
+    });
     Some(Env {
         cc,
         cxx,
         lib_dir,
         out_dir,
+        soname_dir,
     })
+}
+
+#[cfg(unix)]
+fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+/// Never called: [`env`] skips the tests on systems other than Linux.
+#[cfg(not(unix))]
+fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::fs::copy(target, link).map(|_| ())
 }
 
 /// Runs a command, failing the test with its output unless it exits 0.
@@ -182,7 +217,7 @@ fn build(env: &Env, compiler: &[String], flags: &[&str], source: &str, link: Lin
 
 fn exec(env: &Env, exe: &Path) -> String {
     let mut cmd = Command::new(exe);
-    cmd.env("LD_LIBRARY_PATH", &env.lib_dir);
+    cmd.env("LD_LIBRARY_PATH", &env.soname_dir);
     let out = run(&mut cmd, &format!("running {}", exe.display()));
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
@@ -209,12 +244,28 @@ fn c_test_static() {
 fn c_test_dynamic() {
     let Some(env) = env() else { return };
     let exe = build(&env, &env.cc, C_FLAGS, "test_capi.c", Link::Dynamic);
-    // The executable really depends on liblowbit.so (when readelf is there to tell).
-    if let Ok(d) = Command::new("readelf").arg("-d").arg(&exe).output() {
-        if d.status.success() {
-            let dynamic = String::from_utf8_lossy(&d.stdout);
-            assert!(dynamic.contains("[liblowbit.so]"), "{dynamic}");
-        }
+    // The library carries its SONAME and the executable asks for it (when readelf is
+    // there to tell).
+    let dynamic = |file: &Path| {
+        Command::new("readelf")
+            .arg("-d")
+            .arg(file)
+            .output()
+            .ok()
+            .filter(|d| d.status.success())
+            .map(|d| String::from_utf8_lossy(&d.stdout).into_owned())
+    };
+    let want = format!("[{}]", soname());
+    if let Some(lib) = dynamic(&env.lib_dir.join("liblowbit.so")) {
+        let line = lib.lines().find(|l| l.contains("(SONAME)"));
+        assert!(line.is_some_and(|l| l.contains(&want)), "{lib}");
+    }
+    if let Some(exe) = dynamic(&exe) {
+        let line = exe.lines().find(|l| l.contains("liblowbit"));
+        assert!(
+            line.is_some_and(|l| l.contains("(NEEDED)") && l.contains(&want)),
+            "{exe}"
+        );
     }
     let out = exec(&env, &exe);
     assert!(out.contains(" 0 failures"), "{out}");

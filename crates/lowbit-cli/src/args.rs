@@ -220,10 +220,11 @@ Options:
 const BENCH_HELP: &str = "\
 Usage: lowbit bench [options]
 
-Measures the machine's read bandwidth (L2, L3, DRAM; per thread count), then quantizes
-a random f32 matrix (uniform in [-1, 1), fixed seed) into each format and times
-Y = X W^T (m activation rows; m = 1 is a GEMV) with each kernel, next to a plain f32
-baseline (an autovectorized Rust loop, `rustc-auto`, one thread) in the same run.
+Measures the machine's read bandwidth on a ladder of buffer sizes and finds its memory
+levels there (L2, L3, DRAM; per thread count), then quantizes a random f32 matrix
+(uniform in [-1, 1), fixed seed) into each format and times Y = X W^T (m activation
+rows; m = 1 is a GEMV) with each kernel, next to a plain f32 baseline (an
+autovectorized Rust loop, `rustc-auto`, one thread) in the same run.
 
 Options:
   --shape NxK     Weight shape: N rows (outputs) x K columns (reduction)
@@ -244,13 +245,29 @@ Options:
   --json          One JSON object per line instead of a table
   --markdown      A Markdown table instead of a text table
   --svg FILE      Also write a roofline chart (see `lowbit help roofline`)
-  --dram-mib MIB  Size of the DRAM probe buffer and of the rotated `cold` copies
-                  [default: 4 x the last-level cache, at least 256, at most 512]
+  --dram-mib MIB  Top of the bandwidth ladder and total of the rotated `cold` copies
+                  [default: 4 x the last-level cache sysfs reports, at least 256, at
+                  most 512]
   -h, --help      Print help
 
 --shape, --format, --isa, --act, --batch, --threads and --cache are repeatable and take
 comma-separated lists. The default run (no options) takes about a minute on a 2-core
-AVX-512 machine; --full takes about ten minutes there.
+AVX-512 machine (the ladder about 5 s of it); --full takes about ten minutes there.
+
+The ceilings: for each thread count T, read bandwidth (a safe-Rust sum of u64s, T
+threads each reading a disjoint part) is measured at buffer sizes from 64 KiB x T up
+to --dram-mib, a factor of sqrt(2) apart, in five rounds (up, down, up, ...) so that a
+passing disturbance spreads over every size; a size's GB/s is the median of its
+samples. The levels are found in that ladder, not taken from sysfs (some VMs report
+the host's whole L3 there): DRAM is the top of the ladder and the sizes below it that
+read within 10% of each other; a cache level is a plateau of at least three
+consecutive sizes within 10% of each other, at least 8% faster than the next slower
+level (plateaus that read alike are one level, dips between levels are dropped); two
+plateaus are L2 and L3, a lone one is L3 when it reaches past the L2s sysfs reports.
+A level's ceiling is the median of its sizes, and it holds hot weights up to where the
+ladder crosses the geometric mean of its ceiling and the next level's. The report
+lists every size with its level, and every level with its sizes, ceiling, limit and
+how it was found; remarks say where sysfs disagrees.
 
 Each distinct kernel runs once per format: an ISA without a kernel of its own for a
 format falls back to a lower one, and the row shows the ISA that ran. a8 rows are run
@@ -277,18 +294,27 @@ Columns (JSON keys in parentheses):
   GFLOP/s           2*m*N*K / median (gflops)
   roof              where the weights live and that level's measured read bandwidth
                     for this thread count (ceiling, ceiling_gbps): cold is DRAM; hot is
-                    the first level holding the weights in at most half its capacity
-                    (T x L2 for T threads, the shared L3), else DRAM
-  %roof             GB/s / ceiling x 100 (roofline_pct); above 100 the weights were
-                    partly in a nearer cache than the rule assumes (a matrix just
-                    over a level's half capacity)
+                    the fastest level whose limit (`holds up to`) holds the weights,
+                    else DRAM; a hot result faster than that level's ceiling is
+                    re-filed under the nearest faster level it does not exceed (the
+                    weights partly stayed there; the note says so)
+  %roof             GB/s / ceiling x 100 (roofline_pct); never above 100 without a note
   max_rel_err       max_i |y_q[i] - y_f32[i]| / max_i |y_f32[i]|: y_q is this kernel's
                     output, y_f32 the f32 baseline's (unquantized weights)
   vs_f32            f32 baseline median (same shape, m, cache) / this median
+  note              why a result is above the ceiling its size names (note; null
+                    when it is not): within the ceiling's p90 (spread), re-filed
+                    under a faster level, above every ceiling (weights in a level
+                    faster than the ladder reaches, e.g. L1), or, cold, streamed
+                    faster than the probe
 
-With --json the run prints, one object per line: a `\"kind\":\"machine\"` header, one
-`\"kind\":\"bandwidth\"` line per thread count and level (threads, level, buffer_bytes,
-gbps, p10_gbps, p90_gbps, samples), one `\"kind\":\"result\"` line per result (the keys
+With --json the run prints, one object per line: a `\"kind\":\"machine\"` header
+(l2_bytes, l3_bytes and caches_from are the sysfs hint; dram_bytes the ladder's top),
+one `\"kind\":\"ladder\"` line per thread count and size (threads, bytes, gbps,
+p10_gbps, p90_gbps, samples, level or null), one `\"kind\":\"bandwidth\"` line per
+thread count and level found (threads, level, gbps, p10_gbps, p90_gbps, samples,
+points, min_bytes, max_bytes, limit_bytes or null, found), a `\"kind\":\"remark\"`
+line per remark (threads, text), one `\"kind\":\"result\"` line per result (the keys
 above), and a closing `\"kind\":\"summary\"` line (results, seconds).
 ";
 
@@ -323,8 +349,10 @@ Usage: lowbit roofline --from RESULTS.jsonl --svg OUT.svg
 Draws a roofline chart from `lowbit bench --json` output (`lowbit bench --svg FILE`
 draws the same chart at the end of a run): one bar per result, its weight GB/s on a
 log scale, grouped by shape, m and cache and coloured by ISA (a8 results outlined),
-each bar topped by a tick at its own ceiling, and a dashed line per measured ceiling
-(L2, L3, DRAM; per thread count).
+each bar topped by a tick at its own ceiling, and a dashed line per measured ceiling:
+each level (L2, L3, DRAM) that the read-bandwidth ladder found, per thread count (see
+`lowbit help bench`). A bar's tooltip gives its numbers and, when it is above the
+ceiling its size names, the note that says why.
 
 Options:
   --from FILE  JSON lines written by `lowbit bench --json`

@@ -12,7 +12,7 @@ use lowbit::{Format, GemvOptions, Isa, KernelInfo, MatrixRef, Precision, Quantiz
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::args::{Act, BenchArgs, Cache, Output, Shape, DEFAULT_FORMATS, DEFAULT_SHAPES};
-use crate::bandwidth::{self, bytes_text, Caches, Ceilings, Level};
+use crate::bandwidth::{self, approx_size, bytes_text, Caches, Ceilings, Level};
 use crate::kernels::{check_shape, distinct_kernels, gemv_kernel};
 use crate::table::{Align, Table};
 use crate::timing::{measure, Budget, Stats};
@@ -443,10 +443,10 @@ impl Runner<'_> {
         max_rel_err: f64,
         vs_f32: f64,
     ) -> Row {
-        let level = self
-            .ceilings
-            .level_for(weight_bytes, case.threads, case.cache == Cache::Cold);
-        let ceiling = self.ceilings.get(case.threads, level);
+        let gbps = weight_bytes as f64 / stats.median / 1e9;
+        let filing =
+            self.ceilings
+                .file(weight_bytes, case.threads, case.cache == Cache::Cold, gbps);
         Row {
             format,
             act,
@@ -458,8 +458,9 @@ impl Runner<'_> {
             cache: case.cache,
             stats,
             weight_bytes,
-            level: ceiling.map_or(level, |c| c.level),
-            ceiling_gbps: ceiling.map_or(f64::NAN, |c| c.gbps),
+            level: filing.level,
+            ceiling_gbps: filing.ceiling.map_or(f64::NAN, |c| c.gbps),
+            note: filing.note,
             max_rel_err,
             vs_f32,
         }
@@ -668,6 +669,8 @@ struct Row {
     weight_bytes: usize,
     level: Level,
     ceiling_gbps: f64,
+    /// Why the result is above the ceiling of the level its size names, if it is.
+    note: Option<String>,
     max_rel_err: f64,
     vs_f32: f64,
 }
@@ -716,10 +719,11 @@ impl Row {
             .num("roofline_pct", r(self.roofline_pct()))
             .num("max_rel_err", r(self.max_rel_err))
             .num("vs_f32", r(self.vs_f32))
+            .opt_str("note", self.note.as_deref())
             .finish()
     }
 
-    fn cells(&self) -> [String; 16] {
+    fn cells(&self) -> [String; 17] {
         let err = if self.max_rel_err == 0.0 {
             "0".to_string()
         } else {
@@ -742,6 +746,7 @@ impl Row {
             format!("{:.1}", self.roofline_pct()),
             err,
             sig3(self.vs_f32),
+            self.note.clone().unwrap_or_default(),
         ]
     }
 }
@@ -749,7 +754,7 @@ impl Row {
 /// Headers, alignment and minimum widths. Rows are printed one at a time, so number
 /// columns get room for their largest expected value up front ([`sig3`] prints values
 /// below 10^w in w characters, and below 1 in 5); text columns are fitted from the plan.
-const COLUMNS: [(&str, Align, usize); 16] = [
+const COLUMNS: [(&str, Align, usize); 17] = [
     ("format", Align::Left, 0),
     ("act", Align::Left, 0),
     ("isa", Align::Left, 0),
@@ -766,6 +771,7 @@ const COLUMNS: [(&str, Align, usize); 16] = [
     ("%roof", Align::Right, 5),
     ("max_rel_err", Align::Right, 8),
     ("vs_f32", Align::Right, 6),
+    ("note", Align::Left, 0),
 ];
 
 fn shape_text(s: Shape) -> String {
@@ -862,6 +868,7 @@ impl Report {
                 "caches_from",
                 if caches.detected { "sysfs" } else { "assumed" },
             )
+            .str("levels_from", "ladder")
             .uint("dram_bytes", plan.dram_bytes)
             .finish();
         self.json_lines.push(machine.clone());
@@ -891,61 +898,188 @@ impl Report {
 
     fn ceilings(&mut self, c: &Ceilings) -> Result<(), CliError> {
         self.clear_progress();
-        let mut t = Table::new(&[
+        let r = |v: f64| json::round_sig(v, 6);
+        // JSON: every ladder size, then every level, then the remarks.
+        let mut lines = Vec::new();
+        for l in &c.ladders {
+            for p in &l.points {
+                lines.push(
+                    json::Object::new()
+                        .str("kind", "ladder")
+                        .uint("threads", l.threads)
+                        .uint("bytes", p.bytes)
+                        .num("gbps", r(p.gbps))
+                        .num("p10_gbps", r(p.p10()))
+                        .num("p90_gbps", r(p.p90()))
+                        .uint("samples", p.samples.len())
+                        .opt_str("level", p.level.map(Level::key))
+                        .finish(),
+                );
+            }
+        }
+        for ceil in c.all() {
+            lines.push(
+                json::Object::new()
+                    .str("kind", "bandwidth")
+                    .uint("threads", ceil.threads)
+                    .str("level", ceil.level.key())
+                    .num("gbps", r(ceil.gbps))
+                    .num("p10_gbps", r(ceil.p10_gbps))
+                    .num("p90_gbps", r(ceil.p90_gbps))
+                    .uint("samples", ceil.samples)
+                    .uint("points", ceil.points)
+                    .uint("min_bytes", ceil.min_bytes)
+                    .uint("max_bytes", ceil.max_bytes)
+                    .num(
+                        "limit_bytes",
+                        ceil.limit_bytes.map_or(f64::NAN, |b| b as f64),
+                    )
+                    .str("found", &ceil.found)
+                    .finish(),
+            );
+        }
+        for l in &c.ladders {
+            for remark in &l.remarks {
+                lines.push(
+                    json::Object::new()
+                        .str("kind", "remark")
+                        .uint("threads", l.threads)
+                        .str("text", remark)
+                        .finish(),
+                );
+            }
+        }
+        if self.output == Output::Json {
+            for line in &lines {
+                writeln!(self.out, "{line}")?;
+            }
+        }
+        self.json_lines.extend(lines);
+        if self.output == Output::Json {
+            self.out.flush()?;
+            return Ok(());
+        }
+
+        // The ladder: one row per size, a GB/s and a level column per thread count.
+        let mut cols = vec![("buffer".to_string(), Align::Right)];
+        for l in &c.ladders {
+            cols.push((format!("{}T GB/s", l.threads), Align::Right));
+            cols.push(("level".to_string(), Align::Left));
+        }
+        let mut ladder = Table::new(&cols);
+        let mut sizes: Vec<usize> = c
+            .ladders
+            .iter()
+            .flat_map(|l| l.points.iter().map(|p| p.bytes))
+            .collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        let ladder_rows: Vec<Vec<String>> = sizes
+            .iter()
+            .map(|&b| {
+                let mut row = vec![approx_size(b)];
+                for l in &c.ladders {
+                    match l.points.iter().find(|p| p.bytes == b) {
+                        Some(p) => {
+                            row.push(sig3(p.gbps));
+                            row.push(p.level.map_or("-", Level::label).to_string());
+                        }
+                        None => row.extend(["".to_string(), "".to_string()]),
+                    }
+                }
+                row
+            })
+            .collect();
+        for row in &ladder_rows {
+            ladder.fit(row);
+        }
+        // The levels found.
+        let mut levels = Table::new(&[
             ("threads", Align::Right),
             ("level", Align::Left),
-            ("buffer", Align::Right),
+            ("sizes", Align::Left),
             ("GB/s", Align::Right),
             ("p10", Align::Right),
             ("p90", Align::Right),
+            ("holds up to", Align::Right),
+            ("found", Align::Left),
         ]);
-        let mut rows = Vec::new();
-        for ceil in &c.all {
-            let line = json::Object::new()
-                .str("kind", "bandwidth")
-                .uint("threads", ceil.threads)
-                .str("level", ceil.level.key())
-                .uint("buffer_bytes", ceil.buffer_bytes)
-                .num("gbps", json::round_sig(ceil.gbps, 6))
-                .num("p10_gbps", json::round_sig(ceil.p10_gbps, 6))
-                .num("p90_gbps", json::round_sig(ceil.p90_gbps, 6))
-                .uint("samples", ceil.samples)
-                .finish();
-            if self.output == Output::Json {
-                writeln!(self.out, "{line}")?;
-            }
-            self.json_lines.push(line);
-            let cells = [
-                ceil.threads.to_string(),
-                ceil.level.label().to_string(),
-                bytes_text(ceil.buffer_bytes),
-                sig3(ceil.gbps),
-                sig3(ceil.p10_gbps),
-                sig3(ceil.p90_gbps),
-            ];
-            t.fit(&cells);
-            rows.push(cells);
+        let level_rows: Vec<[String; 8]> = c
+            .all()
+            .map(|ceil| {
+                [
+                    ceil.threads.to_string(),
+                    ceil.level.label().to_string(),
+                    if ceil.points == 1 {
+                        approx_size(ceil.min_bytes)
+                    } else {
+                        format!(
+                            "{} - {}",
+                            approx_size(ceil.min_bytes),
+                            approx_size(ceil.max_bytes)
+                        )
+                    },
+                    sig3(ceil.gbps),
+                    sig3(ceil.p10_gbps),
+                    sig3(ceil.p90_gbps),
+                    ceil.limit_bytes
+                        .map_or("-".to_string(), |b| format!("~{}", approx_size(b))),
+                    ceil.found.clone(),
+                ]
+            })
+            .collect();
+        for row in &level_rows {
+            levels.fit(row);
         }
+        let remarks: Vec<String> = c
+            .ladders
+            .iter()
+            .flat_map(|l| l.remarks.iter().map(|r| format!("{}T: {r}", l.threads)))
+            .collect();
+        writeln!(self.out)?;
         match self.output {
-            Output::Json => {}
             Output::Table => {
+                writeln!(
+                    self.out,
+                    "read bandwidth ladder (safe-Rust u64 sum; median GB/s per buffer size, \
+                     and the level each size was found to belong to):"
+                )?;
+                writeln!(self.out, "  {}", ladder.header())?;
+                for row in &ladder_rows {
+                    writeln!(self.out, "  {}", ladder.row(row))?;
+                }
                 writeln!(self.out)?;
                 writeln!(
                     self.out,
-                    "read bandwidth (safe-Rust u64 sum; median, p10 and p90 of the samples):"
+                    "levels (plateaus of the ladder; ceiling = median of its sizes; hot \
+                     weights up to `holds up to` are filed under it):"
                 )?;
-                writeln!(self.out, "  {}", t.header())?;
-                for r in &rows {
-                    writeln!(self.out, "  {}", t.row(r))?;
+                writeln!(self.out, "  {}", levels.header())?;
+                for row in &level_rows {
+                    writeln!(self.out, "  {}", levels.row(row))?;
+                }
+                for remark in &remarks {
+                    writeln!(self.out, "  note: {remark}")?;
                 }
             }
             Output::Markdown => {
+                writeln!(self.out, "{}", ladder.markdown_header())?;
+                for row in &ladder_rows {
+                    writeln!(self.out, "{}", ladder.markdown_row(row))?;
+                }
                 writeln!(self.out)?;
-                writeln!(self.out, "{}", t.markdown_header())?;
-                for r in &rows {
-                    writeln!(self.out, "{}", t.markdown_row(r))?;
+                writeln!(self.out, "{}", levels.markdown_header())?;
+                for row in &level_rows {
+                    writeln!(self.out, "{}", levels.markdown_row(row))?;
+                }
+                if !remarks.is_empty() {
+                    writeln!(self.out)?;
+                    for remark in &remarks {
+                        writeln!(self.out, "- {remark}")?;
+                    }
                 }
             }
+            Output::Json => unreachable!("handled above"),
         }
         self.out.flush()?;
         Ok(())

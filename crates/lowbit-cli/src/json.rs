@@ -29,6 +29,18 @@ impl Object {
         o
     }
 
+    /// Adds a string member, or `null` for `None`.
+    pub fn opt_str(self, key: &str, value: Option<&str>) -> Self {
+        match value {
+            Some(v) => self.str(key, v),
+            None => {
+                let mut o = self.key(key);
+                o.buf.push_str("null");
+                o
+            }
+        }
+    }
+
     /// Adds an integer member.
     pub fn uint(self, key: &str, value: usize) -> Self {
         let mut o = self.key(key);
@@ -441,6 +453,15 @@ mod tests {
             s,
             r#"{"a":"q\"\\\n\u0001µ","n":42,"x":0.5,"tiny":0.0000001,"bad":null}"#
         );
+    }
+
+    #[test]
+    fn optional_strings_are_null_when_absent() {
+        let s = Object::new()
+            .opt_str("a", Some("x"))
+            .opt_str("b", None)
+            .finish();
+        assert_eq!(s, r#"{"a":"x","b":null}"#);
     }
     #[test]
     fn parses_values() {

@@ -1,7 +1,8 @@
 //! A roofline chart (SVG, written by hand) of a `lowbit bench` run: one bar per result
 //! at its weight GB/s on a log scale, grouped by shape, m and cache and coloured by ISA
 //! (A8 results outlined), each topped by a tick at its own ceiling, and a dashed line
-//! per measured ceiling (level x thread count).
+//! per measured ceiling (each level the read-bandwidth ladder found, per thread count;
+//! a result's note, when it is above its level's ceiling, is in its tooltip).
 //!
 //! The chart is drawn from the run's JSON lines (`kind` `bandwidth` and `result`), so
 //! `lowbit bench --svg` and `lowbit roofline --from` draw the same chart.
@@ -128,7 +129,8 @@ pub fn from_jsonl(text: &str) -> Result<Chart, String> {
                 );
                 let mib = |key: &str| num(key).map_or("?".into(), |b| format!("{}", b / 1048576.0));
                 chart.subtitle = format!(
-                    "cpu features: {}; L2 {} MiB per core, L3 {} MiB",
+                    "cpu features: {}; sysfs: L2 {} MiB per core, L3 {} MiB; ceilings: the \
+                     levels a read-bandwidth ladder found",
                     s("cpu_features").unwrap_or("?"),
                     mib("l2_bytes"),
                     mib("l3_bytes")
@@ -145,6 +147,10 @@ pub fn from_jsonl(text: &str) -> Result<Chart, String> {
                 let (n, k, m, threads) = (num("n")?, num("k")?, num("m")?, num("threads")?);
                 let (cache, gbps) = (s("cache")?, num("weight_gbps")?);
                 let ceiling_gbps = num_or_nan("ceiling_gbps")?;
+                let note = match v.get("note").and_then(|n| n.as_str()) {
+                    Some(n) => format!(" ({n})"),
+                    None => String::new(),
+                };
                 marks.push(Mark {
                     group: format!("{n}x{k} m={m} {cache}"),
                     label: format!("{format} {act} {isa} {threads}T"),
@@ -154,7 +160,7 @@ pub fn from_jsonl(text: &str) -> Result<Chart, String> {
                     ceiling_gbps,
                     title: format!(
                         "{format} {act} {isa} ({}) {n}x{k} m={m} threads={threads} {cache}: \
-                         {gbps} GB/s, {} us, {}% of {} {ceiling_gbps} GB/s",
+                         {gbps} GB/s, {} us, {}% of {} {ceiling_gbps} GB/s{note}",
                         s("kernel").unwrap_or("?"),
                         num("median_us").unwrap_or(f64::NAN),
                         num("roofline_pct").unwrap_or(f64::NAN),
@@ -422,7 +428,7 @@ mod tests {
 {"kind":"bandwidth","threads":1,"level":"l2","buffer_bytes":524288,"gbps":80.5,"p10_gbps":78,"p90_gbps":82,"samples":15}
 {"kind":"bandwidth","threads":1,"level":"dram","buffer_bytes":268435456,"gbps":20.3,"p10_gbps":19,"p90_gbps":21,"samples":5}
 {"kind":"result","format":"int4_g32","act":"f32","isa":"avx2","kernel":"k<1>","n":64,"k":256,"m":1,"threads":1,"cache":"hot","median_us":1.5,"weight_gbps":6.4,"ceiling":"l2","ceiling_gbps":80.5,"roofline_pct":7.95,"max_rel_err":0.05}
-{"kind":"result","format":"int4_g32","act":"a8","isa":"avx512","kernel":"k2","n":64,"k":256,"m":1,"threads":1,"cache":"cold","median_us":3,"weight_gbps":3.2,"ceiling":"dram","ceiling_gbps":20.3,"roofline_pct":15.8,"max_rel_err":0.05}
+{"kind":"result","format":"int4_g32","act":"a8","isa":"avx512","kernel":"k2","n":64,"k":256,"m":1,"threads":1,"cache":"cold","median_us":3,"weight_gbps":3.2,"ceiling":"dram","ceiling_gbps":20.3,"roofline_pct":15.8,"max_rel_err":0.05,"note":"a <note>"}
 
 {"kind":"summary","results":2,"seconds":1.5}
 "#;
@@ -443,6 +449,7 @@ mod tests {
         assert_eq!(svg.matches(r#"class="ceiling""#).count(), 2);
         assert!(svg.contains("L2 1T 80.5 GB/s") && svg.contains("DRAM 1T 20.3 GB/s"));
         assert!(svg.contains("t &amp; &lt;u&gt;") && svg.contains("k&lt;1&gt;"));
+        assert!(svg.contains("20.3 GB/s (a &lt;note&gt;)"));
         assert_eq!(svg.matches('<').count(), svg.matches('>').count());
     }
 

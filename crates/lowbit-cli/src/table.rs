@@ -13,7 +13,7 @@ pub enum Align {
 /// Column headers, alignments and widths.
 #[derive(Debug, Clone)]
 pub struct Table {
-    cols: Vec<(&'static str, Align, usize)>,
+    cols: Vec<(String, Align, usize)>,
 }
 
 /// Spaces between columns.
@@ -21,11 +21,11 @@ const GAP: &str = "  ";
 
 impl Table {
     /// A table with these columns, each as wide as its header.
-    pub fn new(cols: &[(&'static str, Align)]) -> Self {
+    pub fn new<S: AsRef<str>>(cols: &[(S, Align)]) -> Self {
         Table {
             cols: cols
                 .iter()
-                .map(|&(h, a)| (h, a, h.chars().count()))
+                .map(|(h, a)| (h.as_ref().to_string(), *a, h.as_ref().chars().count()))
                 .collect(),
         }
     }
@@ -45,7 +45,7 @@ impl Table {
 
     /// The header line.
     pub fn header(&self) -> String {
-        let heads: Vec<&str> = self.cols.iter().map(|c| c.0).collect();
+        let heads: Vec<&str> = self.cols.iter().map(|c| c.0.as_str()).collect();
         self.row(&heads)
     }
 
@@ -76,7 +76,7 @@ impl Table {
     /// The header and separator lines of a GitHub-flavoured Markdown table (numbers
     /// right-aligned).
     pub fn markdown_header(&self) -> String {
-        let heads: Vec<&str> = self.cols.iter().map(|c| c.0).collect();
+        let heads: Vec<&str> = self.cols.iter().map(|c| c.0.as_str()).collect();
         let rule: Vec<&str> = self
             .cols
             .iter()

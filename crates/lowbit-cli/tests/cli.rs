@@ -1,7 +1,8 @@
 //! Runs the built `lowbit` binary: `info`, `bench` (JSON, table, Markdown, SVG),
 //! `roofline`, `LOWBIT_ISA`, help/version and usage errors. Shapes are tiny and the
-//! DRAM probe small (`--dram-mib 8`) so the whole file takes seconds. (`eval` is in
-//! `tests/eval.rs`.)
+//! bandwidth ladder short (`--dram-mib 8`) so the whole file takes seconds. (`eval` is
+//! in `tests/eval.rs`; how levels are found in a ladder is unit-tested with recorded
+//! ladders in `src/bandwidth.rs`, since a live ladder depends on the machine.)
 
 use std::collections::HashMap;
 use std::process::{Command, Output};
@@ -86,7 +87,7 @@ const RESULT_KEYS: [&str; 12] = [
 ];
 
 /// The other keys result lines carry.
-const EXTRA_KEYS: [&str; 10] = [
+const EXTRA_KEYS: [&str; 11] = [
     "kind",
     "act",
     "kernel",
@@ -97,18 +98,20 @@ const EXTRA_KEYS: [&str; 10] = [
     "ceiling",
     "ceiling_gbps",
     "vs_f32",
+    "note",
 ];
 
 /// A parsed `bench --json` run.
 struct Run {
     machine: HashMap<String, Val>,
+    ladder: Vec<HashMap<String, Val>>,
     bandwidth: Vec<HashMap<String, Val>>,
     results: Vec<HashMap<String, Val>>,
     summary: HashMap<String, Val>,
 }
 
 /// Runs `lowbit bench --json --dram-mib 8 args...` and checks the line kinds, their
-/// order and the keys of every result line.
+/// order, the keys of every result line, and that ladder and levels agree.
 fn bench_json(args: &[&str]) -> Run {
     let mut full = vec!["bench", "--json", "--dram-mib", "8"];
     full.extend_from_slice(args);
@@ -116,12 +119,29 @@ fn bench_json(args: &[&str]) -> Run {
     let kinds: Vec<&str> = lines.iter().map(|l| text(l, "kind")).collect();
     assert_eq!(kinds[0], "machine");
     assert_eq!(*kinds.last().unwrap(), "summary");
-    let nb = kinds.iter().filter(|k| **k == "bandwidth").count();
-    assert!(kinds[1..=nb].iter().all(|k| *k == "bandwidth"), "{kinds:?}");
-    assert!(kinds[nb + 1..kinds.len() - 1]
-        .iter()
-        .all(|k| *k == "result"));
-    for obj in &lines[nb + 1..lines.len() - 1] {
+    // The ladder's sizes, then its levels, then remarks (if any), then the results.
+    let order = |k: &str| match k {
+        "ladder" => 0,
+        "bandwidth" => 1,
+        "remark" => 2,
+        "result" => 3,
+        other => panic!("unexpected kind {other}"),
+    };
+    let middle: Vec<i32> = kinds[1..kinds.len() - 1].iter().map(|k| order(k)).collect();
+    assert!(middle.windows(2).all(|w| w[0] <= w[1]), "{kinds:?}");
+    let of = |kind: &str| -> Vec<HashMap<String, Val>> {
+        lines
+            .iter()
+            .filter(|l| text(l, "kind") == kind)
+            .cloned()
+            .collect()
+    };
+    let (ladder, bandwidth, results) = (of("ladder"), of("bandwidth"), of("result"));
+    for r in of("remark") {
+        assert!(num(&r, "threads") >= 1.0 && !text(&r, "text").is_empty());
+    }
+    check_ladder(&ladder, &bandwidth);
+    for obj in &results {
         for key in RESULT_KEYS.iter().chain(&EXTRA_KEYS) {
             assert!(obj.contains_key(*key), "missing `{key}` in {obj:?}");
         }
@@ -131,13 +151,116 @@ fn bench_json(args: &[&str]) -> Run {
             "unexpected keys in {obj:?}"
         );
     }
+    check_filing(&results, &bandwidth);
     let summary = lines.last().unwrap().clone();
-    assert_eq!(num(&summary, "results") as usize, lines.len() - nb - 2);
+    assert_eq!(num(&summary, "results") as usize, results.len());
     Run {
         machine: lines[0].clone(),
-        bandwidth: lines[1..=nb].to_vec(),
-        results: lines[nb + 1..lines.len() - 1].to_vec(),
+        ladder,
+        bandwidth,
+        results,
         summary,
+    }
+}
+
+/// Per thread count: sizes from 64 KiB x T up to 8 MiB, growing by at most 1.5x; levels
+/// fastest first and DRAM last, each made of the sizes filed under it.
+fn check_ladder(ladder: &[HashMap<String, Val>], bandwidth: &[HashMap<String, Val>]) {
+    let mut threads: Vec<f64> = ladder.iter().map(|p| num(p, "threads")).collect();
+    threads.dedup();
+    assert!(!threads.is_empty());
+    for t in threads {
+        let points: Vec<_> = ladder.iter().filter(|p| num(p, "threads") == t).collect();
+        let bytes: Vec<f64> = points.iter().map(|p| num(p, "bytes")).collect();
+        assert_eq!(bytes[0], 65536.0 * t);
+        assert_eq!(*bytes.last().unwrap(), 8.0 * 1048576.0);
+        assert!(
+            bytes.windows(2).all(|w| w[1] > w[0] && w[1] <= 1.5 * w[0]),
+            "{bytes:?}"
+        );
+        for p in &points {
+            assert!(num(p, "gbps") > 0.0 && num(p, "p10_gbps") <= num(p, "p90_gbps"));
+            assert!(num(p, "samples") >= 15.0);
+        }
+        let levels: Vec<_> = bandwidth
+            .iter()
+            .filter(|b| num(b, "threads") == t)
+            .collect();
+        let names: Vec<&str> = levels.iter().map(|b| text(b, "level")).collect();
+        assert_eq!(names.last(), Some(&"dram"), "{names:?}");
+        assert!(
+            ["l2", "l3", "dram"]
+                .iter()
+                .filter(|l| names.contains(l))
+                .count()
+                == names.len(),
+            "{names:?}"
+        );
+        for b in &levels {
+            let level = text(b, "level");
+            assert!(num(b, "gbps") > 0.0 && num(b, "p10_gbps") <= num(b, "p90_gbps"));
+            assert!(!text(b, "found").is_empty());
+            let mine: Vec<f64> = points
+                .iter()
+                .filter(|p| p.get("level") == Some(&Val::Str(level.into())))
+                .map(|p| num(p, "bytes"))
+                .collect();
+            assert_eq!(mine.len() as f64, num(b, "points"), "{b:?}");
+            assert_eq!(mine[0], num(b, "min_bytes"));
+            assert_eq!(*mine.last().unwrap(), num(b, "max_bytes"));
+            match level {
+                "dram" => assert_eq!(b.get("limit_bytes"), Some(&Val::Null)),
+                _ => assert!(num(b, "limit_bytes") >= num(b, "max_bytes")),
+            }
+        }
+    }
+}
+
+/// Every result is filed under a level its thread count found: cold under DRAM, hot
+/// under the first level whose limit holds its weight bytes; a result above that
+/// ceiling carries a note (and a hot one may be re-filed under a faster level), and
+/// no result is above its ceiling without one.
+fn check_filing(results: &[HashMap<String, Val>], bandwidth: &[HashMap<String, Val>]) {
+    for r in results {
+        let levels: Vec<_> = bandwidth
+            .iter()
+            .filter(|b| num(b, "threads") == num(r, "threads"))
+            .collect();
+        let by_size = if text(r, "cache") == "cold" {
+            "dram"
+        } else {
+            let bytes = num(r, "weight_bytes");
+            let holds = |b: &&&HashMap<String, Val>| match b.get("limit_bytes") {
+                Some(Val::Num(limit)) => bytes <= *limit,
+                _ => true,
+            };
+            text(levels.iter().find(holds).unwrap(), "level")
+        };
+        let sized = levels.iter().find(|b| text(b, "level") == by_size).unwrap();
+        let filed = text(r, "ceiling");
+        let filed_gbps = levels
+            .iter()
+            .find(|b| text(b, "level") == filed)
+            .map(|b| num(b, "gbps"))
+            .unwrap_or_else(|| panic!("{r:?} is filed under a level not found"));
+        assert!((num(r, "ceiling_gbps") / filed_gbps - 1.0).abs() < 1e-5);
+        match r.get("note") {
+            Some(Val::Null) => {
+                assert_eq!(filed, by_size, "{r:?}");
+                assert!(num(r, "roofline_pct") <= 100.0 + 1e-3, "{r:?}");
+            }
+            Some(Val::Str(note)) => {
+                assert!(
+                    num(r, "weight_gbps") > num(sized, "gbps") * (1.0 - 1e-5),
+                    "{r:?}"
+                );
+                assert!(
+                    filed == by_size || note.starts_with("re-filed from"),
+                    "{r:?}"
+                );
+            }
+            other => panic!("note is {other:?}"),
+        }
     }
 }
 
@@ -277,18 +400,17 @@ fn bench_json_has_every_kernel_hot_and_cold_against_measured_ceilings() {
         "3",
     ]);
     assert_eq!(text(&run.machine, "arch"), std::env::consts::ARCH);
-    // One thread: L2, L3 (where the CPU has one) and DRAM.
+    assert_eq!(text(&run.machine, "levels_from"), "ladder");
+    // One thread: one ladder, and one to three levels found in it.
     assert!(
-        (2..=3).contains(&run.bandwidth.len()),
+        (1..=3).contains(&run.bandwidth.len()),
         "{:?}",
         run.bandwidth
     );
-    for b in &run.bandwidth {
+    assert!(run.ladder.len() >= 10);
+    for b in run.ladder.iter().chain(&run.bandwidth) {
         assert_eq!(num(b, "threads"), 1.0);
-        assert!(num(b, "gbps") > 0.0 && num(b, "p10_gbps") <= num(b, "p90_gbps"));
     }
-    let levels: Vec<&str> = run.bandwidth.iter().map(|b| text(b, "level")).collect();
-    assert_eq!((levels[0], *levels.last().unwrap()), ("l2", "dram"));
 
     let kernels = kernels("int4_g32");
     assert_eq!(run.results.len(), 2 * (1 + kernels.len()));
@@ -312,9 +434,13 @@ fn bench_json_has_every_kernel_hot_and_cold_against_measured_ceilings() {
         );
         match text(obj, "cache") {
             "cold" => assert_eq!(text(obj, "ceiling"), "dram"),
-            // 9 KB of quantized weights: in L2.
-            "hot" if text(obj, "format") != "f32" => {
-                assert_eq!(text(obj, "ceiling"), "l2", "{obj:?}")
+            // 9 KB of quantized weights: in the fastest level found.
+            "hot" if text(obj, "format") != "f32" && obj["note"] == Val::Null => {
+                assert_eq!(
+                    text(obj, "ceiling"),
+                    text(&run.bandwidth[0], "level"),
+                    "{obj:?}"
+                )
             }
             "hot" => {}
             other => panic!("cache {other}"),
@@ -445,10 +571,12 @@ fn bench_table_and_markdown() {
         "8",
     ];
     let out = ok_stdout(&args, None);
-    assert!(
-        out.contains("read bandwidth") && out.contains("caches: L2"),
-        "{out}"
-    );
+    for heading in ["read bandwidth ladder", "caches: L2", "levels (plateaus"] {
+        assert!(out.contains(heading), "no `{heading}` in:\n{out}");
+    }
+    assert!(out
+        .lines()
+        .any(|l| l.trim_start().starts_with("buffer  1T GB/s")));
     let table: Vec<&str> = out
         .lines()
         .skip_while(|l| !l.starts_with("format"))
@@ -461,8 +589,15 @@ fn bench_table_and_markdown() {
         2 + kernels.len(),
         "header, f32, kernels:\n{out}"
     );
-    let width = table[0].len();
-    assert!(table.iter().all(|l| l.len() == width), "misaligned:\n{out}");
+    // Aligned up to the last column, the note (empty unless the result is above its
+    // ceiling).
+    let width = table[0].find("  note").expect("a note column");
+    assert!(
+        table
+            .iter()
+            .all(|l| l.len() >= width && !l[..width].ends_with(' ')),
+        "misaligned:\n{out}"
+    );
     let got: Vec<(String, String, String)> = table[2..]
         .iter()
         .map(|l| {
@@ -479,7 +614,12 @@ fn bench_table_and_markdown() {
     let md = ok_stdout(&md_args, None);
     let rows: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
     assert!(
-        rows.iter().any(|l| l.starts_with("| threads | level |")),
+        rows.iter()
+            .any(|l| l.starts_with("| threads | level | sizes |")),
+        "{md}"
+    );
+    assert!(
+        rows.iter().any(|l| l.starts_with("| buffer | 1T GB/s |")),
         "{md}"
     );
     assert!(
@@ -523,7 +663,7 @@ fn bench_svg_and_roofline_from_json() {
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
     assert_eq!(chart.matches(r#"class="bar""#).count(), results);
-    for label in ["L2 1T ", "DRAM 1T ", "weight GB/s"] {
+    for label in ["DRAM 1T ", "weight GB/s", "read-bandwidth ladder"] {
         assert!(chart.contains(label), "no `{label}` in the chart");
     }
     assert_eq!(chart.matches('<').count(), chart.matches('>').count());

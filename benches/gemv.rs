@@ -57,7 +57,8 @@ fn bench_gemv(c: &mut Criterion) {
                 };
                 g.bench_function(id, |b| {
                     b.iter(|| {
-                        lowbit::gemv_rows_ws(v, black_box(&x), 0..n, &mut y, &opts, &mut ws).unwrap()
+                        lowbit::gemv_rows_ws(v, black_box(&x), 0..n, &mut y, &opts, &mut ws)
+                            .unwrap()
                     })
                 });
             }

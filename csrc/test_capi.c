@@ -185,13 +185,25 @@ static void test_status_strings(void) {
         CHECK(strcmp(lowbit_status_string(bogus[i]), unknown) == 0);
 }
 
+/* Whether a cap at `base` lets calls run `isa` (same family and not above; scalar always). */
+static int isa_allows(int32_t base, int32_t isa) {
+    if (isa == LOWBIT_ISA_SCALAR) return 1;
+    if (base == LOWBIT_ISA_NEON) return isa == LOWBIT_ISA_NEON;
+    if (base == LOWBIT_ISA_AVX2 || base == LOWBIT_ISA_AVX512)
+        return (isa == LOWBIT_ISA_AVX2 || isa == LOWBIT_ISA_AVX512) && isa <= base;
+    return 0;
+}
+
 static void test_isa(void) {
-    lowbit_isa best = lowbit_isa_best(), active = LOWBIT_ISA_SCALAR, before, after;
+    lowbit_isa best = lowbit_isa_best(), active = LOWBIT_ISA_SCALAR, base, before, after;
     const char *env = getenv("LOWBIT_ISA");
     int32_t code;
+    CHECK(LOWBIT_ISA_AUTO == 0);
     CHECK(lowbit_isa_is_available(best));
     CHECK(lowbit_isa_is_available(LOWBIT_ISA_SCALAR));
+    CHECK(!lowbit_isa_is_available(LOWBIT_ISA_AUTO));
     CHECK(strcmp(lowbit_isa_name(best), "unknown") != 0);
+    CHECK(strcmp(lowbit_isa_name(LOWBIT_ISA_AUTO), "auto") == 0);
     CHECK(strcmp(lowbit_isa_name(LOWBIT_ISA_SCALAR), "scalar") == 0);
     CHECK(strcmp(lowbit_isa_name(LOWBIT_ISA_AVX2), "avx2") == 0);
     CHECK(strcmp(lowbit_isa_name(LOWBIT_ISA_AVX512), "avx512") == 0);
@@ -199,22 +211,29 @@ static void test_isa(void) {
     CHECK_STATUS(lowbit_isa_active(NULL), LOWBIT_ERR_NULL);
     OK(lowbit_isa_active(&active));
     CHECK(lowbit_isa_is_available(active));
+    /* The ISA calls run on with no cap: the best, lowered by LOWBIT_ISA. */
+    OK(lowbit_set_isa_cap(LOWBIT_ISA_AUTO));
+    OK(lowbit_isa_active(&base));
+    if (env == NULL || env[0] == '\0') CHECK(base == best);
 
     for (code = -5; code <= 8; code++) {
-        int known = code >= 0 && code <= 3;
+        int known = code >= 1 && code <= 4;
         CHECK(known || !lowbit_isa_is_available(code));
-        CHECK(known == (strcmp(lowbit_isa_name(code), "unknown") != 0));
+        CHECK((known || code == LOWBIT_ISA_AUTO) == (strcmp(lowbit_isa_name(code), "unknown") != 0));
         OK(lowbit_isa_active(&before));
-        if (code == LOWBIT_ISA_NO_CAP) {
+        if (code == LOWBIT_ISA_AUTO) {
             OK(lowbit_set_isa_cap(code));
+            OK(lowbit_isa_active(&after));
+            CHECK(after == base);
         } else if (!known) {
             CHECK_STATUS(lowbit_set_isa_cap(code), LOWBIT_ERR_UNKNOWN_ISA);
             OK(lowbit_isa_active(&after));
             CHECK(after == before);
         } else if (lowbit_isa_is_available(code)) {
+            /* A cap only lowers: above LOWBIT_ISA it leaves the ISA where it was. */
             OK(lowbit_set_isa_cap(code));
             OK(lowbit_isa_active(&after));
-            CHECK(after == code);
+            CHECK(after == (isa_allows(base, code) ? code : base));
         } else {
             CHECK_STATUS(lowbit_set_isa_cap(code), LOWBIT_ERR_ISA_UNAVAILABLE);
             CHECK(strstr(lowbit_last_error_message(), "lowbit_set_isa_cap") != NULL);
@@ -227,11 +246,9 @@ static void test_isa(void) {
     OK(lowbit_set_isa_cap(LOWBIT_ISA_SCALAR));
     OK(lowbit_isa_active(&after));
     CHECK(after == LOWBIT_ISA_SCALAR);
-    OK(lowbit_set_isa_cap(LOWBIT_ISA_NO_CAP));
+    OK(lowbit_set_isa_cap(LOWBIT_ISA_AUTO));
     OK(lowbit_isa_active(&after));
-    if (env == NULL || env[0] == '\0') CHECK(after == best);
-    CHECK(LOWBIT_ISA_NO_CAP == -1);
-    CHECK(1 - LOWBIT_ISA_NO_CAP == 2); /* the macro is parenthesized */
+    CHECK(after == base);
 }
 
 /* Quantizes, then checks every query, dequantize and GEMV path against the reference. */
@@ -344,7 +361,7 @@ static void check_format(uint32_t bits, uint32_t group, int zp, size_t n, size_t
         m2 = NULL;
         naive_dequantize(&v, &l, ref);
     }
-    OK(lowbit_set_isa_cap(LOWBIT_ISA_NO_CAP));
+    OK(lowbit_set_isa_cap(LOWBIT_ISA_AUTO));
 
 done:
     lowbit_matrix_free(m);
@@ -436,6 +453,15 @@ static void test_errors(void) {
 
     CHECK_STATUS(lowbit_int_sizes(NULL, N, K, &l), LOWBIT_ERR_NULL);
     CHECK_STATUS(lowbit_int_sizes(&fmt, N, K, NULL), LOWBIT_ERR_NULL);
+    if (sizeof(size_t) == 8) { /* sizes near the top of size_t are exact or refused */
+        lowbit_format f8 = lowbit_format_int(8, 0, false);
+        lowbit_int_layout big;
+        size_t k61 = (size_t)1 << 61;
+        OK(lowbit_int_sizes(&f8, 1, k61, &big));
+        CHECK(big.codes_len == k61 && big.codes_row_bytes == k61 && big.scales_len == 1);
+        CHECK_STATUS(lowbit_int_sizes(&f8, 8, k61, &big), LOWBIT_ERR_INVALID_SHAPE);
+        CHECK_STATUS(lowbit_int_sizes(&f8, 2, SIZE_MAX, &big), LOWBIT_ERR_INVALID_SHAPE);
+    }
     CHECK_STATUS(lowbit_matrix_int_view(NULL, &bv), LOWBIT_ERR_NULL);
     CHECK_STATUS(lowbit_matrix_int_view(m, NULL), LOWBIT_ERR_NULL);
     CHECK_STATUS(lowbit_matrix_format(NULL, &bad), LOWBIT_ERR_NULL);
@@ -597,8 +623,11 @@ static void test_gemv_ex(void) {
     lowbit_int_view v;
     size_t i, r, t;
 
-    CHECK(single.isa == LOWBIT_ISA_NO_CAP && single.precision == LOWBIT_PRECISION_F32 &&
-          single.single_thread == 0 && single.reserved == 0);
+    {
+        lowbit_gemv_options zero;
+        memset(&zero, 0, sizeof zero);
+        CHECK(memcmp(&single, &zero, sizeof zero) == 0); /* the defaults are all zero */
+    }
     single.single_thread = 1;
     a8.precision = LOWBIT_PRECISION_ALLOW_A8;
 
@@ -662,7 +691,7 @@ static void test_gemv_ex(void) {
         CHECK_STATUS(lowbit_gemv_ex(m, xb, K, 3, y, N, NULL), LOWBIT_ERR_INVALID_PARAMETER);
         CHECK_STATUS(lowbit_gemv_ex(m, xb, K, -1, y, N, NULL), LOWBIT_ERR_INVALID_PARAMETER);
         bad = single;
-        bad.reserved = 1;
+        bad.accumulate = 2;
         CHECK_STATUS(lowbit_gemv_ex(m, xb, K, LOWBIT_ACT_F32, y, N, &bad),
                      LOWBIT_ERR_INVALID_PARAMETER);
         bad = single;
@@ -905,6 +934,176 @@ static void test_activations(void) {
     lowbit_activations_free(NULL);
 }
 
+/* ---- the engine API: kernel names, workspaces, accumulate + bias, row splits ---- */
+
+static void test_engine_api(void) {
+    enum { N = 40, K = 256, M = 3 };
+    static float x[M * K], y[M * N], y_ref[M * N], y0[N], bias[N];
+    lowbit_gemv_options o, dflt = lowbit_gemv_options_default();
+    lowbit_workspace *ws = NULL;
+    lowbit_activations *act = NULL;
+    lowbit_matrix *m = random_matrix(4, N, K);
+    lowbit_int_view v;
+    lowbit_isa isa = LOWBIT_ISA_SCALAR;
+    const char *name;
+    size_t i, r, bytes = 0;
+    unsigned p, round;
+    static const size_t cuts[4] = {0, 16, 17, N};
+
+    OK(lowbit_matrix_int_view(m, &v));
+    OK(lowbit_isa_active(&isa));
+    for (i = 0; i < M * K; i++) x[i] = rnd();
+    for (r = 0; r < N; r++) bias[r] = rnd();
+
+    /* the kernel a call runs, by name: f32 by default, A8 when allowed on a SIMD ISA */
+    name = lowbit_gemv_kernel_name(m, NULL);
+    CHECK(strncmp(name, "gemv_int", 8) == 0 && strstr(name, "_f32_") != NULL);
+    CHECK(strcmp(name, lowbit_view_gemv_kernel_name(&v, &dflt)) == 0);
+    o = dflt;
+    o.precision = LOWBIT_PRECISION_ALLOW_A8;
+    name = lowbit_gemv_kernel_name(m, &o);
+    CHECK((strstr(name, "_a8_") != NULL) == (isa != LOWBIT_ISA_SCALAR));
+    o.isa = LOWBIT_ISA_SCALAR;
+    CHECK(strcmp(lowbit_gemv_kernel_name(m, &o), "gemv_int_f32_scalar") == 0);
+    o.precision = 9;
+    CHECK(strcmp(lowbit_gemv_kernel_name(m, &o), "") == 0);
+    CHECK(strstr(lowbit_last_error_message(), "lowbit_gemv_kernel_name") != NULL);
+    CHECK(strcmp(lowbit_gemv_kernel_name(NULL, NULL), "") == 0);
+    CHECK(strcmp(lowbit_view_gemv_kernel_name(NULL, NULL), "") == 0);
+
+    /* ALLOW_A8 on a SIMD ISA is the A8 GEMV of the activations quantized once */
+    o = dflt;
+    o.precision = LOWBIT_PRECISION_ALLOW_A8;
+    OK(lowbit_gemv_ex(m, x, K, LOWBIT_ACT_F32, y_ref, N, &o));
+    OK(lowbit_activations_quantize(x, K, &act));
+    if (isa != LOWBIT_ISA_SCALAR) {
+        fill(y, N, SENTINEL);
+        OK(lowbit_gemv_rows_a8(m, act, 0, N, y, N));
+        CHECK(memcmp(y, y_ref, N * sizeof(float)) == 0);
+    }
+
+    /* a workspace gives the same bits, and stops growing after the first round */
+    OK(lowbit_workspace_new(&ws));
+    CHECK(ws != NULL && lowbit_workspace_bytes(ws) == 0 && lowbit_workspace_bytes(NULL) == 0);
+    for (p = 0; p < 2; p++) {
+        for (round = 0; round < 3; round++) {
+            o = dflt;
+            o.precision = p ? LOWBIT_PRECISION_ALLOW_A8 : LOWBIT_PRECISION_F32;
+            OK(lowbit_gemv_ex(m, x, K, LOWBIT_ACT_F32, y0, N, &o));
+            OK(lowbit_gemm(m, x, M, M * K, y_ref, M * N, &o));
+            o.workspace = ws;
+            fill(y, M * N, SENTINEL);
+            OK(lowbit_gemv_ex(m, x, K, LOWBIT_ACT_F32, y, N, &o));
+            CHECK(memcmp(y, y0, sizeof y0) == 0);
+            OK(lowbit_gemm(m, x, M, M * K, y, M * N, &o));
+            CHECK(memcmp(y, y_ref, sizeof y) == 0);
+            OK(lowbit_gemv_rows_ex(m, x, K, LOWBIT_ACT_F32, 0, 0, NULL, 0, &o));
+            if (round == 0) bytes = lowbit_workspace_bytes(ws);
+            CHECK(bytes > 0 && lowbit_workspace_bytes(ws) == bytes);
+        }
+    }
+
+    /* accumulate and bias: y = y_old + (W x + bias), the same bits on every path */
+    for (p = 0; p < 2; p++) {
+        o = dflt;
+        o.precision = p ? LOWBIT_PRECISION_ALLOW_A8 : LOWBIT_PRECISION_F32;
+        o.workspace = p ? ws : NULL;
+        OK(lowbit_gemv_ex(m, x, K, LOWBIT_ACT_F32, y0, N, &o));
+        o.bias = bias;
+        o.bias_len = N;
+        o.accumulate = 1;
+        fill(y, N, 1.0f);
+        OK(lowbit_gemv_ex(m, x, K, LOWBIT_ACT_F32, y, N, &o));
+        for (r = 0; r < N; r++) CHECK(y[r] == 1.0f + (y0[r] + bias[r]));
+        /* a row range indexes the bias by row; the rows on the caller's thread */
+        o.single_thread = 1;
+        fill(y, N, 1.0f);
+        OK(lowbit_gemv_rows_ex(m, x, K, LOWBIT_ACT_F32, 17, N, y, N - 17, &o));
+        for (r = 17; r < N; r++) CHECK(y[r - 17] == 1.0f + (y0[r] + bias[r]));
+        CHECK(y[N - 17] == 1.0f);
+        o.accumulate = 0;
+        OK(lowbit_view_gemv_rows_ex(&v, x, K, LOWBIT_ACT_F32, 0, 5, y, 5, &o));
+        for (r = 0; r < 5; r++) CHECK(y[r] == y0[r] + bias[r]);
+    }
+    if (isa != LOWBIT_ISA_SCALAR) {
+        o = dflt;
+        o.precision = LOWBIT_PRECISION_ALLOW_A8;
+        OK(lowbit_gemv_ex(m, x, K, LOWBIT_ACT_F32, y0, N, &o));
+        o.bias = bias;
+        o.bias_len = N;
+        o.accumulate = 1;
+        fill(y, N, -2.0f);
+        OK(lowbit_gemv_rows_a8_ex(m, act, 3, N, y, N - 3, &o));
+        for (r = 3; r < N; r++) CHECK(y[r - 3] == -2.0f + (y0[r] + bias[r]));
+        OK(lowbit_view_gemv_rows_a8_ex(&v, act, 0, 3, y, 3, &o));
+    }
+
+    /* GEMM rows split anywhere, with a stride, give the bits of lowbit_gemm */
+    for (p = 0; p < 2; p++) {
+        size_t c;
+        o = dflt;
+        o.precision = p ? LOWBIT_PRECISION_ALLOW_A8 : LOWBIT_PRECISION_F32;
+        o.bias = bias;
+        o.bias_len = N;
+        OK(lowbit_gemm(m, x, M, M * K, y_ref, M * N, &o));
+        for (c = 0; c < 4; c++) {
+            size_t cut = cuts[c];
+            fill(y, M * N, SENTINEL);
+            o.workspace = ws;
+            OK(lowbit_gemm_rows(m, x, M, M * K, 0, cut, y, (M - 1) * N + cut, N, &o));
+            o.workspace = NULL;
+            OK(lowbit_view_gemm_rows(&v, x, M, M * K, cut, N, y + cut, M * N - cut, N, &o));
+            CHECK(memcmp(y, y_ref, sizeof y) == 0);
+        }
+        /* a stride wider than the range leaves the gaps alone */
+        fill(y, M * N, SENTINEL);
+        OK(lowbit_gemm_rows(m, x, M, M * K, 2, 6, y, (M - 1) * N + 4, N, &o));
+        for (i = 0; i < M; i++) {
+            CHECK(memcmp(y + i * N, y_ref + i * N + 2, 4 * sizeof(float)) == 0);
+            CHECK(all_equal(y + i * N + 4, i + 1 < M ? N - 4 : 0, SENTINEL));
+        }
+    }
+
+    /* non-finite activations: LOWBIT_ERR_NON_FINITE on every path, nothing written */
+    fill(y, M * N, SENTINEL);
+    for (p = 0; p < 2; p++) {
+        x[K + 5] = p ? INFINITY : NAN;
+        o = dflt;
+        o.precision = p ? LOWBIT_PRECISION_ALLOW_A8 : LOWBIT_PRECISION_F32;
+        CHECK_STATUS(lowbit_gemv_ex(m, x + K, K, LOWBIT_ACT_F32, y, N, &o), LOWBIT_ERR_NON_FINITE);
+        CHECK_STATUS(lowbit_gemv_rows_ex(m, x + K, K, LOWBIT_ACT_F32, 0, N, y, N, &o),
+                     LOWBIT_ERR_NON_FINITE);
+        CHECK_STATUS(lowbit_gemm(m, x, M, M * K, y, M * N, &o), LOWBIT_ERR_NON_FINITE);
+        CHECK_STATUS(lowbit_gemm_rows(m, x, M, M * K, 0, N, y, M * N, N, &o),
+                     LOWBIT_ERR_NON_FINITE);
+        CHECK(all_equal(y, M * N, SENTINEL));
+    }
+    x[K + 5] = 0.25f;
+
+    /* bad options: nothing written */
+    o = dflt;
+    o.bias = bias;
+    o.bias_len = N - 1;
+    CHECK_STATUS(lowbit_gemv_ex(m, x, K, LOWBIT_ACT_F32, y, N, &o), LOWBIT_ERR_BUFFER_LENGTH);
+    o.bias = NULL;
+    o.bias_len = N;
+    CHECK_STATUS(lowbit_gemv_ex(m, x, K, LOWBIT_ACT_F32, y, N, &o), LOWBIT_ERR_NULL);
+    o.bias = y + 1; /* overlaps the output */
+    CHECK_STATUS(lowbit_gemv_ex(m, x, K, LOWBIT_ACT_F32, y + 2, N, &o),
+                 LOWBIT_ERR_INVALID_PARAMETER);
+    CHECK_STATUS(lowbit_gemm_rows(m, x, M, M * K, 0, N, y, M * N, N - 1, &dflt),
+                 LOWBIT_ERR_INVALID_SHAPE); /* ldy < rows */
+    CHECK_STATUS(lowbit_gemm_rows(m, x, M, M * K, 0, N + 1, y, M * N, N + 1, &dflt),
+                 LOWBIT_ERR_INVALID_SHAPE);
+    CHECK(all_equal(y, M * N, SENTINEL));
+    CHECK_STATUS(lowbit_workspace_new(NULL), LOWBIT_ERR_NULL);
+
+    lowbit_workspace_free(ws);
+    lowbit_workspace_free(NULL);
+    lowbit_activations_free(act);
+    lowbit_matrix_free(m);
+}
+
 int main(void) {
     test_version();
     test_status_strings();
@@ -914,6 +1113,7 @@ int main(void) {
     test_gemv_ex();
     test_activations();
     test_gemm();
+    test_engine_api();
     test_importers();
     test_import_awq_gptq();
     printf("test_capi: %d checks, %d failures\n", checks, failures);

@@ -151,7 +151,8 @@ enum lowbit_status
      */
     LOWBIT_ERR_BUFFER_LENGTH = 5,
     /**
-     * A weight to quantize is NaN or infinite.
+     * A weight to quantize or an activation is NaN or infinite (every call, every ISA
+     * and precision; nothing is written).
      */
     LOWBIT_ERR_NON_FINITE = 6,
     /**
@@ -384,7 +385,10 @@ typedef struct lowbit_gemv_options {
      */
     uint32_t single_thread;
     /**
-     * 0: `y = W x (+ bias)`; 1: `y += W x (+ bias)`. Other values are invalid.
+     * 0: `y = W x (+ bias)`; 1: `y += W x (+ bias)`. Other values are invalid. GEMV
+     * (and the A8 path of GEMM) rounds as `y_old + (W x + bias)`; the batched f32 GEMM
+     * kernels start each output's chain of fused multiply-adds from `y_old` and add the
+     * bias last.
      */
     uint32_t accumulate;
     /**
@@ -602,8 +606,9 @@ lowbit_status lowbit_dequantize(const struct lowbit_matrix *m, float *out, size_
 /**
  * `y = W x`: `x` has `k` floats, `y` has `n`. Rows are split over lowbit's thread pool
  * (rayon); results are bitwise identical to `lowbit_gemv_rows()` over any split. The
- * ISA is `lowbit_isa_active()`'s. `y` must not overlap `x` (that is an error). `y` is
- * written only on success.
+ * ISA is `lowbit_isa_active()`'s. `y` must not overlap `x` (that is an error). NaN or
+ * infinity in `x` is `LOWBIT_ERR_NON_FINITE` (on every ISA and precision, for every GEMV
+ * and GEMM call). `y` is written only on success.
  *
  * # Safety
  *
@@ -882,6 +887,32 @@ lowbit_status lowbit_view_gemm_rows(const struct lowbit_int_view *view,
                                     size_t y_len,
                                     size_t ldy,
                                     const struct lowbit_gemv_options *opts);
+
+/**
+ * The registry name of the kernel `lowbit_gemv_ex()` and `lowbit_gemv_rows_ex()` on `m`
+ * with `opts` (NULL: the defaults) run: `<op>_<weights>_<activations>_<variant>`, e.g.
+ * `gemv_int4_a8_avx512vnni` or `gemv_int4_f32_avx2`. The same resolution of ISA and
+ * precision as the calls, with the same errors. A static string, never NULL: "" when `m`
+ * or the options are invalid (the reason is in `lowbit_last_error_message()`).
+ *
+ * # Safety
+ *
+ * `m` must be NULL or a live handle; `opts` NULL or pointing to a `lowbit_gemv_options`
+ * (with `bias` and `workspace` valid as the GEMV calls require).
+ */
+const char *lowbit_gemv_kernel_name(const struct lowbit_matrix *m,
+                                    const struct lowbit_gemv_options *opts);
+
+/**
+ * `lowbit_gemv_kernel_name()` for a borrowed view (its buffers are not read).
+ *
+ * # Safety
+ *
+ * `view` must be NULL or point to a view whose buffers are valid for the call; `opts`
+ * as in `lowbit_gemv_kernel_name()`.
+ */
+const char *lowbit_view_gemv_kernel_name(const struct lowbit_int_view *view,
+                                         const struct lowbit_gemv_options *opts);
 
 /**
  * Imports a llama.cpp `Q4_0` tensor of `n` rows by `k` columns into a new matrix and

@@ -6,8 +6,8 @@ use lowbit_rs::{A8Activations, MatrixRef};
 use core::ptr::null;
 
 use crate::boundary::{ref_in, slice_in, slice_out, status_call, value_call, Fail, OutPtr};
-use crate::ops::{options, lowbit_gemv_options};
 use crate::matrix::{handle, lowbit_matrix};
+use crate::ops::{lowbit_gemv_options, options};
 use crate::status::lowbit_status;
 use crate::view::{lowbit_int_view, matrix_ref, matrix_spans};
 

@@ -102,7 +102,7 @@ thread_local! {
 
 /// Records `message` as this thread's last error (NUL bytes are escaped). Never panics:
 /// during thread teardown the message is dropped.
-fn record_error(function: &str, message: &str) {
+pub(crate) fn record_error(function: &str, message: &str) {
     let text = format!("{function}: {message}").replace('\0', "\\0");
     let text = CString::new(text).unwrap_or_default();
     let _ = LAST_ERROR.try_with(|slot| {
@@ -186,6 +186,26 @@ pub(crate) fn value_call<T>(function: &'static str, fallback: T, body: impl FnOn
 /// A static C string's pointer.
 pub(crate) fn static_str(s: &'static CStr) -> *const c_char {
     s.as_ptr()
+}
+
+/// A NUL-terminated copy of a static Rust string (a kernel's registry name) that lives
+/// for the rest of the process. Each distinct name is copied once; the set of names is the
+/// finite kernel registry, so the memory is bounded. "" if `s` contains a NUL byte.
+pub(crate) fn static_name(s: &'static str) -> *const c_char {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashMap<&'static str, &'static CStr>>> = OnceLock::new();
+    let Ok(c) = CString::new(s) else {
+        return static_str(c"");
+    };
+    let names = NAMES.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut names = names
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    names
+        .entry(s)
+        .or_insert_with(|| Box::leak(c.into_boxed_c_str()))
+        .as_ptr()
 }
 
 /// Element types that may be read from and written to C memory: every bit pattern is

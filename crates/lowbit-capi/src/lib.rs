@@ -59,11 +59,11 @@ pub use matrix::{
     lowbit_matrix_n, lowbit_quantize,
 };
 pub use ops::{
-    lowbit_gemm, lowbit_gemm_rows, lowbit_gemv_ex, lowbit_gemv_options,
+    lowbit_gemm, lowbit_gemm_rows, lowbit_gemv_ex, lowbit_gemv_kernel_name, lowbit_gemv_options,
     lowbit_gemv_options_default, lowbit_gemv_rows_ex, lowbit_view_gemm, lowbit_view_gemm_rows,
-    lowbit_view_gemv_ex, lowbit_view_gemv_rows_ex, lowbit_workspace, lowbit_workspace_bytes,
-    lowbit_workspace_free, lowbit_workspace_new, LOWBIT_ACT_BF16, LOWBIT_ACT_F16,
-    LOWBIT_ACT_F32, LOWBIT_PRECISION_ALLOW_A8, LOWBIT_PRECISION_F32,
+    lowbit_view_gemv_ex, lowbit_view_gemv_kernel_name, lowbit_view_gemv_rows_ex, lowbit_workspace,
+    lowbit_workspace_bytes, lowbit_workspace_free, lowbit_workspace_new, LOWBIT_ACT_BF16,
+    LOWBIT_ACT_F16, LOWBIT_ACT_F32, LOWBIT_PRECISION_ALLOW_A8, LOWBIT_PRECISION_F32,
 };
 pub use status::{lowbit_last_error_message, lowbit_status, lowbit_status_string};
 pub use version::{lowbit_version, lowbit_version_string};

@@ -238,8 +238,9 @@ pub unsafe extern "C" fn lowbit_dequantize(
 
 /// `y = W x`: `x` has `k` floats, `y` has `n`. Rows are split over lowbit's thread pool
 /// (rayon); results are bitwise identical to `lowbit_gemv_rows()` over any split. The
-/// ISA is `lowbit_isa_active()`'s. `y` must not overlap `x` (that is an error). `y` is
-/// written only on success.
+/// ISA is `lowbit_isa_active()`'s. `y` must not overlap `x` (that is an error). NaN or
+/// infinity in `x` is `LOWBIT_ERR_NON_FINITE` (on every ISA and precision, for every GEMV
+/// and GEMM call). `y` is written only on success.
 ///
 /// # Safety
 ///

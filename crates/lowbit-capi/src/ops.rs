@@ -1,14 +1,14 @@
 //! GEMV with options and 16-bit activations, and GEMM, for owned matrices and views.
 
 use core::ops::Range;
-use std::ffi::c_void;
+use std::ffi::{c_char, c_void};
 
 use lowbit_rs::{GemvOptions, MatrixRef, Precision};
 
 use std::sync::{Mutex, TryLockError};
 
 use crate::boundary::{
-    ref_in, slice_in, slice_out, status_call, value_call, Fail, OutPtr, Span,
+    ref_in, slice_in, slice_out, static_str, status_call, value_call, Fail, OutPtr, Span,
 };
 use crate::isa::{isa_choice, lowbit_isa};
 use crate::matrix::{handle, lowbit_matrix};
@@ -54,7 +54,10 @@ pub struct lowbit_gemv_options {
     /// 1: compute on the calling thread; 0: split rows over lowbit's thread pool.
     /// Results are bitwise identical either way. Other values are invalid.
     pub single_thread: u32,
-    /// 0: `y = W x (+ bias)`; 1: `y += W x (+ bias)`. Other values are invalid.
+    /// 0: `y = W x (+ bias)`; 1: `y += W x (+ bias)`. Other values are invalid. GEMV
+    /// (and the A8 path of GEMM) rounds as `y_old + (W x + bias)`; the batched f32 GEMM
+    /// kernels start each output's chain of fused multiply-adds from `y_old` and add the
+    /// bias last.
     pub accumulate: u32,
     /// NULL, or a bias per output row: `bias_len` must then be N (indexed by the row,
     /// also for row-range calls). It must not overlap `y`.
@@ -590,5 +593,78 @@ pub unsafe extern "C" fn lowbit_view_gemm_rows(
         let rows = Some((row_begin..row_end, ldy));
         // SAFETY: the caller guarantees `x`, `y` and `opts` as `gemm` requires.
         unsafe { gemm(w, x, m, x_len, rows, y, y_len, opts) }
+    })
+}
+
+/// Runs the body of a kernel-name entry point: the name as a static C string, or "" with
+/// the reason recorded as this thread's last error.
+fn name_call(
+    function: &'static str,
+    body: impl FnOnce() -> Result<&'static str, Fail>,
+) -> *const c_char {
+    value_call(function, static_str(c""), || match body() {
+        Ok(name) => crate::boundary::static_name(name),
+        Err(e) => {
+            crate::boundary::record_error(function, &e.to_string());
+            static_str(c"")
+        }
+    })
+}
+
+/// The kernel a GEMV call on `w` with `opts` runs.
+///
+/// # Safety
+///
+/// `opts` must be NULL or point to options as the GEMV calls require.
+unsafe fn kernel_name(
+    w: MatrixRef<'_>,
+    opts: *const lowbit_gemv_options,
+) -> Result<&'static str, Fail> {
+    // SAFETY: forwarded from this function's contract.
+    let o = unsafe { options(opts) }?;
+    Ok(lowbit_rs::gemv_plan(w, &o.rust)?.name)
+}
+
+/// The registry name of the kernel `lowbit_gemv_ex()` and `lowbit_gemv_rows_ex()` on `m`
+/// with `opts` (NULL: the defaults) run: `<op>_<weights>_<activations>_<variant>`, e.g.
+/// `gemv_int4_a8_avx512vnni` or `gemv_int4_f32_avx2`. The same resolution of ISA and
+/// precision as the calls, with the same errors. A static string, never NULL: "" when `m`
+/// or the options are invalid (the reason is in `lowbit_last_error_message()`).
+///
+/// # Safety
+///
+/// `m` must be NULL or a live handle; `opts` NULL or pointing to a `lowbit_gemv_options`
+/// (with `bias` and `workspace` valid as the GEMV calls require).
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_gemv_kernel_name(
+    m: *const lowbit_matrix,
+    opts: *const lowbit_gemv_options,
+) -> *const c_char {
+    name_call("lowbit_gemv_kernel_name", || {
+        // SAFETY: the caller guarantees `m` is NULL or a live handle.
+        let m = unsafe { handle(m) }?;
+        // SAFETY: the caller guarantees `opts` as `kernel_name` requires.
+        unsafe { kernel_name(m.inner.view(), opts) }
+    })
+}
+
+/// `lowbit_gemv_kernel_name()` for a borrowed view (its buffers are not read).
+///
+/// # Safety
+///
+/// `view` must be NULL or point to a view whose buffers are valid for the call; `opts`
+/// as in `lowbit_gemv_kernel_name()`.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_view_gemv_kernel_name(
+    view: *const lowbit_int_view,
+    opts: *const lowbit_gemv_options,
+) -> *const c_char {
+    name_call("lowbit_view_gemv_kernel_name", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { matrix_ref(v) }?;
+        // SAFETY: the caller guarantees `opts` as `kernel_name` requires.
+        unsafe { kernel_name(w, opts) }
     })
 }

@@ -24,7 +24,8 @@ pub enum lowbit_status {
     LOWBIT_ERR_BAD_GROUP_SIZE = 4,
     /// A buffer has the wrong length (see `lowbit_int_sizes()` for the lengths).
     LOWBIT_ERR_BUFFER_LENGTH = 5,
-    /// A weight to quantize is NaN or infinite.
+    /// A weight to quantize or an activation is NaN or infinite (every call, every ISA
+    /// and precision; nothing is written).
     LOWBIT_ERR_NON_FINITE = 6,
     /// A parameter is out of range (bit width, zero-point flag, zero-point value, a
     /// format that does not match the view type, an output overlapping an input...).

@@ -210,7 +210,12 @@ fn version_agrees_with_cargo() {
 #[test]
 fn isa_codes_are_stable_and_zero_is_auto() {
     use lowbit_rs::Isa;
-    for (isa, code) in [(Isa::Scalar, 1), (Isa::Avx2, 2), (Isa::Avx512, 3), (Isa::Neon, 4)] {
+    for (isa, code) in [
+        (Isa::Scalar, 1),
+        (Isa::Avx2, 2),
+        (Isa::Avx512, 3),
+        (Isa::Neon, 4),
+    ] {
         let c = lowbit_isa::from_isa(isa);
         assert_eq!(c as i32, code);
         assert_eq!(cstr(lowbit_isa_name(c as i32)), isa.name());
@@ -577,6 +582,8 @@ fn gemv_ex_refuses_bad_arguments_without_writing() {
     let mut y = vec![7.0f32; N];
     let xp = x.as_ptr().cast::<std::ffi::c_void>();
     let d = lowbit_gemv_options_default();
+    // SAFETY: the options are integers and raw pointers, for which all-zero bits are
+    // valid values (0 and NULL).
     assert_eq!(d, unsafe { core::mem::zeroed::<lowbit_gemv_options>() });
     let cases: [(i32, Option<lowbit_gemv_options>, S); 7] = [
         (3, None, S::LOWBIT_ERR_INVALID_PARAMETER),

@@ -303,7 +303,8 @@ fn kernels(format: &str) -> Vec<(String, String, String)> {
     for isa in Isa::available() {
         for (act, p) in [("f32", Precision::F32), ("a8", Precision::AllowA8)] {
             let k = lowbit::gemv_kernel(f, 64, isa, p).expect("a kernel");
-            if (k.precision == Precision::AllowA8) != (act == "a8") || v.iter().any(|e| e.2 == k.name)
+            if (k.precision == Precision::AllowA8) != (act == "a8")
+                || v.iter().any(|e| e.2 == k.name)
             {
                 continue;
             }

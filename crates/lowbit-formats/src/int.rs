@@ -84,7 +84,12 @@ impl IntFormat {
         let too_big = || Error::InvalidShape {
             what: format!("{n} x {k} is too large to address"),
         };
-        n.checked_mul(k).ok_or_else(too_big)?;
+        // Every buffer is at most N * K bytes or elements, and a Rust slice holds at most
+        // isize::MAX bytes: past that, no buffer of this shape can exist.
+        let elements = n.checked_mul(k).ok_or_else(too_big)?;
+        if elements > isize::MAX as usize / 2 {
+            return Err(too_big());
+        }
         let groups = k / g;
         Ok(IntLayout {
             format: *self,
@@ -325,6 +330,10 @@ impl<'a> IntMatrixRef<'a> {
     }
 }
 
+/// The smallest positive f16, `2^-24`: the scale of a nonzero group whose scale would
+/// round to zero.
+const MIN_SCALE: f16 = f16::from_bits(1);
+
 /// Scale and zero-point of one group, chosen as documented on [`IntMatrix::quantize`].
 fn group_params(xs: &[f32], format: &IntFormat) -> (f16, u8) {
     let max_code = f32::from(format.max_code());
@@ -332,6 +341,12 @@ fn group_params(xs: &[f32], format: &IntFormat) -> (f16, u8) {
         let lo = xs.iter().copied().fold(0.0f32, f32::min);
         let hi = xs.iter().copied().fold(0.0f32, f32::max);
         let s = f16::from_f32(((hi - lo) / max_code).min(f16::MAX.to_f32()));
+        // A nonzero range whose scale rounds to zero keeps the smallest f16 scale.
+        let s = if s.to_f32() == 0.0 && hi > lo {
+            MIN_SCALE
+        } else {
+            s
+        };
         let sf = s.to_f32();
         let z = if sf == 0.0 {
             0.0
@@ -348,6 +363,13 @@ fn group_params(xs: &[f32], format: &IntFormat) -> (f16, u8) {
             .fold(0.0f32, |a, x| if x.abs() > a.abs() { x } else { a });
         let half = f32::from(format.symmetric_zero());
         let s = f16::from_f32((m / -half).clamp(-f16::MAX.to_f32(), f16::MAX.to_f32()));
+        // A nonzero group whose scale rounds to zero keeps the smallest f16 scale (with
+        // the sign of `-m`), so its larger elements survive instead of all becoming 0.
+        let s = match (s.to_f32() == 0.0, m > 0.0, m < 0.0) {
+            (true, true, _) => -MIN_SCALE,
+            (true, _, true) => MIN_SCALE,
+            _ => s,
+        };
         (s, format.symmetric_zero())
     }
 }
@@ -360,7 +382,12 @@ impl IntMatrix {
     /// `m` is the group's element of largest magnitude (so it is represented exactly and
     /// `s` may be negative). The scale is rounded to f16 first and codes are computed with
     /// the rounded scale: `q = clamp(rne(x / s) + z, 0, 2^b - 1)`. Scales saturate at the
-    /// f16 maximum. NaN or Inf input is an error.
+    /// f16 maximum; a nonzero group whose scale would round to zero (for INT4, a group
+    /// whose largest magnitude is below about 2.4e-7) gets the smallest f16, `2^-24`, so its
+    /// error stays within `2^-25` per element instead of the group becoming all zeros.
+    /// Scales below the f16 normal range (`6.1e-5`; INT4 groups whose largest magnitude is
+    /// below about 4.9e-4) have fewer significant bits, so such groups are quantized more
+    /// coarsely than the format's step suggests. NaN or Inf input is an error.
     pub fn quantize(weights: &[f32], n: usize, k: usize, format: IntFormat) -> Result<Self> {
         let layout = format.layout(n, k)?;
         check_len("weights", n * k, weights.len())?;
@@ -445,6 +472,81 @@ impl IntMatrix {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Groups so small that their scale rounds to zero in f16 keep the smallest f16 scale:
+    /// every element within `2^-25` (half that scale) of its value, and elements of at
+    /// least `2^-24` in magnitude nonzero. An all-zero group stays exactly zero.
+    #[test]
+    fn tiny_groups_stay_representable() {
+        let min = f16::from_bits(1).to_f32();
+        for bits in [2u8, 3, 4, 8] {
+            for zp in [false, true] {
+                let f = IntFormat {
+                    bits,
+                    group: Group::Size(32),
+                    zero_point: zp,
+                };
+                for amax in [2.3e-7f32, 1e-7, 4e-8, 1e-9] {
+                    let w: Vec<f32> = (0..64)
+                        .map(|i| {
+                            if i < 32 {
+                                amax * ((i as f32 - 13.0) / 18.0)
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
+                    let q = IntMatrix::quantize(&w, 1, 64, f).unwrap();
+                    let mut d = vec![0.0; 64];
+                    q.view().dequantize(&mut d).unwrap();
+                    let s = q.view().scales()[0].to_f32().abs();
+                    assert!(s >= min, "{f:?} {amax:e}: the scale became 0");
+                    for (i, (&x, &y)) in w.iter().zip(&d).enumerate() {
+                        // Saturation aside (the far side of a symmetric range), within
+                        // half the group's scale.
+                        let far = !zp && x * w[31] < 0.0;
+                        let ok = (x - y).abs() <= s / 2.0 * 1.0001;
+                        assert!(far || ok, "{f:?} {amax:e} [{i}] {x:e} -> {y:e} (s {s:e})");
+                        if x.abs() >= 2.0 * min && !far {
+                            assert!(y != 0.0, "{f:?} {amax:e} [{i}] {x:e} became 0");
+                        }
+                    }
+                    assert!(d[32..].iter().all(|&y| y == 0.0));
+                    assert_eq!(q.view().scales()[1].to_f32(), 0.0, "the zero group");
+                }
+            }
+        }
+    }
+
+    /// Sizes near the top of `usize` are exact or an error, never wrapped.
+    #[test]
+    fn huge_shapes_are_exact_or_refused() {
+        let f8 = IntFormat::symmetric(8, Group::PerRow);
+        let l = f8.layout(1, 1 << 61).unwrap();
+        assert_eq!(
+            (l.row_bytes0, l.plane0_len, l.scales_len),
+            (1 << 61, 1 << 61, 1)
+        );
+        let l = IntFormat::symmetric(3, Group::Size(32))
+            .layout(2, 1 << 60)
+            .unwrap();
+        assert_eq!((l.row_bytes0, l.row_bytes1), (1 << 58, 1 << 57));
+        assert_eq!(
+            (l.plane0_len, l.plane1_len, l.scales_len),
+            (1 << 59, 1 << 58, 1 << 56)
+        );
+        for (n, k) in [
+            (8, 1usize << 61),
+            (1, 1 << 63),
+            (usize::MAX, 2),
+            (3, usize::MAX / 2),
+        ] {
+            assert!(
+                matches!(f8.layout(n, k), Err(Error::InvalidShape { .. })),
+                "{n} x {k}"
+            );
+        }
+    }
 
     #[test]
     fn element_codec_every_code_point() {

@@ -24,9 +24,13 @@ fn check_width(bits: u32) -> Result<()> {
     }
 }
 
-/// Bytes taken by `count` codes of `bits` bits each (rounded up to a whole byte).
+/// Bytes taken by `count` codes of `bits` bits each (rounded up to a whole byte), for
+/// `bits <= 8`. Exact for every `count`: computed as `(count / 8) * bits` plus the bytes of
+/// the last `count % 8` codes, so it never overflows (the result is at most `count`).
 pub const fn packed_len(count: usize, bits: u32) -> usize {
-    (count * bits as usize).div_ceil(8)
+    assert!(bits <= 8, "packed codes are at most 8 bits wide");
+    let bits = bits as usize;
+    (count / 8) * bits + ((count % 8) * bits).div_ceil(8)
 }
 
 /// Reads code `i` from a packed buffer of `bits`-bit codes. Panics if `i` is out of range.
@@ -115,6 +119,22 @@ pub fn join_4_2(plane_hi2: &[u8], plane_lo4: &[u8], out: &mut [u8]) -> Result<()
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn packed_len_is_exact_up_to_usize_max() {
+        for bits in 1..=8u32 {
+            let counts =
+                (0..100usize).chain([usize::MAX, usize::MAX - 1, usize::MAX / 8 + 3, 1 << 61]);
+            for count in counts {
+                let want = (count as u128 * u128::from(bits)).div_ceil(8);
+                assert_eq!(
+                    super::packed_len(count, bits) as u128,
+                    want,
+                    "{count} x {bits}"
+                );
+            }
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 

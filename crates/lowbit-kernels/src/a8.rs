@@ -21,7 +21,8 @@
 //! - the 2-bit-weight layout, built on first use (see [`A8Activations::m4`]);
 //! - one f32 scale per block of 32 elements.
 //!
-//! Preparing allocates; [`A8Activations::requantize`] reuses the buffers when `K` fits.
+//! Preparing allocates; [`A8Activations::requantize`] reuses every buffer (the lazily built
+//! 2-bit-weight layout included) when `K` fits.
 
 use lowbit_formats::act::{quantize_block, BLOCK};
 use lowbit_formats::Result;
@@ -33,7 +34,7 @@ pub const CHUNK: usize = 128;
 pub const SUPER: usize = 256;
 
 /// An activation vector quantized to int8 per block of 32, in the kernels' layouts.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct A8Activations {
     k: usize,
     codes: Vec<i8>,
@@ -43,6 +44,24 @@ pub struct A8Activations {
     scales: Vec<f32>,
     /// The 2-bit-weight layout, built on first use (see [`A8Activations::m4`]).
     m4: std::sync::OnceLock<M4>,
+    /// The buffers of a 2-bit-weight layout dropped by [`A8Activations::requantize`],
+    /// reused by the next build so that requantizing allocates nothing once grown.
+    spare: std::sync::Mutex<M4>,
+}
+
+impl Clone for A8Activations {
+    fn clone(&self) -> Self {
+        A8Activations {
+            k: self.k,
+            codes: self.codes.clone(),
+            negsum8: self.negsum8.clone(),
+            codes_nat: self.codes_nat.clone(),
+            negsum4: self.negsum4.clone(),
+            scales: self.scales.clone(),
+            m4: self.m4.clone(),
+            spare: Default::default(),
+        }
+    }
 }
 
 /// Activations laid out for 2-bit weights (four codes per byte, element `4j + t` at bits
@@ -80,7 +99,9 @@ impl A8Activations {
     /// Re-quantizes into the same buffers (allocates only if `x` is longer than before).
     /// On error the activations are left empty (`K = 0`).
     pub fn requantize(&mut self, x: &[f32]) -> Result<()> {
-        self.m4.take();
+        if let Some(m) = self.m4.take() {
+            *self.spare.get_mut().unwrap_or_else(|p| p.into_inner()) = m;
+        }
         let r = self.fill(x);
         self.k = if r.is_ok() { x.len() } else { 0 };
         r
@@ -109,8 +130,7 @@ impl A8Activations {
         let mut b = 0;
         while b < x.len().div_ceil(BLOCK) {
             // Whole blocks go through SIMD where the CPU has it; the scalar codec takes the
-            // blocks it leaves (a partial last block, non-finite input, amax so small that
-            // 127 / amax overflows).
+            // blocks it leaves (a partial last block, or non-finite input to report).
             b = crate::simd::quantize_blocks(x, b, &mut out);
             let Some(xb) = x.chunks(BLOCK).nth(b) else {
                 break;
@@ -188,7 +208,13 @@ impl A8Activations {
     pub(crate) fn m4(&self) -> (&[i8], &[i32]) {
         let m = self.m4.get_or_init(|| {
             let supers = self.k.div_ceil(SUPER);
-            let mut codes = vec![0i8; supers * SUPER];
+            let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+            let M4 {
+                mut codes,
+                mut negsum16,
+            } = core::mem::take(&mut *spare);
+            codes.clear();
+            codes.resize(supers * SUPER, 0);
             for (s, sc) in codes.chunks_exact_mut(SUPER).enumerate() {
                 for (t, plane) in sc.chunks_exact_mut(64).enumerate() {
                     for (j, c) in plane.iter_mut().enumerate() {
@@ -196,9 +222,12 @@ impl A8Activations {
                     }
                 }
             }
-            let negsum16 = (0..supers * 16)
-                .map(|l| self.negsum4[4 * l..4 * l + 4].iter().sum())
-                .collect();
+            negsum16.clear();
+            negsum16.extend(
+                self.negsum4[..supers * 64]
+                    .chunks_exact(4)
+                    .map(|q| q.iter().sum::<i32>()),
+            );
             M4 { codes, negsum16 }
         });
         (&m.codes, &m.negsum16)
@@ -274,8 +303,8 @@ mod tests {
 
     /// Whatever path quantizes (SIMD on this CPU or scalar), every block is bitwise the
     /// block codec's: codes in both layouts, scales and the per-8 and per-4 sums, on inputs
-    /// that hit the edges (zero blocks, subnormal amax whose 127 / amax overflows, exact
-    /// rounding ties, -0.0, values spanning many binades, partial last blocks).
+    /// that hit the edges (zero blocks, subnormal amax, amax around `MIN_AMAX` where
+    /// blocks turn to zero, exact rounding ties, -0.0, values spanning many binades, partial last blocks).
     #[test]
     fn every_path_is_bitwise_the_block_codec() {
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -291,7 +320,7 @@ mod tests {
             let x: Vec<f32> = (0..k)
                 .map(|i| {
                     let r = next();
-                    match (round + i / 32) % 6 {
+                    match (round + i / 32) % 7 {
                         0 => 0.0,
                         1 => {
                             f32::from_bits((r % 0x10) as u32) * if r & 1 == 0 { 1.0 } else { -1.0 }
@@ -301,6 +330,10 @@ mod tests {
                         2 => (r % 509) as f32 / 2.0 - 127.0,
                         3 => (r % 2001) as f32 / 1000.0 - 1.0,
                         4 => -0.0,
+                        5 => {
+                            let m = lowbit_formats::act::MIN_AMAX;
+                            m * (r % 4000) as f32 / 2000.0 * if r & 1 == 0 { 1.0 } else { -1.0 }
+                        }
                         _ => f32::from_bits(
                             (r as u32 & 0x807F_FFFF) | (((r >> 32) % 60 + 100) as u32) << 23,
                         ),

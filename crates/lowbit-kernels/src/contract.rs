@@ -247,7 +247,15 @@ pub(crate) fn assert_gemm(
     out: &Out<'_>,
     variant: Variant,
 ) {
-    hold(check_gemm_args(w.n(), w.k(), x.len(), m, rows, y.len(), ldy));
+    hold(check_gemm_args(
+        w.n(),
+        w.k(),
+        x.len(),
+        m,
+        rows,
+        y.len(),
+        ldy,
+    ));
     hold(check_out(w.n(), out));
     assert_variant(variant);
 }
@@ -264,6 +272,10 @@ fn assert_variant(variant: Variant) {
 pub(crate) fn int_weights<'a>(w: &Weights<'a>, bits: u8) -> IntMatrixRef<'a> {
     match w.as_int() {
         Some(m) if m.format().bits == bits => *m,
-        _ => panic!("kernel precondition violated: an INT{bits} kernel got {w:?}"),
+        Some(m) => panic!(
+            "kernel precondition violated: an INT{bits} kernel got INT{} weights",
+            m.format().bits
+        ),
+        None => panic!("kernel precondition violated: an INT{bits} kernel got other weights"),
     }
 }

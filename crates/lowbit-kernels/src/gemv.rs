@@ -4,9 +4,9 @@ use core::ops::Range;
 
 use lowbit_formats::{Error, Result};
 
+use crate::a8::A8Activations;
 use crate::contract::{check_out, Out, Weights, Workspace};
 use crate::dispatch::Isa;
-use crate::a8::A8Activations;
 use crate::registry::{self, Entry, GemmFn, GemvA8Fn, GemvF32, KernelKey};
 
 pub use crate::contract::{check_gemm_args, check_gemv_args};
@@ -20,9 +20,11 @@ fn key(isa: Isa, w: &Weights<'_>) -> Result<KernelKey> {
 /// The f32 GEMV entry `isa` selects for `w`.
 pub fn select_gemv(isa: Isa, w: &Weights<'_>) -> Result<&'static Entry<GemvF32>> {
     let key = key(isa, w)?;
-    registry::GEMV.select(isa, &key).ok_or_else(|| Error::Unsupported {
-        what: format!("{key:?} GEMV on {isa}"),
-    })
+    registry::GEMV
+        .select(isa, &key)
+        .ok_or_else(|| Error::Unsupported {
+            what: format!("{key:?} GEMV on {isa}"),
+        })
 }
 
 /// `y[i] = sum_k W[rows.start + i, k] * x[k]` (written through `out`) on the best kernel
@@ -60,9 +62,11 @@ pub fn gemv_a8(
     let key = key(isa, w)?;
     check_gemv_args(w.n(), w.k(), x.k(), &rows, y.len())?;
     check_out(w.n(), out)?;
-    let e = registry::GEMV_A8.select(isa, &key).ok_or_else(|| Error::Unsupported {
-        what: format!("{key:?} x A8 GEMV on {isa}"),
-    })?;
+    let e = registry::GEMV_A8
+        .select(isa, &key)
+        .ok_or_else(|| Error::Unsupported {
+            what: format!("{key:?} x A8 GEMV on {isa}"),
+        })?;
     (e.run)(w, x, rows, y, out);
     Ok(e)
 }
@@ -93,9 +97,11 @@ pub fn gemm(
     let key = key(isa, w)?;
     check_gemm_args(w.n(), w.k(), x.len(), m, &rows, y.len(), ldy)?;
     check_out(w.n(), out)?;
-    let e = registry::GEMM.select(isa, &key).ok_or_else(|| Error::Unsupported {
-        what: format!("{key:?} GEMM on {isa}"),
-    })?;
+    let e = registry::GEMM
+        .select(isa, &key)
+        .ok_or_else(|| Error::Unsupported {
+            what: format!("{key:?} GEMM on {isa}"),
+        })?;
     (e.run)(w, x, m, rows, y, ldy, out);
     Ok(e)
 }

@@ -114,8 +114,7 @@ pub type GemvA8Fn = fn(&Weights<'_>, &A8Activations, Range<usize>, &mut [f32], &
 /// each kernel because its memory safety depends on them): those of
 /// [`crate::contract::check_gemm_args`] and [`crate::contract::check_out`], a matrix the
 /// entry accepts, and a CPU with the entry's variant.
-pub type GemmFn =
-    fn(&Weights<'_>, &[f32], usize, Range<usize>, &mut [f32], usize, &Out<'_>);
+pub type GemmFn = fn(&Weights<'_>, &[f32], usize, Range<usize>, &mut [f32], usize, &Out<'_>);
 
 /// A GEMV kernel with f32 activations: `prepare` reorders the activations for the
 /// kernel's decode (into a caller buffer of `K` values; `false` means "use them as
@@ -152,6 +151,7 @@ const fn gemm_f32<S: crate::driver::gemm::GemmShape, const B: u32>() -> GemmFn {
 }
 
 /// INT-`B` weights whose group length is a multiple of 64.
+#[cfg(target_arch = "x86_64")]
 fn int_b_g64<const B: u8>(key: &KernelKey) -> bool {
     int_b::<B>(key) && key.group_len.is_multiple_of(64)
 }
@@ -333,7 +333,11 @@ mod tests {
             let names: Vec<_> = table.iter().map(|k| k.name).collect();
             for e in table.iter() {
                 let want_end = format!("_{act}_{}", e.variant.name());
-                assert!(e.name.starts_with(op) && e.name.ends_with(&want_end), "{}", e.name);
+                assert!(
+                    e.name.starts_with(op) && e.name.ends_with(&want_end),
+                    "{}",
+                    e.name
+                );
                 assert_eq!(names.iter().filter(|m| **m == e.name).count(), 1);
             }
         }
@@ -352,7 +356,13 @@ mod tests {
     #[test]
     fn the_scalar_cap_selects_the_reference() {
         let k = key(4, 32);
-        assert_eq!(GEMV.select(Isa::Scalar, &k).unwrap().variant, Variant::Scalar);
-        assert_eq!(GEMV_A8.select(Isa::Scalar, &k).unwrap().variant, Variant::Scalar);
+        assert_eq!(
+            GEMV.select(Isa::Scalar, &k).unwrap().variant,
+            Variant::Scalar
+        );
+        assert_eq!(
+            GEMV_A8.select(Isa::Scalar, &k).unwrap().variant,
+            Variant::Scalar
+        );
     }
 }

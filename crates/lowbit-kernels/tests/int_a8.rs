@@ -53,7 +53,10 @@ fn check_all_isas(w: &IntMatrixRef<'_>, xf: &[f32], rows: std::ops::Range<usize>
         .clone()
         .map(|n| reference::int_a8::row_from_block(w, &x, n, 0))
         .collect();
-    let yf: Vec<f32> = rows.clone().map(|n| reference::int::row(w, xf, n)).collect();
+    let yf: Vec<f32> = rows
+        .clone()
+        .map(|n| reference::int::row(w, xf, n))
+        .collect();
     let wt = Weights::Int(*w);
     for kernel in a8_entries(&wt) {
         let mut got = vec![f32::NAN; rows.len()];

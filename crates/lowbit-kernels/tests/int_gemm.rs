@@ -164,7 +164,11 @@ fn every_width_runs_the_isa_it_was_asked_for() {
         let mut y = vec![0.0; 6];
         for isa in Isa::available() {
             let k = int_gemm(isa, &q.view(), &x, 2, 0..3, &mut y, 3).unwrap();
-            assert_eq!(k.variant.isa(), isa, "INT{bits} has a GEMM kernel for every ISA");
+            assert_eq!(
+                k.variant.isa(),
+                isa,
+                "INT{bits} has a GEMM kernel for every ISA"
+            );
         }
     }
 }

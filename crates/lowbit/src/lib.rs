@@ -35,7 +35,7 @@ pub use lowbit_formats::int::{IntFormat, IntMatrix, IntMatrixRef};
 pub use lowbit_formats::{bf16, f16, Error, Group, Result};
 pub use lowbit_kernels::a8::A8Activations;
 pub use lowbit_kernels::{
-    active_isa, cpu_features, isa_cap, set_isa_cap, CpuFeatures, Isa, Variant,
+    active_isa, call_isa, cpu_features, isa_cap, set_isa_cap, CpuFeatures, Isa, Variant,
 };
 
 /// A weight format. Each variant's canonical layout is documented on its matrix type.

@@ -37,7 +37,10 @@ pub struct GemvOptions<'b> {
     /// Stay on the calling thread. Otherwise (and with feature `rayon`) rows are split
     /// over rayon's current pool. Results are bitwise identical either way.
     pub single_thread: bool,
-    /// `y += W x (+ bias)` instead of `y = W x (+ bias)`.
+    /// `y += W x (+ bias)` instead of `y = W x (+ bias)`. GEMV (and the A8 path of
+    /// GEMM) rounds this as `y_old + (W x + bias)`; the batched f32 GEMM kernels start each
+    /// output's chain of fused multiply-adds from `y_old` and add the bias last. Either way
+    /// the bits do not depend on threads or row splits.
     pub accumulate: bool,
     /// A bias per output row (`N` values, indexed by the row), added to `W x`.
     pub bias: Option<&'b [f32]>,
@@ -174,6 +177,16 @@ pub fn gemv_kernel(format: Format, k: usize, isa: Isa, precision: Precision) -> 
     plan(&key, isa, precision).ok().map(Plan::info)
 }
 
+/// The kernel a GEMV call on `w` with `opts` runs ([`gemv_with`], [`gemv_ws`],
+/// [`gemv_rows_ws`], the f16/bf16 calls): the same resolution of the ISA and precision,
+/// with the same errors (an ISA this CPU lacks, an option that is out of range).
+pub fn gemv_plan(w: MatrixRef<'_>, opts: &GemvOptions<'_>) -> Result<KernelInfo> {
+    let isa = call_isa(opts.isa)?;
+    check_out(w.n(), &opts.out())?;
+    let wt = weights(&w);
+    plan(&KernelKey::of(&wt), isa, opts.precision).map(Plan::info)
+}
+
 /// Runs `f(rows, y_rows)` over all `n` rows, split over rayon unless `single_thread`.
 fn for_row_tasks(
     n: usize,
@@ -230,7 +243,8 @@ pub fn gemv_ws(
 ) -> Result<KernelInfo> {
     let (n, k) = (w.n(), w.k());
     check_gemv_args(n, k, x.len(), &(0..n), y.len())?;
-    run_rows(w, x, 0..n, y, opts, ws, !opts.single_thread)
+    let isa = call_isa(opts.isa)?;
+    run_rows(w, x, 0..n, y, opts, isa, ws, !opts.single_thread)
 }
 
 /// Output rows `rows` of `W x` (`y.len() == rows.len()`) on the calling thread, for
@@ -265,20 +279,24 @@ pub fn gemv_rows_ws(
     ws: &mut Workspace,
 ) -> Result<KernelInfo> {
     check_gemv_args(w.n(), w.k(), x.len(), &rows, y.len())?;
-    run_rows(w, x, rows, y, opts, ws, false)
+    let isa = call_isa(opts.isa)?;
+    run_rows(w, x, rows, y, opts, isa, ws, false)
 }
 
-/// The body of the f32-input GEMV calls (arguments checked except the options).
+/// The body of the f32-input GEMV calls (arguments checked except the options) on
+/// `isa`, which the call resolved once (so a cap changed meanwhile cannot split a call
+/// over two kernels).
+#[allow(clippy::too_many_arguments)]
 fn run_rows(
     w: MatrixRef<'_>,
     x: &[f32],
     rows: Range<usize>,
     y: &mut [f32],
     opts: &GemvOptions<'_>,
+    isa: Isa,
     ws: &mut Workspace,
     threads: bool,
 ) -> Result<KernelInfo> {
-    let isa = call_isa(opts.isa)?;
     let out = opts.out();
     check_out(w.n(), &out)?;
     check_finite(x)?;
@@ -363,8 +381,29 @@ pub fn gemv_f16(w: MatrixRef<'_>, x: &[f16], y: &mut [f32], opts: &GemvOptions<'
 
 /// `y = W x` with bf16 activations, widened exactly to f32 (a buffer of K floats is
 /// allocated per call; [`gemv_bf16_ws`] does not), then as [`gemv_with`].
-pub fn gemv_bf16(w: MatrixRef<'_>, x: &[bf16], y: &mut [f32], opts: &GemvOptions<'_>) -> Result<()> {
+pub fn gemv_bf16(
+    w: MatrixRef<'_>,
+    x: &[bf16],
+    y: &mut [f32],
+    opts: &GemvOptions<'_>,
+) -> Result<()> {
     gemv_bf16_ws(w, x, y, opts, &mut Workspace::new()).map(|_| ())
+}
+
+/// [`gemv_ws`] of activations widened (exactly) into `ws`.
+fn widened_gemv(
+    w: MatrixRef<'_>,
+    x: impl Iterator<Item = f32>,
+    y: &mut [f32],
+    opts: &GemvOptions<'_>,
+    ws: &mut Workspace,
+) -> Result<KernelInfo> {
+    let mut wide = core::mem::take(&mut ws.wide);
+    wide.clear();
+    wide.extend(x);
+    let r = gemv_ws(w, &wide, y, opts, ws);
+    ws.wide = wide;
+    r
 }
 
 /// [`gemv_f16`] widening into `ws`.
@@ -375,12 +414,7 @@ pub fn gemv_f16_ws(
     opts: &GemvOptions<'_>,
     ws: &mut Workspace,
 ) -> Result<KernelInfo> {
-    let mut wide = core::mem::take(&mut ws.wide);
-    wide.clear();
-    wide.extend(x.iter().map(|v| v.to_f32()));
-    let r = gemv_ws(w, &wide, y, opts, ws);
-    ws.wide = wide;
-    r
+    widened_gemv(w, x.iter().map(|v| v.to_f32()), y, opts, ws)
 }
 
 /// [`gemv_bf16`] widening into `ws`.
@@ -391,12 +425,7 @@ pub fn gemv_bf16_ws(
     opts: &GemvOptions<'_>,
     ws: &mut Workspace,
 ) -> Result<KernelInfo> {
-    let mut wide = core::mem::take(&mut ws.wide);
-    wide.clear();
-    wide.extend(x.iter().map(|v| v.to_f32()));
-    let r = gemv_ws(w, &wide, y, opts, ws);
-    ws.wide = wide;
-    r
+    widened_gemv(w, x.iter().map(|v| v.to_f32()), y, opts, ws)
 }
 
 /// `Y = X W^T` for `m` activation rows: `x` is row-major `[m][K]`, `y` row-major
@@ -441,16 +470,18 @@ pub fn gemm_ws(
     let (n, k) = (w.n(), w.k());
     check_len("x", area(m, k, "x")?, x.len())?;
     check_len("y", area(m, n, "y")?, y.len())?;
-    if m <= 1 || !opts.single_thread && threads() > 1 && plan_of(&w, opts)?.is_a8() {
+    // Resolved once: every row of the call runs on the same kernel.
+    let isa = call_isa(opts.isa)?;
+    if m <= 1 || !opts.single_thread && threads() > 1 && plan_of(&w, opts, isa)?.is_a8() {
         // One GEMV per activation row (its rows split over threads): m == 1, or the A8
         // path on several threads.
-        return gemm_by_rows(w, x, m, y, opts, ws);
+        return gemm_by_rows(w, x, y, opts, isa, ws);
     }
     #[cfg(feature = "rayon")]
     if !opts.single_thread && threads() > 1 {
-        return gemm_threads(w, x, m, y, opts, ws);
+        return gemm_threads(w, x, m, y, opts, isa, ws);
     }
-    gemm_rows(w, x, m, 0..n, y, n, opts, ws)
+    gemm_rows_on(w, x, m, 0..n, y, n, opts, isa, ws)
 }
 
 fn threads() -> usize {
@@ -466,9 +497,8 @@ impl Plan {
     }
 }
 
-/// The plan of a call on `w` with `opts`.
-fn plan_of(w: &MatrixRef<'_>, opts: &GemvOptions<'_>) -> Result<Plan> {
-    let isa = call_isa(opts.isa)?;
+/// The plan of a call on `w` with `opts` on `isa`.
+fn plan_of(w: &MatrixRef<'_>, opts: &GemvOptions<'_>, isa: Isa) -> Result<Plan> {
     plan(&KernelKey::of(&weights(w)), isa, opts.precision)
 }
 
@@ -476,23 +506,19 @@ fn plan_of(w: &MatrixRef<'_>, opts: &GemvOptions<'_>) -> Result<Plan> {
 fn gemm_by_rows(
     w: MatrixRef<'_>,
     x: &[f32],
-    m: usize,
     y: &mut [f32],
     opts: &GemvOptions<'_>,
+    isa: Isa,
     ws: &mut Workspace,
 ) -> Result<KernelInfo> {
     let (n, k) = (w.n(), w.k());
     check_out(n, &opts.out())?;
     check_finite(x)?;
-    let p = plan_of(&w, opts)?;
-    if m == 0 {
-        return Ok(p.info());
-    }
-    let mut info = p.info();
+    let p = plan_of(&w, opts, isa)?;
     for (xi, yi) in x.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
-        info = run_rows(w, xi, 0..n, yi, opts, ws, !opts.single_thread)?;
+        run_rows(w, xi, 0..n, yi, opts, isa, ws, !opts.single_thread)?;
     }
-    Ok(info)
+    Ok(p.info())
 }
 
 /// Output rows `rows` of `Y = X W^T` for `m` activation rows, on the calling thread:
@@ -512,13 +538,29 @@ pub fn gemm_rows(
     opts: &GemvOptions<'_>,
     ws: &mut Workspace,
 ) -> Result<KernelInfo> {
-    let (n, k) = (w.n(), w.k());
-    check_gemm_args(n, k, x.len(), m, &rows, y.len(), ldy)?;
+    check_gemm_args(w.n(), w.k(), x.len(), m, &rows, y.len(), ldy)?;
+    let isa = call_isa(opts.isa)?;
+    gemm_rows_on(w, x, m, rows, y, ldy, opts, isa, ws)
+}
+
+/// The body of [`gemm_rows`] (shape checked) on the resolved `isa`.
+#[allow(clippy::too_many_arguments)]
+fn gemm_rows_on(
+    w: MatrixRef<'_>,
+    x: &[f32],
+    m: usize,
+    rows: Range<usize>,
+    y: &mut [f32],
+    ldy: usize,
+    opts: &GemvOptions<'_>,
+    isa: Isa,
+    ws: &mut Workspace,
+) -> Result<KernelInfo> {
+    let k = w.k();
     let out = opts.out();
-    check_out(n, &out)?;
+    check_out(w.n(), &out)?;
     check_finite(x)?;
     let wt = weights(&w);
-    let isa = call_isa(opts.isa)?;
     let key = KernelKey::of(&wt);
     let p = plan(&key, isa, opts.precision)?;
     if m == 0 {
@@ -572,6 +614,7 @@ fn gemm_threads(
     m: usize,
     y: &mut [f32],
     opts: &GemvOptions<'_>,
+    isa: Isa,
     ws: &mut Workspace,
 ) -> Result<KernelInfo> {
     use rayon::prelude::*;
@@ -581,17 +624,17 @@ fn gemm_threads(
     check_finite(x)?;
     let chunk = rows_per_task(n, k).max(16);
     if chunk >= n {
-        return gemm_rows(w, x, m, 0..n, y, n, opts, ws);
+        return gemm_rows_on(w, x, m, 0..n, y, n, opts, isa, ws);
     }
     let wt = weights(&w);
-    let e = gemm_entry(call_isa(opts.isa)?, &KernelKey::of(&wt))?;
+    let e = gemm_entry(isa, &KernelKey::of(&wt))?;
     let mut staging = core::mem::take(&mut ws.staging);
     staging.clear();
     staging.resize(m * n, 0.0);
-    let starts: Vec<usize> = (0..n).step_by(chunk).collect();
+    // Task `t` holds rows `t * chunk ..` (`m x len` floats, `len` = its row count).
     if opts.accumulate {
-        for (&r0, part) in starts.iter().zip(staging.chunks_mut(m * chunk)) {
-            let len = part.len() / m;
+        for (t, part) in staging.chunks_mut(m * chunk).enumerate() {
+            let (r0, len) = (t * chunk, part.len() / m);
             for i in 0..m {
                 part[i * len..(i + 1) * len].copy_from_slice(&y[i * n + r0..i * n + r0 + len]);
             }
@@ -599,13 +642,13 @@ fn gemm_threads(
     }
     staging
         .par_chunks_mut(m * chunk)
-        .zip(starts.par_iter())
-        .for_each(|(part, &r0)| {
-            let len = part.len() / m;
+        .enumerate()
+        .for_each(|(t, part)| {
+            let (r0, len) = (t * chunk, part.len() / m);
             (e.run)(&wt, x, m, r0..r0 + len, part, len, &out)
         });
-    for (&r0, part) in starts.iter().zip(staging.chunks(m * chunk)) {
-        let len = part.len() / m;
+    for (t, part) in staging.chunks(m * chunk).enumerate() {
+        let (r0, len) = (t * chunk, part.len() / m);
         for i in 0..m {
             y[i * n + r0..i * n + r0 + len].copy_from_slice(&part[i * len..(i + 1) * len]);
         }

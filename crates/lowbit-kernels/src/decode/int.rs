@@ -4,12 +4,16 @@ use core::ops::Range;
 
 use lowbit_formats::int::IntMatrixRef;
 
-use super::{A8Decode, GemmDecode, GemvDecode, Planar};
+#[cfg(target_arch = "x86_64")]
+use super::GemvDecode;
+use super::{A8Decode, GemmDecode, Planar};
+use crate::a8::{A8Activations, CHUNK, SUPER};
 use crate::contract::{int_weights, Weights};
 use crate::driver::gemm::{RowGroup, GPC};
 use crate::reference::int_gemm::fused_weight;
-use crate::a8::{A8Activations, CHUNK, SUPER};
-use crate::simd::{Dot, Iota, Simd};
+#[cfg(target_arch = "x86_64")]
+use crate::simd::Iota;
+use crate::simd::{Dot, Simd};
 
 /// INT-`B` (B = 2, 3, 4, 8). INT3's codes are split into a 2-bit plane 0 and a 1-bit
 /// plane 1 (bit 2 of the code).
@@ -150,7 +154,13 @@ pub(crate) const fn int_bytes(b: u32, k: usize) -> (usize, usize) {
 
 /// The scales of groups `j0 .. j0 + out.len()` of row `n`, widened `LANES` at a time.
 #[inline(always)]
-pub(crate) fn int_scales<S: Simd>(s: S, w: &IntMatrixRef<'_>, n: usize, j0: usize, out: &mut [f32]) {
+pub(crate) fn int_scales<S: Simd>(
+    s: S,
+    w: &IntMatrixRef<'_>,
+    n: usize,
+    j0: usize,
+    out: &mut [f32],
+) {
     let gpr = w.layout().groups_per_row;
     let src = &w.scales()[n * gpr + j0..n * gpr + j0 + out.len()];
     let mut i = 0;
@@ -188,7 +198,13 @@ pub(crate) fn int_zeros<S: Simd>(s: S, w: &IntMatrixRef<'_>, n: usize, j0: usize
 
 /// `sum_{k in ks} (q_k - z_j) * x_k` for row `n`, element by element.
 #[inline(always)]
-pub(crate) fn int_tail(w: &IntMatrixRef<'_>, n: usize, j: usize, ks: Range<usize>, x: &[f32]) -> f32 {
+pub(crate) fn int_tail(
+    w: &IntMatrixRef<'_>,
+    n: usize,
+    j: usize,
+    ks: Range<usize>,
+    x: &[f32],
+) -> f32 {
     let z = f32::from(w.zero(n, j));
     let mut t = 0.0f32;
     for k in ks {
@@ -359,7 +375,7 @@ impl<S: Dot, const B: u32> A8Decode<S> for Int<B> {
             corr: z,
         };
         assert!(e0 + step <= x.codes_nat().len());
-        // SAFETY (every load below): the layouts hold K rounded up to 256 elements and
+        // SAFETY: (every load below) the layouts hold K rounded up to 256 elements and
         // e0 + STEP is within that (asserted; STEP <= 256 divides 256 on every variant).
         unsafe {
             match B {
@@ -404,7 +420,7 @@ impl<S: Dot, const B: u32> A8Decode<S> for Int<B> {
     ) -> S::I {
         let (b0, b1) = <Self as A8Decode<S>>::STEP_BYTES;
         let l = w.layout();
-        // SAFETY (every load below): n < N and (st + 1) STEP <= K (the caller's
+        // SAFETY: (every load below) n < N and (st + 1) STEP <= K (the caller's
         // contract), so the step's bytes st * b0 .. (st + 1) * b0 of row n's plane 0 (and
         // of plane 1) lie within the row.
         let p0 = unsafe { w.plane0().as_ptr().add(n * l.row_bytes0 + st * b0) };

@@ -50,7 +50,7 @@ static TABLE3: [[[u8; 16]; 2]; 17] = f32_high_bytes(8);
 /// `idx` give vector 0, lanes `4..8` vector 1, and so on.
 #[inline(always)]
 fn lookup16(idx: uint8x16_t, t2: uint8x16_t, t3: uint8x16_t) -> [float32x4_t; 4] {
-    // SAFETY (every intrinsic of this file): the decode runs only under a `Neon` token,
+    // SAFETY: (every intrinsic of this file) the decode runs only under a `Neon` token,
     // which proves NEON; register operations only.
     unsafe {
         let b2 = vqtbl1q_u8(t2, idx);

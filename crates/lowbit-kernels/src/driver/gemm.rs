@@ -288,7 +288,7 @@ struct Dest {
 /// read from `y` (unless this is the first chunk and the output is not accumulated) and
 /// written back; after the last chunk the output's epilogue is applied.
 #[inline(always)]
-#[allow(clippy::needless_range_loop)]
+#[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
 fn small_tile<S: Simd, D: GemmDecode<S>, const M: usize, const R: usize>(
     s: S,
     w: &D::W<'_>,

@@ -40,7 +40,11 @@ const GB: usize = 64;
 /// chunk of each group, every run is transposed; elements after the last whole chunk of a
 /// group keep their place. Returns `false` (and leaves `xp` alone) when `D` needs no
 /// reordering, so the caller can use `x` itself.
-pub(crate) fn prepare<S: Simd, D: GemvDecode<S>>(w: &Weights<'_>, x: &[f32], xp: &mut [f32]) -> bool {
+pub(crate) fn prepare<S: Simd, D: GemvDecode<S>>(
+    w: &Weights<'_>,
+    x: &[f32],
+    xp: &mut [f32],
+) -> bool {
     if D::PER_BYTE == 1 {
         return false;
     }
@@ -118,7 +122,13 @@ impl<S: GemvShape, D: GemvDecode<S>, const SYM: bool, const TAIL: bool> Job<S>
 
     #[inline(always)]
     fn run(self, s: S) {
-        let GemvJob { w, xp, rows, y, out } = self;
+        let GemvJob {
+            w,
+            xp,
+            rows,
+            y,
+            out,
+        } = self;
         blocks_of::<S, D, SYM, TAIL>(s, &w, xp, rows, y, out)
     }
 }

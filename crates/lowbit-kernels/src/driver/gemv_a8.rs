@@ -68,22 +68,13 @@ impl<S: A8Shape, D: A8Decode<S>> Job<S> for A8Job<'_, '_, S, D> {
 
     #[inline(always)]
     fn run(self, s: S) {
-        let A8Job {
-            w,
-            x,
-            rows,
-            y,
-            out,
-        } = self;
+        let A8Job { w, x, rows, y, out } = self;
         let (g, gpr) = (w.group_len(), w.groups_per_row());
         // Groups per step, and how a step's first element maps to its first group.
         let (gps, gshift) = if gpr == 1 {
             (1, 63)
         } else {
-            (
-                (D::STEP / g).max(1),
-                g.trailing_zeros(),
-            )
+            ((D::STEP / g).max(1), g.trailing_zeros())
         };
         let sym = w.zeros_ptr().is_none();
         let ctx = Ctx::<S, D> {
@@ -217,7 +208,14 @@ impl<S: A8Shape, D: A8Decode<S>> Ctx<'_, '_, S, D> {
 /// `base + n_next * row + bytes * st`. Prefetches never fault, so the addresses need not
 /// be in bounds (the last block prefetches past the end harmlessly).
 #[inline(always)]
-fn prefetch_rows<S: Simd>(s: S, base: *const u8, row: usize, n_next: usize, bytes: usize, st: usize) {
+fn prefetch_rows<S: Simd>(
+    s: S,
+    base: *const u8,
+    row: usize,
+    n_next: usize,
+    bytes: usize,
+    st: usize,
+) {
     let p = base.wrapping_add(n_next * row + bytes * st);
     for i in 0..bytes.div_ceil(64) {
         s.prefetch_l2(p.wrapping_add(64 * i));

@@ -9,13 +9,7 @@ use crate::dispatch::Variant;
 
 /// Reference INT GEMV for every bit width, written through `out` ([`Out::apply`]); each
 /// row's value is [`row`].
-pub fn gemv(
-    w: &Weights<'_>,
-    x: &[f32],
-    rows: Range<usize>,
-    y: &mut [f32],
-    out: &Out<'_>,
-) {
+pub fn gemv(w: &Weights<'_>, x: &[f32], rows: Range<usize>, y: &mut [f32], out: &Out<'_>) {
     assert_gemv(w, x, &rows, y, out, Variant::Scalar);
     let Weights::Int(w) = w;
     for (yv, n) in y.iter_mut().zip(rows) {

@@ -12,13 +12,7 @@ use crate::dispatch::Variant;
 /// Reference INT x A8 GEMV for every bit width. For each row, block by block:
 /// `d_b = sum_{k in b} (q_k - z) * x8_k` exactly in i32, then in f32 without FMA
 /// `y += (s_w(group of b) * s_x(b)) * d_b`, blocks in order; written through `out`.
-pub fn gemv(
-    w: &Weights<'_>,
-    x: &A8Activations,
-    rows: Range<usize>,
-    y: &mut [f32],
-    out: &Out<'_>,
-) {
+pub fn gemv(w: &Weights<'_>, x: &A8Activations, rows: Range<usize>, y: &mut [f32], out: &Out<'_>) {
     assert_gemv_a8(w, x, &rows, y, out, Variant::Scalar);
     let Weights::Int(w) = w;
     for (yv, n) in y.iter_mut().zip(rows) {

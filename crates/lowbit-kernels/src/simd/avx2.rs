@@ -2,7 +2,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{Dot, Iota, Job, Simd};
+use super::{Dot, Job, Simd};
 use crate::dispatch::Variant;
 
 /// Proof that the CPU has AVX2, FMA and F16C.
@@ -32,7 +32,7 @@ impl Simd for Avx2 {
 
     #[inline(always)]
     fn fzero(self) -> __m256 {
-        // SAFETY (every register-only operation of this impl): the token proves the CPU
+        // SAFETY: (every register-only operation of this impl) the token proves the CPU
         // has the instructions.
         unsafe { _mm256_setzero_ps() }
     }
@@ -87,25 +87,9 @@ impl Simd for Avx2 {
         unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p.cast())) }
     }
     #[inline(always)]
-    unsafe fn u8_load_f32(self, p: *const u8) -> __m256 {
-        // SAFETY: the caller guarantees 8 readable bytes; the token the instructions.
-        unsafe { _mm256_cvtepi32_ps(self.u8_load_i32(p)) }
-    }
-    #[inline(always)]
     fn i2f(self, v: __m256i) -> __m256 {
         // SAFETY: see `fzero`.
         unsafe { _mm256_cvtepi32_ps(v) }
-    }
-    #[inline(always)]
-    fn ufield<const BITS: u32>(self, v: __m256i, shift: u32) -> __m256 {
-        let v = if shift == 0 { v } else { self.isrl(v, shift) };
-        if BITS <= 3 {
-            // `vpermps` reads the low 3 bits: a table repeating the field's values.
-            // SAFETY: the table holds 16 >= 8 f32.
-            self.fpermute(unsafe { self.fload(Iota::<BITS>::T16.as_ptr()) }, v)
-        } else {
-            self.i2f(self.iand(v, self.isplat(((1u64 << BITS) - 1) as i32)))
-        }
     }
     #[inline(always)]
     fn fpermute(self, table: __m256, idx: __m256i) -> __m256 {
@@ -302,7 +286,10 @@ impl Dot for Avx2 {
         unsafe {
             match groups {
                 1 => _mm256_set1_ps(*p),
-                2 => spread8(_mm256_castps128_ps256(_mm_castpd_ps(_mm_load_sd(p.cast()))), 2),
+                2 => spread8(
+                    _mm256_castps128_ps256(_mm_castpd_ps(_mm_load_sd(p.cast()))),
+                    2,
+                ),
                 4 => spread8(_mm256_castps128_ps256(_mm_loadu_ps(p)), 4),
                 _ => _mm256_loadu_ps(p),
             }
@@ -320,7 +307,10 @@ impl Dot for Avx2 {
                     ))),
                     2,
                 ),
-                4 => spread8(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_loadl_epi64(p.cast()))), 4),
+                4 => spread8(
+                    _mm256_castps128_ps256(_mm_cvtph_ps(_mm_loadl_epi64(p.cast()))),
+                    4,
+                ),
                 _ => _mm256_cvtph_ps(_mm_loadu_si128(p.cast())),
             }
         }
@@ -334,7 +324,9 @@ impl Dot for Avx2 {
             match groups {
                 1 => _mm256_set1_epi32(i32::from(*p)),
                 2 => _mm256_castps_si256(spread8(
-                    w(_mm_cvtsi32_si128(i32::from(p.cast::<u16>().read_unaligned()))),
+                    w(_mm_cvtsi32_si128(i32::from(
+                        p.cast::<u16>().read_unaligned(),
+                    ))),
                     2,
                 )),
                 4 => _mm256_castps_si256(spread8(

@@ -4,7 +4,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{Dot, Iota, Job, Simd};
+use super::{Dot, Job, Simd};
 use crate::dispatch::Variant;
 
 /// Proof that the CPU has AVX-512 F/BW/VL, AVX2, FMA and F16C (and VNNI when `VNNI`).
@@ -48,7 +48,7 @@ impl<const VNNI: bool> Simd for Avx512<VNNI> {
 
     #[inline(always)]
     fn fzero(self) -> __m512 {
-        // SAFETY (every register-only operation of this impl): the token proves the CPU
+        // SAFETY: (every register-only operation of this impl) the token proves the CPU
         // has the instructions.
         unsafe { _mm512_setzero_ps() }
     }
@@ -98,25 +98,9 @@ impl<const VNNI: bool> Simd for Avx512<VNNI> {
         unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p.cast())) }
     }
     #[inline(always)]
-    unsafe fn u8_load_f32(self, p: *const u8) -> __m512 {
-        // SAFETY: the caller guarantees 16 readable bytes; the token the instructions.
-        unsafe { _mm512_cvtepi32_ps(self.u8_load_i32(p)) }
-    }
-    #[inline(always)]
     fn i2f(self, v: __m512i) -> __m512 {
         // SAFETY: see `fzero`.
         unsafe { _mm512_cvtepi32_ps(v) }
-    }
-    #[inline(always)]
-    fn ufield<const BITS: u32>(self, v: __m512i, shift: u32) -> __m512 {
-        let v = if shift == 0 { v } else { self.isrl(v, shift) };
-        if BITS <= 4 {
-            // `vpermps` reads the low 4 bits: a table repeating the field's values.
-            // SAFETY: the table holds 16 >= 16 f32.
-            self.fpermute(unsafe { self.fload(Iota::<BITS>::T16.as_ptr()) }, v)
-        } else {
-            self.i2f(self.iand(v, self.isplat(((1u64 << BITS) - 1) as i32)))
-        }
     }
     #[inline(always)]
     fn fpermute(self, table: __m512, idx: __m512i) -> __m512 {
@@ -323,7 +307,10 @@ impl<const VNNI: bool> Dot for Avx512<VNNI> {
         unsafe {
             match groups {
                 1 => _mm512_set1_ps(*p),
-                2 => spread16(_mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd(p.cast()))), 2),
+                2 => spread16(
+                    _mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd(p.cast()))),
+                    2,
+                ),
                 4 => spread16(_mm512_castps128_ps512(_mm_loadu_ps(p)), 4),
                 8 => spread16(_mm512_castps256_ps512(_mm256_loadu_ps(p)), 8),
                 _ => _mm512_loadu_ps(p),
@@ -352,11 +339,20 @@ impl<const VNNI: bool> Dot for Avx512<VNNI> {
         // SAFETY: the caller guarantees `groups` readable bytes; the token the
         // instructions.
         unsafe {
-            let w = |v: __m128i| _mm512_castps_si512(_mm512_castps128_ps512(_mm_castsi128_ps(_mm_cvtepu8_epi32(v))));
+            let w = |v: __m128i| {
+                _mm512_castps_si512(_mm512_castps128_ps512(_mm_castsi128_ps(_mm_cvtepu8_epi32(
+                    v,
+                ))))
+            };
             let sp = |v: __m512i, g| _mm512_castps_si512(spread16(_mm512_castsi512_ps(v), g));
             match groups {
                 1 => _mm512_set1_epi32(i32::from(*p)),
-                2 => sp(w(_mm_cvtsi32_si128(i32::from(p.cast::<u16>().read_unaligned()))), 2),
+                2 => sp(
+                    w(_mm_cvtsi32_si128(i32::from(
+                        p.cast::<u16>().read_unaligned(),
+                    ))),
+                    2,
+                ),
                 4 => sp(w(_mm_cvtsi32_si128(p.cast::<i32>().read_unaligned())), 4),
                 8 => sp(
                     _mm512_castsi256_si512(_mm256_cvtepu8_epi32(_mm_loadl_epi64(p.cast()))),

@@ -21,7 +21,6 @@
 
 use crate::dispatch::Variant;
 
-
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
@@ -147,12 +146,36 @@ pub(crate) trait Simd: Copy + Send + Sync + 'static {
     ///
     /// # Safety
     /// `p .. p + LANES` must be readable.
-    unsafe fn u8_load_f32(self, p: *const u8) -> Self::F;
+    #[inline(always)]
+    unsafe fn u8_load_f32(self, p: *const u8) -> Self::F {
+        // SAFETY: the caller guarantees what `u8_load_i32` needs.
+        self.i2f(unsafe { self.u8_load_i32(p) })
+    }
     /// Lanes converted from i32 (exact below 2^24 in magnitude).
     fn i2f(self, v: Self::I) -> Self::F;
     /// The unsigned `BITS`-bit field at bit `shift` of each lane, as f32. Bits above the
     /// field may hold anything.
-    fn ufield<const BITS: u32>(self, v: Self::I, shift: u32) -> Self::F;
+    /// Fields that fit the variant's f32 permute index (3 bits with `VPERM8`, 4 with
+    /// `VPERM16`) are looked up in a table of their values (one instruction); wider ones
+    /// are masked and converted.
+    #[inline(always)]
+    fn ufield<const BITS: u32>(self, v: Self::I, shift: u32) -> Self::F {
+        let v = if shift == 0 { v } else { self.isrl(v, shift) };
+        let perm_bits = if Self::VPERM16 {
+            4
+        } else if Self::VPERM8 {
+            3
+        } else {
+            0
+        };
+        if BITS <= perm_bits {
+            // SAFETY: the table holds 16 f32, at least LANES (8 or 16) where a permute
+            // exists.
+            self.fpermute(unsafe { self.fload(Iota::<BITS>::T16.as_ptr()) }, v)
+        } else {
+            self.i2f(self.iand(v, self.isplat(((1u64 << BITS) - 1) as i32)))
+        }
+    }
     /// Lane `i` = `table[idx[i] & 15]` where the variant has a 16-entry f32 permute
     /// (`VPERM16`), else `table[idx[i] & 7]` with an 8-entry one (`VPERM8`). Call only
     /// when one of them is true.
@@ -180,6 +203,7 @@ pub(crate) trait Simd: Copy + Send + Sync + 'static {
     /// `a & b`.
     fn iand(self, a: Self::I, b: Self::I) -> Self::I;
     /// `a | b`.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn ior(self, a: Self::I, b: Self::I) -> Self::I;
     /// Logical shift right of every lane by `n < 32`.
     fn isrl(self, v: Self::I, n: u32) -> Self::I;
@@ -199,6 +223,7 @@ pub(crate) trait Simd: Copy + Send + Sync + 'static {
     ///
     /// # Safety
     /// `p .. p + LANES / 2` must be readable.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     unsafe fn nibble_lanes(self, p: *const u8) -> Self::I;
 
     // ---- rows as lanes (the batched GEMM's layout) ----
@@ -277,6 +302,11 @@ pub(crate) trait Dot: Simd {
     /// zero-points `z` (with `Z128`, `z` is 128 and the argument is ignored). Paths
     /// without an unsigned-by-signed dot recentre the codes to `w - 128` (an i8, whose
     /// products cannot saturate) and correct by `(z - 128) * negsum`.
-    fn dot_wide<const Z128: bool>(self, negsum: Self::I, z: Self::I, w: Self::B, x: Self::B)
-        -> Self::I;
+    fn dot_wide<const Z128: bool>(
+        self,
+        negsum: Self::I,
+        z: Self::I,
+        w: Self::B,
+        x: Self::B,
+    ) -> Self::I;
 }

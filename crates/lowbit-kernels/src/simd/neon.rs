@@ -49,7 +49,7 @@ impl<const DOT: bool> Simd for Neon<DOT> {
     }
     #[inline(always)]
     fn fsplat(self, v: f32) -> float32x4_t {
-        // SAFETY (every register-only operation of this impl): the token proves the CPU
+        // SAFETY: (every register-only operation of this impl) the token proves the CPU
         // has the instructions.
         unsafe { vdupq_n_f32(v) }
     }
@@ -91,34 +91,12 @@ impl<const DOT: bool> Simd for Neon<DOT> {
     #[inline(always)]
     unsafe fn f16_load(self, p: *const u16) -> float32x4_t {
         // SAFETY: the caller guarantees 4 readable u16; the token the instruction.
-        let h = unsafe { vld1_u16(p) };
-        let out: float32x4_t;
-        // SAFETY: `fcvtl` (base Advanced SIMD) widens 4 halves to 4 singles exactly; it
-        // reads and writes registers only. (The f16 intrinsics are not stable.)
-        unsafe {
-            asm!(
-                "fcvtl {o:v}.4s, {i:v}.4h",
-                o = lateout(vreg) out,
-                i = in(vreg) h,
-                options(pure, nomem, nostack, preserves_flags)
-            );
-        }
-        out
-    }
-    #[inline(always)]
-    unsafe fn u8_load_f32(self, p: *const u8) -> float32x4_t {
-        // SAFETY: the caller guarantees 4 readable bytes; the token the instructions.
-        unsafe { vcvtq_f32_s32(self.u8_load_i32(p)) }
+        widen_f16(unsafe { vld1_u16(p) })
     }
     #[inline(always)]
     fn i2f(self, v: int32x4_t) -> float32x4_t {
         // SAFETY: see `fsplat`.
         unsafe { vcvtq_f32_s32(v) }
-    }
-    #[inline(always)]
-    fn ufield<const BITS: u32>(self, v: int32x4_t, shift: u32) -> float32x4_t {
-        let m = ((1u64 << BITS) - 1) as i32;
-        self.i2f(self.iand(self.isrl(v, shift), self.isplat(m)))
     }
     #[inline(always)]
     fn fpermute(self, table: float32x4_t, idx: int32x4_t) -> float32x4_t {
@@ -255,9 +233,10 @@ impl<const DOT: bool> Simd for Neon<DOT> {
 }
 
 impl<const DOT: bool> Neon<DOT> {
-    /// `acc + dot4(a, b)` per lane on signed bytes: `sdot` with dotprod, else `smull` and
-    /// pairwise adds (products at most 128 * 128 in magnitude: exact in i16 lanes after
-    /// one pairwise add of at most 2 of them... each `smull` product fits i16 exactly).
+    /// `acc + dot4(a, b)` per lane on signed bytes (lane `i` adds the products of bytes
+    /// `4i .. 4i + 4`): `sdot` with dotprod; else `smull` (a product of two i8 is at most
+    /// 2^14 in magnitude, exact in an i16 lane), `saddlp` (pairs widened to i32, exact)
+    /// and one pairwise add of those pairs: the same sums, exactly.
     #[inline(always)]
     fn sdot(self, acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
         if DOT {
@@ -360,17 +339,7 @@ impl<const DOT: bool> Dot for Neon<DOT> {
                 _ => vld1_u16(p),
             }
         };
-        let out: float32x4_t;
-        // SAFETY: `fcvtl` widens 4 halves to 4 singles exactly, registers only.
-        unsafe {
-            asm!(
-                "fcvtl {o:v}.4s, {i:v}.4h",
-                o = lateout(vreg) out,
-                i = in(vreg) h,
-                options(pure, nomem, nostack, preserves_flags)
-            );
-        }
-        out
+        widen_f16(h)
     }
     #[inline(always)]
     unsafe fn u8_spread(self, p: *const u8, groups: usize) -> int32x4_t {
@@ -427,4 +396,22 @@ impl<const DOT: bool> Dot for Neon<DOT> {
         };
         self.sdot(corr, ws, xs)
     }
+}
+
+/// Four f16 (as their bits) widened to f32 exactly with `fcvtl` (base Advanced SIMD; the
+/// f16 intrinsics are not stable, hence `asm!`).
+#[inline(always)]
+fn widen_f16(h: uint16x4_t) -> float32x4_t {
+    let out: float32x4_t;
+    // SAFETY: `fcvtl` reads and writes vector registers only; Advanced SIMD is part of
+    // the aarch64 baseline.
+    unsafe {
+        asm!(
+            "fcvtl {o:v}.4s, {i:v}.4h",
+            o = lateout(vreg) out,
+            i = in(vreg) h,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    out
 }

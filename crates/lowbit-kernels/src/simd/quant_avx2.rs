@@ -9,10 +9,10 @@ use crate::a8::{Lanes, CHUNK};
 impl Avx2 {
     /// Quantizes the whole 32-element blocks of `x` into the A8 layouts (see [`crate::a8`]):
     /// bitwise the codes, scales and sums of `lowbit_formats::act::quantize_block`
-    /// (the same `127 / amax` product, rounded to nearest-even by `vcvtps2dq` under the
-    /// default rounding mode Rust code never changes), from block `from` on. Returns the
-    /// first block not done: the number of whole blocks, or a block the scalar codec must
-    /// take (one holding a NaN or infinity, or whose `127 / amax` overflows).
+    /// (the same `block_scale` and product, rounded to nearest-even by `vcvtps2dq` under
+    /// the default rounding mode Rust code never changes), from block `from` on. Returns
+    /// the first block not done: the number of whole blocks, or a block holding a NaN or
+    /// an infinity (for the scalar codec to report).
     pub(crate) fn quantize_blocks(self, x: &[f32], from: usize, out: &mut Lanes<'_>) -> usize {
         out.assert_fits(x.len());
         // SAFETY: the token proves AVX2, FMA and F16C; the buffer lengths are asserted
@@ -58,14 +58,7 @@ fn quantize_blocks_imp(x: &[f32], from: usize, out: &mut Lanes<'_>) -> usize {
         let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
         let amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
         let (c, i) = (b / 4, b % 4);
-        let (s, inv) = if amax == 0.0 {
-            (0.0, 0.0)
-        } else {
-            (amax / 127.0, 127.0 / amax)
-        };
-        if inv.is_infinite() {
-            return b;
-        }
+        let (s, inv) = lowbit_formats::act::block_scale(amax);
         let inv = _mm256_set1_ps(inv);
         let q: [__m256i; 4] =
             core::array::from_fn(|i| _mm256_cvtps_epi32(_mm256_mul_ps(v[i], inv)));

@@ -8,10 +8,10 @@ use crate::a8::{Lanes, CHUNK};
 
 impl<const DOT: bool> Neon<DOT> {
     /// Quantizes the whole 32-element blocks of `x` from block `from` on into the A8 layout
-    /// (see [`crate::a8`]): bitwise the scalar block codec (the same `127 / amax` product,
-    /// rounded to nearest-even by `fcvtns`). Returns the first block not done: the number of
-    /// whole blocks, or a block the scalar codec must take (a NaN or infinity, or `127 / amax`
-    /// overflowing).
+    /// (see [`crate::a8`]): bitwise the scalar block codec (the same `block_scale` and
+    /// product, rounded to nearest-even by `fcvtns`). Returns the first block not done: the
+    /// number of whole blocks, or a block holding a NaN or an infinity (for the scalar codec
+    /// to report).
     pub(crate) fn quantize_blocks(self, x: &[f32], from: usize, out: &mut Lanes<'_>) -> usize {
         out.assert_fits(x.len());
         // SAFETY: the token proves NEON; the buffer lengths are asserted above and every
@@ -35,14 +35,7 @@ fn quantize_blocks_imp(x: &[f32], from: usize, out: &mut Lanes<'_>) -> usize {
             return b;
         }
         let amax = vmaxvq_f32(a.iter().fold(vdupq_n_f32(0.0), |m, &ai| vmaxq_f32(m, ai)));
-        let (s, inv) = if amax == 0.0 {
-            (0.0, 0.0)
-        } else {
-            (amax / 127.0, 127.0 / amax)
-        };
-        if inv.is_infinite() {
-            return b;
-        }
+        let (s, inv) = lowbit_formats::act::block_scale(amax);
         let q: [int32x4_t; 8] = core::array::from_fn(|i| vcvtnq_s32_f32(vmulq_n_f32(v[i], inv)));
         let n8 = |i: usize| vqmovn_s16(vcombine_s16(vqmovn_s32(q[i]), vqmovn_s32(q[i + 1])));
         let lo = vcombine_s8(n8(0), n8(2));

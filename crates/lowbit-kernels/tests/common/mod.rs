@@ -73,9 +73,20 @@ pub fn entries<F>(table: &'static registry::Table<F>, w: &Weights<'_>) -> Vec<&'
 }
 
 /// Runs an f32 GEMV entry directly: prepare the activations, then the row range.
-pub fn run_gemv(e: &Entry<GemvF32>, w: &Weights<'_>, x: &[f32], rows: std::ops::Range<usize>, y: &mut [f32], out: &Out<'_>) {
+pub fn run_gemv(
+    e: &Entry<GemvF32>,
+    w: &Weights<'_>,
+    x: &[f32],
+    rows: std::ops::Range<usize>,
+    y: &mut [f32],
+    out: &Out<'_>,
+) {
     let mut xp = vec![0.0f32; x.len()];
-    let xp: &[f32] = if (e.run.prepare)(w, x, &mut xp) { &xp } else { x };
+    let xp: &[f32] = if (e.run.prepare)(w, x, &mut xp) {
+        &xp
+    } else {
+        x
+    };
     (e.run.run)(w, xp, rows, y, out);
 }
 
@@ -102,7 +113,15 @@ pub fn gemv_isa(
     rows: std::ops::Range<usize>,
     y: &mut [f32],
 ) -> lowbit_kernels::Result<&'static Entry<GemvF32>> {
-    lowbit_kernels::gemv::gemv(isa, &Weights::Int(*w), x, rows, y, &Out::STORE, &mut Workspace::new())
+    lowbit_kernels::gemv::gemv(
+        isa,
+        &Weights::Int(*w),
+        x,
+        rows,
+        y,
+        &Out::STORE,
+        &mut Workspace::new(),
+    )
 }
 
 /// `lowbit_kernels::gemv::gemv_a8` with a plain store.

@@ -191,21 +191,23 @@ pub(crate) fn static_str(s: &'static CStr) -> *const c_char {
 /// A NUL-terminated copy of a static Rust string (a kernel's registry name) that lives
 /// for the rest of the process. Each distinct name is copied once; the set of names is the
 /// finite kernel registry, so the memory is bounded. "" if `s` contains a NUL byte.
+/// (A list, not a hash map: a hash table points into the middle of its allocation, which
+/// leak checkers such as valgrind report as "possibly lost".)
 pub(crate) fn static_name(s: &'static str) -> *const c_char {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static NAMES: OnceLock<Mutex<HashMap<&'static str, &'static CStr>>> = OnceLock::new();
+    use std::sync::Mutex;
+    static NAMES: Mutex<Vec<(&'static str, &'static CStr)>> = Mutex::new(Vec::new());
+    let mut names = NAMES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(&(_, c)) = names.iter().find(|(n, _)| *n == s) {
+        return c.as_ptr();
+    }
     let Ok(c) = CString::new(s) else {
         return static_str(c"");
     };
-    let names = NAMES.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut names = names
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    names
-        .entry(s)
-        .or_insert_with(|| Box::leak(c.into_boxed_c_str()))
-        .as_ptr()
+    let c: &'static CStr = Box::leak(c.into_boxed_c_str());
+    names.push((s, c));
+    c.as_ptr()
 }
 
 /// Element types that may be read from and written to C memory: every bit pattern is

@@ -6,6 +6,7 @@
 use core::ops::Range;
 
 use lowbit_formats::error::check_len;
+use lowbit_formats::fp4::Fp4MatrixRef;
 use lowbit_formats::int::IntMatrixRef;
 use lowbit_formats::{Error, Result};
 
@@ -19,6 +20,8 @@ use crate::dispatch::Variant;
 pub enum Weights<'a> {
     /// INT-b with f16 scales and optional zero-points per group.
     Int(IntMatrixRef<'a>),
+    /// FP4 E2M1 with an f16 or E8M0 scale per group.
+    Fp4(Fp4MatrixRef<'a>),
 }
 
 impl<'a> Weights<'a> {
@@ -27,6 +30,7 @@ impl<'a> Weights<'a> {
     pub fn n(&self) -> usize {
         match self {
             Weights::Int(w) => w.n(),
+            Weights::Fp4(w) => w.n(),
         }
     }
     /// Columns (the reduction length).
@@ -34,6 +38,7 @@ impl<'a> Weights<'a> {
     pub fn k(&self) -> usize {
         match self {
             Weights::Int(w) => w.k(),
+            Weights::Fp4(w) => w.k(),
         }
     }
     /// Elements per scale along `K`.
@@ -41,6 +46,7 @@ impl<'a> Weights<'a> {
     pub fn group_len(&self) -> usize {
         match self {
             Weights::Int(w) => w.layout().group_len,
+            Weights::Fp4(w) => w.layout().group_len,
         }
     }
     /// The INT view, if these are INT weights.
@@ -48,6 +54,7 @@ impl<'a> Weights<'a> {
     pub fn as_int(&self) -> Option<&IntMatrixRef<'a>> {
         match self {
             Weights::Int(w) => Some(w),
+            _ => None,
         }
     }
     /// The INT bit width, if these are INT weights.
@@ -59,6 +66,7 @@ impl<'a> Weights<'a> {
     pub fn weight_bytes(&self) -> usize {
         match self {
             Weights::Int(w) => w.layout().weight_bytes(),
+            Weights::Fp4(w) => w.layout().weight_bytes(),
         }
     }
 }
@@ -265,6 +273,15 @@ fn assert_variant(variant: Variant) {
         variant.is_available(),
         "{variant} kernel called on a CPU without {variant}"
     );
+}
+
+/// The FP4 view of `w` (panics otherwise).
+#[inline]
+pub(crate) fn fp4_weights<'a>(w: &Weights<'a>) -> Fp4MatrixRef<'a> {
+    match w {
+        Weights::Fp4(m) => *m,
+        _ => panic!("kernel precondition violated: an FP4 kernel got other weights"),
+    }
 }
 
 /// The INT view of `w` with the bit width a kernel was written for (panics otherwise).

@@ -81,7 +81,7 @@ pub fn gemv_a8(
 /// that ran. `y` is written only if every check passes.
 ///
 /// Every output depends only on its weight row and its activation row (see
-/// [`crate::reference::int_gemm`]): results are bitwise identical for any `m`, row split
+/// [`crate::reference::gemm`]): results are bitwise identical for any `m`, row split
 /// or thread count on one ISA, and the SIMD ISAs agree with each other bitwise.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(

@@ -9,6 +9,8 @@
 
 use core::ops::Range;
 
+use lowbit_formats::fp4::Fp4Scale;
+
 use crate::a8::A8Activations;
 use crate::contract::{Out, Weights};
 use crate::dispatch::{Isa, Variant};
@@ -35,6 +37,11 @@ pub enum Scheme {
         /// Whether groups carry a zero-point.
         zero_point: bool,
     },
+    /// FP4 E2M1, with the scale kind.
+    Fp4 {
+        /// How the group scales are stored.
+        scale: Fp4Scale,
+    },
 }
 
 impl KernelKey {
@@ -48,6 +55,12 @@ impl KernelKey {
                 },
                 group_len: m.layout().group_len,
             },
+            Weights::Fp4(m) => KernelKey {
+                scheme: Scheme::Fp4 {
+                    scale: m.format().scale,
+                },
+                group_len: m.layout().group_len,
+            },
         }
     }
 
@@ -55,6 +68,7 @@ impl KernelKey {
     pub fn int_bits(&self) -> Option<u8> {
         match self.scheme {
             Scheme::Int { bits, .. } => Some(bits),
+            _ => None,
         }
     }
 }
@@ -134,20 +148,36 @@ pub struct GemvF32 {
     pub run: fn(&Weights<'_>, &[f32], Range<usize>, &mut [f32], &Out<'_>),
 }
 
+/// The f32 GEMV of variant `S` and decode step `D`.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-const fn gemv_f32<S: crate::driver::gemv::GemvShape, const B: u32>() -> GemvF32
-where
-    crate::decode::int::Int<B>: crate::decode::GemvDecode<S>,
-{
+const fn gemv_f32<S: crate::driver::gemv::GemvShape, D: crate::decode::GemvDecode<S>>() -> GemvF32 {
     GemvF32 {
-        prepare: crate::driver::gemv::prepare::<S, crate::decode::int::Int<B>>,
-        run: crate::driver::gemv::gemv::<S, crate::decode::int::Int<B>>,
+        prepare: crate::driver::gemv::prepare::<S, D>,
+        run: crate::driver::gemv::gemv::<S, D>,
     }
 }
 
+/// The batched GEMM of variant `S` and decode step `D`.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-const fn gemm_f32<S: crate::driver::gemm::GemmShape, const B: u32>() -> GemmFn {
-    crate::driver::gemm::gemm::<S, crate::decode::int::Int<B>>
+const fn gemm_f32<S: crate::driver::gemm::GemmShape, D: crate::decode::GemmDecode<S>>() -> GemmFn {
+    crate::driver::gemm::gemm::<S, D>
+}
+
+/// FP4 E2M1 weights (any scale kind and group length).
+fn fp4(key: &KernelKey) -> bool {
+    matches!(key.scheme, Scheme::Fp4 { .. })
+}
+
+/// One registry entry of `$op` for FP4 on one variant: `$make::<$token, Fp4>()`.
+macro_rules! fp4_entry {
+    ($op:literal, $act:literal, $vname:literal, $variant:ident, $make:ident, $token:ty) => {
+        Entry {
+            name: concat!($op, "_fp4_", $act, "_", $vname),
+            variant: Variant::$variant,
+            accepts: fp4,
+            run: $make::<$token, crate::decode::fp4::Fp4>(),
+        }
+    };
 }
 
 /// INT-`B` weights whose group length is a multiple of 64.
@@ -157,46 +187,59 @@ fn int_b_g64<const B: u8>(key: &KernelKey) -> bool {
 }
 
 /// Registry entries of `$op` for INT-`b` (each `b` of the list) on one variant:
-/// `$make::<$token, b>()`, taking matrices `$accepts::<b>` says.
+/// `$make::<$token, Int<b>>()`, taking matrices `$accepts::<b>` says; then the `$extra`
+/// entries (other formats on the same variant).
 macro_rules! int_entries {
     ($op:literal, $act:literal, $vname:literal, $variant:ident, $make:ident, $token:ty,
-     [$($b:literal: $accepts:ident),*]) => {
+     [$($b:literal: $accepts:ident),*] $(, $extra:expr)*) => {
         [$(
             Entry {
                 name: concat!($op, "_int", $b, "_", $act, "_", $vname),
                 variant: Variant::$variant,
                 accepts: $accepts::<$b>,
-                run: $make::<$token, $b>(),
+                run: $make::<$token, crate::decode::int::Int<$b>>(),
             }
-        ),*]
+        ),* $(, $extra)*]
     };
 }
 
 #[cfg(target_arch = "x86_64")]
-static GEMV_AVX512: [Entry<GemvF32>; 4] = int_entries!(
+static GEMV_AVX512: [Entry<GemvF32>; 5] = int_entries!(
     "gemv", "f32", "avx512", Avx512, gemv_f32, crate::simd::avx512::Avx512<false>,
     // INT2/3 chunks are 64 elements: other groups take the AVX2 entries.
-    [4: int_b, 8: int_b, 2: int_b_g64, 3: int_b_g64]
+    [4: int_b, 8: int_b, 2: int_b_g64, 3: int_b_g64],
+    fp4_entry!("gemv", "f32", "avx512", Avx512, gemv_f32, crate::simd::avx512::Avx512<false>)
 );
 #[cfg(target_arch = "x86_64")]
-static GEMV_AVX2: [Entry<GemvF32>; 4] = int_entries!(
+static GEMV_AVX2: [Entry<GemvF32>; 5] = int_entries!(
     "gemv", "f32", "avx2", Avx2, gemv_f32, crate::simd::avx2::Avx2,
-    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b],
+    fp4_entry!("gemv", "f32", "avx2", Avx2, gemv_f32, crate::simd::avx2::Avx2)
 );
 #[cfg(target_arch = "aarch64")]
 static GEMV_NEON: [Entry<GemvF32>; 4] = int_entries!(
     "gemv", "f32", "neon", Neon, gemv_f32, crate::simd::neon::Neon<false>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b]
 );
-static GEMV_SCALAR: [Entry<GemvF32>; 1] = [Entry {
-    name: "gemv_int_f32_scalar",
-    variant: Variant::Scalar,
-    accepts: any_int,
-    run: GemvF32 {
-        prepare: reference::int::no_prepare,
-        run: reference::int::gemv,
+/// The reference f32 GEMV (every format).
+const GEMV_REF: GemvF32 = GemvF32 {
+    prepare: reference::gemv::no_prepare,
+    run: reference::gemv::gemv,
+};
+static GEMV_SCALAR: [Entry<GemvF32>; 2] = [
+    Entry {
+        name: "gemv_int_f32_scalar",
+        variant: Variant::Scalar,
+        accepts: any_int,
+        run: GEMV_REF,
     },
-}];
+    Entry {
+        name: "gemv_fp4_f32_scalar",
+        variant: Variant::Scalar,
+        accepts: fp4,
+        run: GEMV_REF,
+    },
+];
 
 /// The GEMV kernels with f32 activations.
 pub static GEMV: Table<GemvF32> = Table(&[
@@ -210,26 +253,36 @@ pub static GEMV: Table<GemvF32> = Table(&[
 ]);
 
 #[cfg(target_arch = "x86_64")]
-static GEMM_AVX512: [Entry<GemmFn>; 4] = int_entries!(
+static GEMM_AVX512: [Entry<GemmFn>; 5] = int_entries!(
     "gemm", "f32", "avx512", Avx512, gemm_f32, crate::simd::avx512::Avx512<false>,
-    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b],
+    fp4_entry!("gemm", "f32", "avx512", Avx512, gemm_f32, crate::simd::avx512::Avx512<false>)
 );
 #[cfg(target_arch = "x86_64")]
-static GEMM_AVX2: [Entry<GemmFn>; 4] = int_entries!(
+static GEMM_AVX2: [Entry<GemmFn>; 5] = int_entries!(
     "gemm", "f32", "avx2", Avx2, gemm_f32, crate::simd::avx2::Avx2,
-    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b],
+    fp4_entry!("gemm", "f32", "avx2", Avx2, gemm_f32, crate::simd::avx2::Avx2)
 );
 #[cfg(target_arch = "aarch64")]
 static GEMM_NEON: [Entry<GemmFn>; 4] = int_entries!(
     "gemm", "f32", "neon", Neon, gemm_f32, crate::simd::neon::Neon<false>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b]
 );
-static GEMM_SCALAR: [Entry<GemmFn>; 1] = [Entry {
-    name: "gemm_int_f32_scalar",
-    variant: Variant::Scalar,
-    accepts: any_int,
-    run: reference::int_gemm::gemm,
-}];
+static GEMM_SCALAR: [Entry<GemmFn>; 2] = [
+    Entry {
+        name: "gemm_int_f32_scalar",
+        variant: Variant::Scalar,
+        accepts: any_int,
+        run: reference::gemm::gemm,
+    },
+    Entry {
+        name: "gemm_fp4_f32_scalar",
+        variant: Variant::Scalar,
+        accepts: fp4,
+        run: reference::gemm::gemm,
+    },
+];
 
 /// The batched GEMM kernels (f32 activations).
 pub static GEMM: Table<GemmFn> = Table(&[
@@ -242,45 +295,56 @@ pub static GEMM: Table<GemmFn> = Table(&[
     &GEMM_SCALAR,
 ]);
 
+/// The A8 GEMV of variant `S` and decode step `D`.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-const fn gemv_a8<S: crate::driver::gemv_a8::A8Shape, const B: u32>() -> GemvA8Fn
-where
-    crate::decode::int::Int<B>: crate::decode::A8Decode<S>,
-{
-    crate::driver::gemv_a8::gemv_a8::<S, crate::decode::int::Int<B>>
+const fn gemv_a8<S: crate::driver::gemv_a8::A8Shape, D: crate::decode::A8Decode<S>>() -> GemvA8Fn {
+    crate::driver::gemv_a8::gemv_a8::<S, D>
 }
 
 #[cfg(target_arch = "x86_64")]
-static GEMV_A8_AVX512VNNI: [Entry<GemvA8Fn>; 4] = int_entries!(
+static GEMV_A8_AVX512VNNI: [Entry<GemvA8Fn>; 5] = int_entries!(
     "gemv", "a8", "avx512vnni", Avx512Vnni, gemv_a8, crate::simd::avx512::Avx512<true>,
-    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b],
+    fp4_entry!("gemv", "a8", "avx512vnni", Avx512Vnni, gemv_a8, crate::simd::avx512::Avx512<true>)
 );
 #[cfg(target_arch = "x86_64")]
-static GEMV_A8_AVX512: [Entry<GemvA8Fn>; 4] = int_entries!(
+static GEMV_A8_AVX512: [Entry<GemvA8Fn>; 5] = int_entries!(
     "gemv", "a8", "avx512", Avx512, gemv_a8, crate::simd::avx512::Avx512<false>,
-    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b],
+    fp4_entry!("gemv", "a8", "avx512", Avx512, gemv_a8, crate::simd::avx512::Avx512<false>)
 );
 #[cfg(target_arch = "x86_64")]
-static GEMV_A8_AVX2: [Entry<GemvA8Fn>; 4] = int_entries!(
+static GEMV_A8_AVX2: [Entry<GemvA8Fn>; 5] = int_entries!(
     "gemv", "a8", "avx2", Avx2, gemv_a8, crate::simd::avx2::Avx2,
-    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b],
+    fp4_entry!("gemv", "a8", "avx2", Avx2, gemv_a8, crate::simd::avx2::Avx2)
 );
 #[cfg(target_arch = "aarch64")]
-static GEMV_A8_NEONDOT: [Entry<GemvA8Fn>; 4] = int_entries!(
+static GEMV_A8_NEONDOT: [Entry<GemvA8Fn>; 5] = int_entries!(
     "gemv", "a8", "neondot", NeonDot, gemv_a8, crate::simd::neon::Neon<true>,
-    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b],
+    fp4_entry!("gemv", "a8", "neondot", NeonDot, gemv_a8, crate::simd::neon::Neon<true>)
 );
 #[cfg(target_arch = "aarch64")]
-static GEMV_A8_NEON: [Entry<GemvA8Fn>; 4] = int_entries!(
+static GEMV_A8_NEON: [Entry<GemvA8Fn>; 5] = int_entries!(
     "gemv", "a8", "neon", Neon, gemv_a8, crate::simd::neon::Neon<false>,
-    [4: int_b, 8: int_b, 2: int_b, 3: int_b]
+    [4: int_b, 8: int_b, 2: int_b, 3: int_b],
+    fp4_entry!("gemv", "a8", "neon", Neon, gemv_a8, crate::simd::neon::Neon<false>)
 );
-static GEMV_A8_SCALAR: [Entry<GemvA8Fn>; 1] = [Entry {
-    name: "gemv_int_a8_scalar",
-    variant: Variant::Scalar,
-    accepts: any_int,
-    run: reference::int_a8::gemv,
-}];
+static GEMV_A8_SCALAR: [Entry<GemvA8Fn>; 2] = [
+    Entry {
+        name: "gemv_int_a8_scalar",
+        variant: Variant::Scalar,
+        accepts: any_int,
+        run: reference::gemv_a8::gemv,
+    },
+    Entry {
+        name: "gemv_fp4_a8_scalar",
+        variant: Variant::Scalar,
+        accepts: fp4,
+        run: reference::gemv_a8::gemv,
+    },
+];
 
 /// The GEMV kernels with A8 activations (integer dot products).
 pub static GEMV_A8: Table<GemvA8Fn> = Table(&[

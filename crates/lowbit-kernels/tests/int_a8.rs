@@ -51,11 +51,11 @@ fn check_all_isas(w: &IntMatrixRef<'_>, xf: &[f32], rows: std::ops::Range<usize>
     let x = A8Activations::new(xf).unwrap();
     let want: Vec<f32> = rows
         .clone()
-        .map(|n| reference::int_a8::row_from_block(w, &x, n, 0))
+        .map(|n| reference::gemv_a8::row_from_block(w, &x, n, 0))
         .collect();
     let yf: Vec<f32> = rows
         .clone()
-        .map(|n| reference::int::row(w, xf, n))
+        .map(|n| reference::gemv::row(w, xf, n))
         .collect();
     let wt = Weights::Int(*w);
     for kernel in a8_entries(&wt) {

@@ -2,9 +2,9 @@
 //!
 //! Layout: `x` is row-major `[M][K]`, output `(mi, n)` lands in `y[mi*ldy + n - rows.start]`.
 //!
-//! Float tolerance: the reference ([`reference::int_gemm::gemm`], the GEMV order per
+//! Float tolerance: the reference ([`reference::gemm::gemm`], the GEMV order per
 //! output) and a SIMD kernel (one FMA chain over `k` of the exact weights `s*(q - z)`,
-//! [`reference::int_gemm::gemm_fused`]) sum the same terms `s_j (q_k - z_j) x_k` and differ
+//! [`reference::gemm::gemm_fused`]) sum the same terms `s_j (q_k - z_j) x_k` and differ
 //! only in where they round: the reference rounds each product `(q - z) x`, each partial
 //! sum inside a group, the product with the scale and each partial sum over groups (at
 //! most K + 1 roundings on any term's path); the fused chain rounds once per step (at most
@@ -51,9 +51,17 @@ fn check_all_isas(w: &IntMatrixRef<'_>, x: &[f32], m: usize, rows: Range<usize>,
     let len = if m == 0 { 3 } else { (m - 1) * ldy + nr + 3 };
     let wt = Weights::Int(*w);
     let mut want = vec![SENTINEL; len];
-    reference::int_gemm::gemm(&wt, x, m, rows.clone(), &mut want, ldy, &Out::STORE);
+    reference::gemm::gemm(&wt, x, m, rows.clone(), &mut want, ldy, &Out::STORE);
     let mut fused = vec![SENTINEL; len];
-    reference::int_gemm::gemm_fused(w, x, m, rows.clone(), &mut fused, ldy, &Out::STORE);
+    reference::gemm::gemm_fused(
+        &Weights::Int(*w),
+        x,
+        m,
+        rows.clone(),
+        &mut fused,
+        ldy,
+        &Out::STORE,
+    );
     // The fused order is itself within the bound of the reference.
     for mi in 0..m {
         for (i, n) in rows.clone().enumerate() {
@@ -152,7 +160,7 @@ fn every_width_has_a_gemm_kernel_and_names_follow_the_grammar() {
     }
     let names: Vec<_> = GEMM.iter().map(|k| k.name).collect();
     for k in GEMM.iter() {
-        assert!(k.name.starts_with("gemm_int") && k.name.ends_with(k.variant.name()));
+        assert!(k.name.starts_with("gemm_") && k.name.ends_with(k.variant.name()));
         assert_eq!(names.iter().filter(|n| **n == k.name).count(), 1);
     }
 }
@@ -186,9 +194,9 @@ fn m1_gemm_equals_gemv_within_the_bound_and_bitwise_in_the_reference() {
         let w = q.view();
         let wt = Weights::Int(w);
         let mut gv = vec![0.0f32; 37];
-        reference::int::gemv(&wt, &x, 0..37, &mut gv, &Out::STORE);
+        reference::gemv::gemv(&wt, &x, 0..37, &mut gv, &Out::STORE);
         let mut gm = vec![0.0f32; 37];
-        reference::int_gemm::gemm(&wt, &x, 1, 0..37, &mut gm, 37, &Out::STORE);
+        reference::gemm::gemm(&wt, &x, 1, 0..37, &mut gm, 37, &Out::STORE);
         assert_eq!(
             gv.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
             gm.iter().map(|v| v.to_bits()).collect::<Vec<_>>()

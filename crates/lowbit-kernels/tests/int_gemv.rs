@@ -35,7 +35,10 @@ fn random_matrix(
 /// Every f32 GEMV entry this CPU can run (each variant, called directly) against the
 /// reference, within the bound of the module docs.
 fn check_all_isas(w: &IntMatrixRef<'_>, x: &[f32], rows: std::ops::Range<usize>) {
-    let want: Vec<f32> = rows.clone().map(|n| reference::int::row(w, x, n)).collect();
+    let want: Vec<f32> = rows
+        .clone()
+        .map(|n| reference::gemv::row(w, x, n))
+        .collect();
     let wt = Weights::Int(*w);
     for e in gemv_entries(&wt) {
         let mut got = vec![f32::NAN; rows.len()];

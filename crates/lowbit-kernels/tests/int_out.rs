@@ -5,7 +5,7 @@
 //! `Out::apply(n, v, old) = old + (v + bias[n])`, so they must equal that applied to their
 //! own plain-store result exactly. The SIMD GEMM kernels start each output's FMA chain
 //! from the old value and add the bias last, which is the fused reference order
-//! (`reference::int_gemm::gemm_fused`) exactly; the scalar GEMM entry applies `Out` like
+//! (`reference::gemm::gemm_fused`) exactly; the scalar GEMM entry applies `Out` like
 //! the GEMV reference.
 
 use lowbit_formats::int::IntMatrixRef;
@@ -109,7 +109,7 @@ fn check_gemm(w: &IntMatrixRef<'_>, x: &[f32], m: usize, rows: Range<usize>, see
     let (old, bias) = old_and_bias(len, w.n(), seed);
     for out in outs(&bias) {
         let mut fused = old.clone();
-        reference::int_gemm::gemm_fused(w, x, m, rows.clone(), &mut fused, ldy, &out);
+        reference::gemm::gemm_fused(&Weights::Int(*w), x, m, rows.clone(), &mut fused, ldy, &out);
         for e in gemm_entries(&wt) {
             let mut got = old.clone();
             (e.run)(&wt, x, m, rows.clone(), &mut got, ldy, &out);

@@ -524,7 +524,7 @@ fn gemm_by_rows(
 /// Output rows `rows` of `Y = X W^T` for `m` activation rows, on the calling thread:
 /// `y[i*ldy + (r - rows.start)]` for `i < m`, `r` in `rows` (`ldy >= rows.len()`; the
 /// values after each output row's `rows.len()` are left alone). With f32 precision the
-/// batched GEMM kernel runs; with [`Precision::AllowA8`] (where an A8 kernel applies) all
+/// batched GEMM kernel runs (the GEMV kernel for `m == 1`, as in [`gemm_ws`]); with [`Precision::AllowA8`] (where an A8 kernel applies) all
 /// `m` rows are quantized into `ws` first, then each runs the A8 GEMV. Nothing is
 /// written unless every check passes; nothing is allocated once `ws` has grown.
 #[allow(clippy::too_many_arguments)]
@@ -576,6 +576,15 @@ fn gemm_rows_on(
                 let yi = &mut y[i * ldy..i * ldy + rows.len()];
                 (e.run)(&wt, q, rows.clone(), yi, &out);
             }
+            Ok(p.info())
+        }
+        Plan::F32(e) if m == 1 => {
+            // One activation row runs the GEMV kernel, as `gemm_ws` does, so the two
+            // calls give the same bits.
+            let buf = ws.scratch.f32s(x.len());
+            let xp: &[f32] = if (e.run.prepare)(&wt, x, buf) { buf } else { x };
+            let nr = rows.len();
+            (e.run.run)(&wt, xp, rows, &mut y[..nr], &out);
             Ok(p.info())
         }
         Plan::F32(_) => {

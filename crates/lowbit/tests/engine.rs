@@ -109,8 +109,10 @@ fn accumulate_and_bias_are_exactly_old_plus_product_plus_bias() {
 
 #[test]
 fn gemm_rows_any_split_and_stride_equals_gemm() {
-    let (n, k, m) = (50, 256, 4);
-    for f in formats() {
+    // m = 1 as well: gemm runs the GEMV kernel there, and so must gemm_rows (found by
+    // the C-ABI fuzz target).
+    let (n, k) = (50, 256);
+    for (f, m) in formats().into_iter().flat_map(|f| [(f, 1), (f, 4)]) {
         let q = QuantizedMatrix::quantize(&values(n * k, 5), n, k, f).unwrap();
         let x = values(m * k, 6);
         let bias = values(n, 7);
@@ -130,7 +132,7 @@ fn gemm_rows_any_split_and_stride_equals_gemm() {
                         lowbit::gemm_rows(q.view(), &x, m, 0..cut, &mut y, n, &o, &mut ws).unwrap();
                         lowbit::gemm_rows(q.view(), &x, m, cut..n, &mut y[cut..], n, &o, &mut ws)
                             .unwrap();
-                        assert_eq!(y, want, "{f} {isa} {p:?} cut {cut}");
+                        assert_eq!(y, want, "{f} {isa} {p:?} m {m} cut {cut}");
                     }
                     // A stride wider than the range leaves the rest of each row alone.
                     let ldy = 9;

@@ -10,7 +10,7 @@ use super::{A8Decode, GemmDecode, Planar};
 use crate::a8::{A8Activations, CHUNK, SUPER};
 use crate::contract::{int_weights, Weights};
 use crate::driver::gemm::{RowGroup, GPC};
-use crate::reference::int_gemm::fused_weight;
+use crate::reference::gemm::fused_weight;
 #[cfg(target_arch = "x86_64")]
 use crate::simd::Iota;
 use crate::simd::{Dot, Simd};
@@ -162,7 +162,13 @@ pub(crate) fn int_scales<S: Simd>(
     out: &mut [f32],
 ) {
     let gpr = w.layout().groups_per_row;
-    let src = &w.scales()[n * gpr + j0..n * gpr + j0 + out.len()];
+    f16_widen(s, &w.scales()[n * gpr + j0..n * gpr + j0 + out.len()], out)
+}
+
+/// `src` widened to f32 into `out` (same length), `LANES` at a time.
+#[inline(always)]
+pub(crate) fn f16_widen<S: Simd>(s: S, src: &[lowbit_formats::f16], out: &mut [f32]) {
+    assert_eq!(src.len(), out.len());
     let mut i = 0;
     while i + S::LANES <= src.len() {
         // SAFETY: i + LANES <= len of both slices (`f16` is a transparent u16).
@@ -323,9 +329,9 @@ impl<S: Simd, const B: u32> GemvDecode<S> for Int<B> {
 /// negated code sums, and those sums times the symmetric zero-point.
 #[derive(Clone, Copy)]
 pub(crate) struct IntAct<S: Simd> {
-    x: [S::B; 4],
-    neg: [S::I; 2],
-    corr: S::I,
+    pub(crate) x: [S::B; 4],
+    pub(crate) neg: [S::I; 2],
+    pub(crate) corr: S::I,
 }
 
 /// A8: integer dot products of the codes against int8 activations, the zero-point folded
@@ -476,7 +482,7 @@ impl<S: Dot, const B: u32> A8Decode<S> for Int<B> {
 
     #[inline(always)]
     fn tail(w: &IntMatrixRef<'_>, x: &A8Activations, n: usize, first_block: usize) -> f32 {
-        crate::reference::int_a8::row_from_block(w, x, n, first_block)
+        crate::reference::gemv_a8::row_from_block(w, x, n, first_block)
     }
 
     #[inline(always)]

@@ -1,7 +1,7 @@
 //! Batched GEMM with f32 activations (`M >= 1` activation rows), written once for every
 //! ISA variant ([`Simd`]) and format ([`GemmDecode`]).
 //!
-//! Numerics (see [`crate::reference::int_gemm`]): each weight is dequantized exactly by
+//! Numerics (see [`crate::reference::gemm`]): each weight is dequantized exactly by
 //! the decode step (`fma(q, s, -(z*s))` = `s*(q - z)` for INT) and each output is one
 //! chain of FMAs over `k` in increasing order, starting from `+0.0` (or from the old
 //! output when accumulating). Tiling never changes that chain, so the result for

@@ -14,7 +14,7 @@
 //!   back, as one linear stream, at the rate the current block is read (see DESIGN.md:
 //!   without it a multi-row kernel streamed DRAM at half the speed of a one-row kernel).
 //! - The blocks after the last whole step (and a partial last block) are summed as the
-//!   reference sums them ([`crate::reference::int_a8::row_from_block`]).
+//!   reference sums them ([`crate::reference::gemv_a8::row_from_block`]).
 //!
 //! A row's result never depends on which block of rows it lands in, so any row split
 //! gives the same bits.

@@ -1,7 +1,117 @@
 //! Scalar reference kernels: the oracle every SIMD kernel is tested against, and the
-//! `scalar` dispatch path. Written for clarity: the summation order is the one stated in
-//! each function, and every SIMD kernel's tolerance is stated relative to it.
+//! `scalar` dispatch path. Written for clarity, once for every format: a format enters
+//! through [`Elements`] (what a weight is, in the three forms the operations need), and
+//! the summation order is the one stated in each function; every SIMD kernel's tolerance
+//! is stated relative to it.
 
-pub mod int;
-pub mod int_a8;
-pub mod int_gemm;
+use lowbit_formats::fp4::Fp4MatrixRef;
+use lowbit_formats::int::IntMatrixRef;
+use lowbit_formats::minifloat::E2M1;
+
+use crate::contract::Weights;
+
+pub mod gemm;
+pub mod gemv;
+pub mod gemv_a8;
+
+/// A weight matrix as the reference kernels read it: `w[n, k] = scale(n, j) * elem(n, k)`
+/// with `j = k / group_len`.
+pub trait Elements {
+    /// Rows.
+    fn n(&self) -> usize;
+    /// Columns.
+    fn k(&self) -> usize;
+    /// Elements per group.
+    fn group_len(&self) -> usize;
+    /// Group `j`'s scale in row `n`.
+    fn scale(&self, n: usize, j: usize) -> f32;
+    /// The unscaled element (exact in f32).
+    fn elem(&self, n: usize, k: usize) -> f32;
+    /// The element as an integer against int8 activations, `w = a8_scale * a8_elem`.
+    fn a8_elem(&self, n: usize, k: usize) -> i32;
+    /// The scale that goes with [`Elements::a8_elem`] (exact in f32).
+    fn a8_scale(&self, n: usize, j: usize) -> f32;
+    /// The dequantized weight exactly as the SIMD GEMM kernels compute it.
+    fn fused(&self, n: usize, k: usize) -> f32;
+}
+
+/// INT-b: `elem = q - z`, the A8 element the same, and the GEMM's weight
+/// [`gemm::fused_weight`].
+impl Elements for IntMatrixRef<'_> {
+    fn n(&self) -> usize {
+        self.layout().n
+    }
+    fn k(&self) -> usize {
+        self.layout().k
+    }
+    fn group_len(&self) -> usize {
+        self.layout().group_len
+    }
+    fn scale(&self, n: usize, j: usize) -> f32 {
+        IntMatrixRef::scale(self, n, j)
+    }
+    fn elem(&self, n: usize, k: usize) -> f32 {
+        f32::from(self.code(n, k)) - f32::from(self.zero(n, k / self.layout().group_len))
+    }
+    fn a8_elem(&self, n: usize, k: usize) -> i32 {
+        i32::from(self.code(n, k)) - i32::from(self.zero(n, k / self.layout().group_len))
+    }
+    fn a8_scale(&self, n: usize, j: usize) -> f32 {
+        IntMatrixRef::scale(self, n, j)
+    }
+    fn fused(&self, n: usize, k: usize) -> f32 {
+        let j = k / self.layout().group_len;
+        gemm::fused_weight(
+            self.code(n, k),
+            IntMatrixRef::scale(self, n, j),
+            self.zero(n, j),
+        )
+    }
+}
+
+/// FP4 E2M1: `elem = e2m1(code)`; against int8 activations the element is
+/// `2 * e2m1(code)` (an integer in -12..=12) with half the scale (exact: the scale is an
+/// f16 or a power of two); the GEMM's weight is `scale * e2m1(code)`, exact in f32 (a
+/// 2-bit significand times an 11-bit one).
+impl Elements for Fp4MatrixRef<'_> {
+    fn n(&self) -> usize {
+        self.layout().n
+    }
+    fn k(&self) -> usize {
+        self.layout().k
+    }
+    fn group_len(&self) -> usize {
+        self.layout().group_len
+    }
+    fn scale(&self, n: usize, j: usize) -> f32 {
+        Fp4MatrixRef::scale(self, n, j)
+    }
+    fn elem(&self, n: usize, k: usize) -> f32 {
+        E2M1.decode(self.code(n, k))
+    }
+    fn a8_elem(&self, n: usize, k: usize) -> i32 {
+        (2.0 * E2M1.decode(self.code(n, k))) as i32
+    }
+    fn a8_scale(&self, n: usize, j: usize) -> f32 {
+        0.5 * Fp4MatrixRef::scale(self, n, j)
+    }
+    fn fused(&self, n: usize, k: usize) -> f32 {
+        Fp4MatrixRef::scale(self, n, k / self.layout().group_len) * E2M1.decode(self.code(n, k))
+    }
+}
+
+/// Runs `f` on the reference view of `w`.
+macro_rules! with_elements {
+    ($w:expr, |$e:ident| $body:expr) => {
+        match $w {
+            crate::contract::Weights::Int($e) => $body,
+            crate::contract::Weights::Fp4($e) => $body,
+        }
+    };
+}
+pub(crate) use with_elements;
+
+/// The reference view of `w`'s format, for code that takes any format.
+pub fn elements<'a>(w: &'a Weights<'_>) -> &'a dyn Elements {
+    with_elements!(w, |e| e)
+}

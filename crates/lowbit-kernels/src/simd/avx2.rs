@@ -67,6 +67,14 @@ impl Simd for Avx2 {
         unsafe { _mm256_mul_ps(a, b) }
     }
     #[inline(always)]
+    fn fflip(self, v: __m256, bits: __m256i) -> __m256 {
+        // SAFETY: see `fzero`.
+        unsafe {
+            let sign = _mm256_and_si256(bits, _mm256_set1_epi32(i32::MIN));
+            _mm256_xor_ps(v, _mm256_castsi256_ps(sign))
+        }
+    }
+    #[inline(always)]
     fn fma(self, a: __m256, b: __m256, c: __m256) -> __m256 {
         // SAFETY: see `fzero`.
         unsafe { _mm256_fmadd_ps(a, b, c) }
@@ -241,6 +249,16 @@ impl Dot for Avx2 {
     #[inline(always)]
     fn bor(self, a: __m256i, b: __m256i) -> __m256i {
         self.ior(a, b)
+    }
+    #[inline(always)]
+    fn btable(self, t: &[u8; 16]) -> __m256i {
+        // SAFETY: `t` holds 16 bytes; the token the instructions.
+        unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(t.as_ptr().cast())) }
+    }
+    #[inline(always)]
+    fn blookup(self, table: __m256i, idx: __m256i) -> __m256i {
+        // SAFETY: see `Simd::fzero`. (`btable` repeats the table in each 128-bit half.)
+        unsafe { _mm256_shuffle_epi8(table, idx) }
     }
     #[inline(always)]
     fn bsrl16<const N: u32>(self, v: __m256i) -> __m256i {

@@ -83,6 +83,14 @@ impl<const VNNI: bool> Simd for Avx512<VNNI> {
         unsafe { _mm512_mul_ps(a, b) }
     }
     #[inline(always)]
+    fn fflip(self, v: __m512, bits: __m512i) -> __m512 {
+        // SAFETY: see `fzero`.
+        unsafe {
+            let sign = _mm512_and_si512(bits, _mm512_set1_epi32(i32::MIN));
+            _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), sign))
+        }
+    }
+    #[inline(always)]
     fn fma(self, a: __m512, b: __m512, c: __m512) -> __m512 {
         // SAFETY: see `fzero`.
         unsafe { _mm512_fmadd_ps(a, b, c) }
@@ -262,6 +270,16 @@ impl<const VNNI: bool> Dot for Avx512<VNNI> {
     #[inline(always)]
     fn bor(self, a: __m512i, b: __m512i) -> __m512i {
         self.ior(a, b)
+    }
+    #[inline(always)]
+    fn btable(self, t: &[u8; 16]) -> __m512i {
+        // SAFETY: `t` holds 16 bytes; the token the instructions.
+        unsafe { _mm512_broadcast_i32x4(_mm_loadu_si128(t.as_ptr().cast())) }
+    }
+    #[inline(always)]
+    fn blookup(self, table: __m512i, idx: __m512i) -> __m512i {
+        // SAFETY: see `Simd::fzero`. (`btable` repeats the table in each 128-bit lane.)
+        unsafe { _mm512_shuffle_epi8(table, idx) }
     }
     #[inline(always)]
     fn bsrl16<const N: u32>(self, v: __m512i) -> __m512i {

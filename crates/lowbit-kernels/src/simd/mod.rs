@@ -128,6 +128,10 @@ pub(crate) trait Simd: Copy + Send + Sync + 'static {
     fn fmul(self, a: Self::F, b: Self::F) -> Self::F;
     /// `a * b + c`, rounded once.
     fn fma(self, a: Self::F, b: Self::F, c: Self::F) -> Self::F;
+    /// `v` with the sign of each lane flipped where bit 31 of the lane of `bits` is set
+    /// (a sign-magnitude decode: exact).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn fflip(self, v: Self::F, bits: Self::I) -> Self::F;
     /// The sum of the lanes, in the variant's fixed order.
     fn fsum(self, v: Self::F) -> f32;
     /// The lanes as an array (lane `i` at index `i`; indices past `LANES` are 0).
@@ -277,6 +281,11 @@ pub(crate) trait Dot: Simd {
     unsafe fn bload_u8_as_u16(self, p: *const u8) -> Self::B;
     /// All 16-bit lanes `v`.
     fn bsplat16(self, v: u16) -> Self::B;
+    /// A 16-entry byte table for [`Dot::blookup`].
+    fn btable(self, t: &[u8; 16]) -> Self::B;
+    /// Byte `i` = `table[idx[i]]` for indices `0..16` (`pshufb` / `vqtbl1q`): the
+    /// table-lookup decode of 4-bit codes.
+    fn blookup(self, table: Self::B, idx: Self::B) -> Self::B;
     /// `groups` f32 at `p`, each spread over `LANES / groups` consecutive lanes (`groups`
     /// a power of two up to `LANES`).
     ///

@@ -79,6 +79,14 @@ impl<const DOT: bool> Simd for Neon<DOT> {
         unsafe { vmulq_f32(a, b) }
     }
     #[inline(always)]
+    fn fflip(self, v: float32x4_t, bits: int32x4_t) -> float32x4_t {
+        // SAFETY: see `fsplat`.
+        unsafe {
+            let sign = vandq_u32(vreinterpretq_u32_s32(bits), vdupq_n_u32(1 << 31));
+            vreinterpretq_f32_u32(veorq_u32(vreinterpretq_u32_f32(v), sign))
+        }
+    }
+    #[inline(always)]
     fn fma(self, a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
         // SAFETY: see `fsplat`.
         unsafe { vfmaq_f32(c, a, b) }
@@ -285,6 +293,16 @@ impl<const DOT: bool> Dot for Neon<DOT> {
     fn bor(self, a: uint8x16_t, b: uint8x16_t) -> uint8x16_t {
         // SAFETY: see `Simd::fsplat`.
         unsafe { vorrq_u8(a, b) }
+    }
+    #[inline(always)]
+    fn btable(self, t: &[u8; 16]) -> uint8x16_t {
+        // SAFETY: `t` holds 16 bytes; the token the instructions.
+        unsafe { vld1q_u8(t.as_ptr()) }
+    }
+    #[inline(always)]
+    fn blookup(self, table: uint8x16_t, idx: uint8x16_t) -> uint8x16_t {
+        // SAFETY: see `Simd::fsplat`.
+        unsafe { vqtbl1q_u8(table, idx) }
     }
     #[inline(always)]
     fn bsrl16<const N: u32>(self, v: uint8x16_t) -> uint8x16_t {

@@ -1,5 +1,5 @@
-//! Reference INT-b GEMM with f32 activations, and the fused summation order every SIMD
-//! GEMM kernel follows.
+//! Reference GEMM with f32 activations (every format), and the fused summation order
+//! every SIMD GEMM kernel follows.
 //!
 //! Layout (every GEMM kernel): `x` is row-major `[M][K]` (activation row `mi` is
 //! `x[mi*K .. (mi+1)*K]`); the output for activation row `mi` and weight row (output
@@ -8,15 +8,14 @@
 
 use core::ops::Range;
 
-use lowbit_formats::int::IntMatrixRef;
-
+use super::with_elements;
 use crate::contract::{assert_gemm, Out, Weights};
 use crate::dispatch::Variant;
 
-/// Reference INT GEMM for every bit width: `Y[mi][n] = sum_k W[n,k] * X[mi][k]`, written
+/// Reference GEMM: `Y[mi][n] = sum_k W[n,k] * X[mi][k]`, written
 /// through `out`.
 ///
-/// Each output is computed exactly as [`crate::reference::int::row`] computes it (groups
+/// Each output is computed exactly as [`crate::reference::gemv::row`] computes it (groups
 /// in order, elements in order within a group, no FMA, one multiplication by the group's
 /// scale) and then written as [`Out::apply`] says, so GEMM with `m == 1` equals the
 /// reference GEMV bitwise, and every output depends only on its weight row and its
@@ -31,15 +30,14 @@ pub fn gemm(
     out: &Out<'_>,
 ) {
     assert_gemm(w, x, m, &rows, y, ldy, out, Variant::Scalar);
-    let Weights::Int(w) = w;
     let k = w.k();
-    for mi in 0..m {
+    with_elements!(w, |w| for mi in 0..m {
         let xr = &x[mi * k..(mi + 1) * k];
         for (i, n) in rows.clone().enumerate() {
             let yv = &mut y[mi * ldy + i];
-            *yv = out.apply(n, crate::reference::int::row(w, xr, n), *yv);
+            *yv = out.apply(n, super::gemv::row(w, xr, n), *yv);
         }
-    }
+    })
 }
 
 /// The dequantized weight `s * (q - z)` as the SIMD GEMM kernels compute it:
@@ -53,17 +51,17 @@ pub fn fused_weight(q: u8, s: f32, z: u8) -> f32 {
 }
 
 /// The fused order of the SIMD GEMM kernels, in scalar Rust: with the exact dequantized
-/// weight `w[n,k] = s * (q - z)` of [`fused_weight`], each output is one chain of fused
+/// weight [`super::Elements::fused`] (INT: `s * (q - z)`, [`fused_weight`]), each output is one chain of fused
 /// multiply-adds over `k` in increasing order, starting from `+0.0` (from the old output
 /// when `out` accumulates): `acc = fma(w[n,k], x[mi][k], acc)`; then `+ bias[n]`.
 ///
-/// Every SIMD GEMM kernel (`gemm_int*_f32_{avx2,avx512,neon}`) returns exactly these bits
+/// Every SIMD GEMM kernel (`gemm_*_f32_{avx2,avx512,neon}`) returns exactly these bits
 /// (NaN payloads aside), whatever `m`, `rows` or tile sizes, so results do not depend on
 /// the batch size, the row split or the thread count, nor on which SIMD ISA ran. It is
 /// the oracle of those kernels' bitwise tests; [`gemm`] is the accuracy reference.
 /// `f32::mul_add` is slow without hardware FMA: this is for tests.
 pub fn gemm_fused(
-    w: &IntMatrixRef<'_>,
+    w: &Weights<'_>,
     x: &[f32],
     m: usize,
     rows: Range<usize>,
@@ -71,17 +69,16 @@ pub fn gemm_fused(
     ldy: usize,
     out: &Out<'_>,
 ) {
-    assert_gemm(&Weights::Int(*w), x, m, &rows, y, ldy, out, Variant::Scalar);
-    let l = *w.layout();
+    assert_gemm(w, x, m, &rows, y, ldy, out, Variant::Scalar);
+    let kk = w.k();
+    let w = super::elements(w);
     for (i, n) in rows.enumerate() {
         for mi in 0..m {
-            let xr = &x[mi * l.k..(mi + 1) * l.k];
+            let xr = &x[mi * kk..(mi + 1) * kk];
             let yv = &mut y[mi * ldy + i];
             let mut acc = if out.accumulate { *yv } else { 0.0 };
             for (k, &xk) in xr.iter().enumerate() {
-                let j = k / l.group_len;
-                let wk = fused_weight(w.code(n, k), w.scale(n, j), w.zero(n, j));
-                acc = wk.mul_add(xk, acc);
+                acc = w.fused(n, k).mul_add(xk, acc);
             }
             *yv = match out.bias {
                 Some(b) => acc + b[n],

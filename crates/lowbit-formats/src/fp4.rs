@@ -1,0 +1,1189 @@
+//! FP4 E2M1 weights: a 4-bit minifloat code per element and a scale per group.
+//!
+//! Element `(n, k)` of an `N x K` matrix has the 4-bit [`E2M1`] code `c` (bit 3 the sign,
+//! then two exponent bits and one mantissa bit; magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6) and
+//! the value
+//!
+//! ```text
+//! w[n, k] = scale[n][k / g] * e2m1(c)
+//! ```
+//!
+//! where `g` is the group length. The product is exact in `f32` for every scale kind, so
+//! dequantization is exact.
+//!
+//! Canonical layout (FORMATS.md, "FP4 E2M1"):
+//! - codes: one plane `[N][ceil(K/2)]` bytes, packed exactly like INT4: element `2i` of a
+//!   row in the low nibble of byte `i`, element `2i + 1` in the high nibble; every row
+//!   starts on a byte boundary (for odd `K` the high nibble of a row's last byte is
+//!   unused, zero when written by lowbit, ignored when read);
+//! - scales: one per (row, group), row-major `[N][K/g]`, stored as
+//!   - [`Fp4Scale::F16`]: `f16`, any finite value;
+//!   - [`Fp4Scale::F16Pow2`]: `f16` restricted to positive powers of two, `2^-24 ..= 2^15`
+//!     (the ZeroQuant-FP variant: the scale multiply is an exponent add);
+//!   - [`Fp4Scale::E8M0`]: one byte `e` meaning `2^(e - 127)` (OCP MX); `0xFF` (NaN) is
+//!     refused. The group must be [`Group::Size`]`(32)`: that is MXFP4.
+//!
+//! Groups follow the same rule as the INT formats ([`Group::resolve`]): 32, 64, 128 or 256
+//! dividing `K`, or one group per row.
+//!
+//! Scales are validated when a matrix or view is built (lengths, finiteness, powers of
+//! two, the E8M0 NaN code), never later: a [`Fp4MatrixRef`] always holds finite scales.
+
+use crate::error::{check_finite, check_len};
+use crate::minifloat::{e8m0_decode, mx_shared_exponent, E2M1, E8M0_NAN};
+use crate::pack::{self, packed_len};
+use crate::{f16, Error, Group, Result};
+
+/// How the scale of each FP4 group is stored and chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fp4Scale {
+    /// An `f16` scale per group, any finite value. The quantizer picks `amax / 6`
+    /// rounded to the nearest `f16`.
+    F16,
+    /// An `f16` scale per group restricted to a positive power of two in
+    /// `[2^-24, 2^15]` (ZeroQuant-FP). The quantizer picks the smallest such power of two
+    /// that is at least `amax / 6`, so no element saturates (below the `2^15` cap).
+    /// Stored exactly like [`F16`](Self::F16): only the allowed values differ.
+    F16Pow2,
+    /// An E8M0 byte per group (OCP MX shared exponent, `2^(e - 127)`); the group must be
+    /// 32 elements (MXFP4). The quantizer picks [`mx_shared_exponent`]`(amax, 2)`.
+    E8M0,
+}
+
+impl Fp4Scale {
+    /// Bytes per stored scale: 2 for the `f16` kinds, 1 for E8M0.
+    pub const fn bytes(self) -> usize {
+        match self {
+            Fp4Scale::F16 | Fp4Scale::F16Pow2 => 2,
+            Fp4Scale::E8M0 => 1,
+        }
+    }
+
+    /// `true` for the kinds stored as `f16` ([`F16`](Self::F16), [`F16Pow2`](Self::F16Pow2)).
+    pub const fn is_f16(self) -> bool {
+        matches!(self, Fp4Scale::F16 | Fp4Scale::F16Pow2)
+    }
+}
+
+/// An FP4 E2M1 format: group size and scale kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fp4Format {
+    /// Elements per scale along `K` (validated like the INT formats' groups).
+    pub group: Group,
+    /// How the scales are stored and chosen.
+    pub scale: Fp4Scale,
+}
+
+impl Fp4Format {
+    /// E2M1 with an `f16` scale per group.
+    pub const fn f16(group: Group) -> Self {
+        Fp4Format {
+            group,
+            scale: Fp4Scale::F16,
+        }
+    }
+
+    /// E2M1 with a power-of-two `f16` scale per group (ZeroQuant-FP).
+    pub const fn f16_pow2(group: Group) -> Self {
+        Fp4Format {
+            group,
+            scale: Fp4Scale::F16Pow2,
+        }
+    }
+
+    /// MXFP4: E2M1 with an E8M0 scale per group of 32.
+    pub const fn mxfp4() -> Self {
+        Fp4Format {
+            group: Group::Size(32),
+            scale: Fp4Scale::E8M0,
+        }
+    }
+
+    /// Checks the combination of scale kind and group: E8M0 scales need
+    /// `Group::Size(32)`. (Whether the group divides `K` is checked by
+    /// [`layout`](Self::layout).)
+    pub fn validate(&self) -> Result<()> {
+        if self.scale == Fp4Scale::E8M0 && self.group != Group::Size(32) {
+            return Err(Error::InvalidParameter {
+                what: format!(
+                    "E8M0 (MXFP4) scales need groups of 32 elements, not {}",
+                    self.group
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The full layout of an `n x k` matrix in this format (validates everything).
+    pub fn layout(&self, n: usize, k: usize) -> Result<Fp4Layout> {
+        self.validate()?;
+        if n == 0 {
+            return Err(Error::InvalidShape {
+                what: "N must be at least 1".into(),
+            });
+        }
+        let g = self.group.resolve(k)?;
+        let too_big = || Error::InvalidShape {
+            what: format!("{n} x {k} is too large to address"),
+        };
+        // Every buffer is at most N * K bytes or elements, and a Rust slice holds at most
+        // isize::MAX bytes: past that, no buffer of this shape can exist.
+        let elements = n.checked_mul(k).ok_or_else(too_big)?;
+        if elements > isize::MAX as usize / 2 {
+            return Err(too_big());
+        }
+        let row_bytes = packed_len(k, 4);
+        let groups = k / g;
+        Ok(Fp4Layout {
+            format: *self,
+            n,
+            k,
+            group_len: g,
+            groups_per_row: groups,
+            row_bytes,
+            codes_len: n.checked_mul(row_bytes).ok_or_else(too_big)?,
+            scales_len: n.checked_mul(groups).ok_or_else(too_big)?,
+        })
+    }
+}
+
+/// Sizes of every buffer of an FP4 matrix (see the module docs for the layout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fp4Layout {
+    /// The format.
+    pub format: Fp4Format,
+    /// Rows (output channels).
+    pub n: usize,
+    /// Columns (reduction length).
+    pub k: usize,
+    /// Effective group length (`K` when per-row).
+    pub group_len: usize,
+    /// `K / group_len`.
+    pub groups_per_row: usize,
+    /// Bytes per row of the code plane, `ceil(K / 2)`.
+    pub row_bytes: usize,
+    /// Length of the code plane, `N * row_bytes`.
+    pub codes_len: usize,
+    /// Number of scales (`f16` values or E8M0 bytes), `N * K / g`.
+    pub scales_len: usize,
+}
+
+impl Fp4Layout {
+    /// Bytes of weight data a GEMV reads: codes and scales.
+    pub fn weight_bytes(&self) -> usize {
+        self.codes_len + self.format.scale.bytes() * self.scales_len
+    }
+}
+
+/// The scales of an owned FP4 matrix, `[N][K/g]` row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fp4Scales {
+    /// `f16` scales ([`Fp4Scale::F16`] and [`Fp4Scale::F16Pow2`]).
+    F16(Vec<f16>),
+    /// E8M0 bytes ([`Fp4Scale::E8M0`]).
+    E8M0(Vec<u8>),
+}
+
+impl Fp4Scales {
+    /// A borrowed view of the same scales.
+    pub fn view(&self) -> Fp4ScalesRef<'_> {
+        match self {
+            Fp4Scales::F16(s) => Fp4ScalesRef::F16(s),
+            Fp4Scales::E8M0(s) => Fp4ScalesRef::E8M0(s),
+        }
+    }
+}
+
+/// The scales of an FP4 matrix view, `[N][K/g]` row-major.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fp4ScalesRef<'a> {
+    /// `f16` scales ([`Fp4Scale::F16`] and [`Fp4Scale::F16Pow2`]).
+    F16(&'a [f16]),
+    /// E8M0 bytes ([`Fp4Scale::E8M0`]).
+    E8M0(&'a [u8]),
+}
+
+impl<'a> Fp4ScalesRef<'a> {
+    /// Number of scales.
+    pub fn len(&self) -> usize {
+        match self {
+            Fp4ScalesRef::F16(s) => s.len(),
+            Fp4ScalesRef::E8M0(s) => s.len(),
+        }
+    }
+
+    /// `true` when there are no scales (never the case for a valid matrix).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `f16` scales, if that is how they are stored.
+    pub fn f16(&self) -> Option<&'a [f16]> {
+        match *self {
+            Fp4ScalesRef::F16(s) => Some(s),
+            Fp4ScalesRef::E8M0(_) => None,
+        }
+    }
+
+    /// The E8M0 bytes, if that is how the scales are stored.
+    pub fn e8m0(&self) -> Option<&'a [u8]> {
+        match *self {
+            Fp4ScalesRef::E8M0(s) => Some(s),
+            Fp4ScalesRef::F16(_) => None,
+        }
+    }
+
+    /// Scale `i` (flat index) as `f32`: exact for both storages.
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> f32 {
+        match *self {
+            Fp4ScalesRef::F16(s) => s[i].to_f32(),
+            Fp4ScalesRef::E8M0(s) => e8m0_decode(s[i]),
+        }
+    }
+
+    /// Copies the scales into owned storage.
+    pub fn to_owned(&self) -> Fp4Scales {
+        match *self {
+            Fp4ScalesRef::F16(s) => Fp4Scales::F16(s.to_vec()),
+            Fp4ScalesRef::E8M0(s) => Fp4Scales::E8M0(s.to_vec()),
+        }
+    }
+}
+
+/// `true` for a positive power of two representable in `f16`: `2^-24 ..= 2^15`, normal
+/// (exponent field 1..=30, mantissa 0) or subnormal (exponent field 0, one mantissa bit).
+fn is_f16_pow2(s: f16) -> bool {
+    let bits = s.to_bits();
+    let exp = (bits >> 10) & 0x1F;
+    let man = bits & 0x3FF;
+    bits & 0x8000 == 0
+        && match exp {
+            0 => man.is_power_of_two(),
+            31 => false,
+            _ => man == 0,
+        }
+}
+
+/// Checks the scales against the format: kind, length, and values (finite `f16`;
+/// powers of two for [`Fp4Scale::F16Pow2`]; no E8M0 NaN).
+fn check_scales(format: Fp4Format, expected: usize, scales: Fp4ScalesRef<'_>) -> Result<()> {
+    match (format.scale, scales) {
+        (Fp4Scale::F16 | Fp4Scale::F16Pow2, Fp4ScalesRef::F16(s)) => {
+            check_len("scales", expected, s.len())?;
+            if let Some(i) = s.iter().position(|v| !v.is_finite()) {
+                return Err(Error::InvalidParameter {
+                    what: format!("f16 scale {i} is not finite ({})", s[i]),
+                });
+            }
+            if format.scale == Fp4Scale::F16Pow2 {
+                if let Some(i) = s.iter().position(|&v| !is_f16_pow2(v)) {
+                    return Err(Error::InvalidParameter {
+                        what: format!("f16 scale {i} is {}, not a positive power of two", s[i]),
+                    });
+                }
+            }
+            Ok(())
+        }
+        (Fp4Scale::E8M0, Fp4ScalesRef::E8M0(s)) => {
+            check_len("scales", expected, s.len())?;
+            match s.iter().position(|&e| e == E8M0_NAN) {
+                Some(i) => Err(Error::InvalidParameter {
+                    what: format!("E8M0 scale {i} is the NaN code 0xFF"),
+                }),
+                None => Ok(()),
+            }
+        }
+        (kind, _) => Err(Error::InvalidParameter {
+            what: format!(
+                "{kind:?} scales need {} storage",
+                if kind.is_f16() { "f16" } else { "E8M0 byte" }
+            ),
+        }),
+    }
+}
+
+/// An owned FP4 E2M1 matrix in the canonical layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fp4Matrix {
+    layout: Fp4Layout,
+    codes: Vec<u8>,
+    scales: Fp4Scales,
+}
+
+/// A borrowed, validated view of an FP4 E2M1 matrix in the canonical layout (zero-copy
+/// over caller buffers). Constructing one checks every length and every scale, so
+/// kernels can rely on them: all scales are finite (E8M0 never `0xFF`).
+#[derive(Debug, Clone, Copy)]
+pub struct Fp4MatrixRef<'a> {
+    layout: Fp4Layout,
+    codes: &'a [u8],
+    scales: Fp4ScalesRef<'a>,
+}
+
+impl<'a> Fp4MatrixRef<'a> {
+    /// Wraps caller buffers: `codes` is the `[N][ceil(K/2)]` nibble plane, `scales` the
+    /// `[N][K/g]` scales in the storage the format's [`Fp4Scale`] names.
+    ///
+    /// # Errors
+    /// Everything [`Fp4Format::layout`] refuses; [`Error::BufferLength`] for a buffer of
+    /// the wrong length; [`Error::InvalidParameter`] for scales of the wrong storage kind,
+    /// a non-finite `f16` scale, an `f16` scale that is not a positive power of two under
+    /// [`Fp4Scale::F16Pow2`], or the E8M0 NaN code `0xFF`.
+    pub fn new(
+        format: Fp4Format,
+        n: usize,
+        k: usize,
+        codes: &'a [u8],
+        scales: Fp4ScalesRef<'a>,
+    ) -> Result<Self> {
+        let layout = format.layout(n, k)?;
+        check_len("codes", layout.codes_len, codes.len())?;
+        check_scales(format, layout.scales_len, scales)?;
+        Ok(Fp4MatrixRef {
+            layout,
+            codes,
+            scales,
+        })
+    }
+
+    /// The layout (shape, group length, buffer sizes).
+    pub fn layout(&self) -> &Fp4Layout {
+        &self.layout
+    }
+    /// The format.
+    pub fn format(&self) -> Fp4Format {
+        self.layout.format
+    }
+    /// Rows.
+    pub fn n(&self) -> usize {
+        self.layout.n
+    }
+    /// Columns.
+    pub fn k(&self) -> usize {
+        self.layout.k
+    }
+    /// The code plane, `[N][ceil(K/2)]` bytes (INT4 nibble order).
+    pub fn codes(&self) -> &'a [u8] {
+        self.codes
+    }
+    /// The scales, `[N][K/g]`.
+    pub fn scales(&self) -> Fp4ScalesRef<'a> {
+        self.scales
+    }
+
+    /// The scale of group `j` of row `n`, as `f32` (exact).
+    #[inline(always)]
+    pub fn scale(&self, n: usize, j: usize) -> f32 {
+        self.scales.get(n * self.layout.groups_per_row + j)
+    }
+
+    /// The 4-bit E2M1 code of element `(n, k)` (sign in bit 3).
+    #[inline(always)]
+    pub fn code(&self, n: usize, k: usize) -> u8 {
+        let rb = self.layout.row_bytes;
+        pack::get(&self.codes[n * rb..(n + 1) * rb], 4, k)
+    }
+
+    /// The value of element `(n, k)`: `scale(n, k / g) * e2m1(code(n, k))`, exact.
+    #[inline(always)]
+    pub fn weight(&self, n: usize, k: usize) -> f32 {
+        self.scale(n, k / self.layout.group_len) * E2M1.decode(self.code(n, k))
+    }
+
+    /// Dequantizes row `n` into `out` (length `K`).
+    pub fn dequantize_row(&self, n: usize, out: &mut [f32]) -> Result<()> {
+        let l = &self.layout;
+        if n >= l.n {
+            return Err(Error::InvalidShape {
+                what: format!("row {n} out of range for N = {}", l.n),
+            });
+        }
+        check_len("row output", l.k, out.len())?;
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = self.weight(n, k);
+        }
+        Ok(())
+    }
+
+    /// Dequantizes the whole matrix into `out` (length `N * K`, row-major).
+    pub fn dequantize(&self, out: &mut [f32]) -> Result<()> {
+        let l = &self.layout;
+        check_len("output", l.n * l.k, out.len())?;
+        for (n, row) in out.chunks_exact_mut(l.k).enumerate() {
+            self.dequantize_row(n, row)?;
+        }
+        Ok(())
+    }
+
+    /// Copies the view into an owned matrix.
+    pub fn to_owned(&self) -> Fp4Matrix {
+        Fp4Matrix {
+            layout: self.layout,
+            codes: self.codes.to_vec(),
+            scales: self.scales.to_owned(),
+        }
+    }
+}
+
+/// The smallest positive f16, `2^-24`: the scale of a nonzero group whose `amax / 6`
+/// rounds to zero (as in the INT quantizer).
+const MIN_SCALE: f16 = f16::from_bits(1);
+
+/// The exponent range of the power-of-two `f16` scales.
+const POW2_MIN_EXP: i32 = -24;
+const POW2_MAX_EXP: i32 = 15;
+
+/// The smallest `2^e`, `-24 <= e <= 15`, with `6 * 2^e >= amax`, or `2^15` if none is.
+/// `6 * 2^e` is exact in `f32`, so the comparison is exact.
+fn pow2_scale(amax: f32) -> f16 {
+    let e = (POW2_MIN_EXP..=POW2_MAX_EXP)
+        .find(|&e| 6.0 * 2f32.powi(e) >= amax)
+        .unwrap_or(POW2_MAX_EXP);
+    f16::from_f32(2f32.powi(e))
+}
+
+/// The scale of one group with largest magnitude `amax` (finite, `>= 0`), as documented
+/// on [`Fp4Matrix::quantize`], in the format's storage, and as `f32`.
+fn group_scale(amax: f32, kind: Fp4Scale) -> Result<(ScaleCode, f32)> {
+    let emax = E2M1.emax();
+    let max = E2M1.max();
+    Ok(match kind {
+        Fp4Scale::F16 => {
+            let s = f16::from_f32((amax / max).min(f16::MAX.to_f32()));
+            let s = if s.to_f32() == 0.0 && amax > 0.0 {
+                MIN_SCALE
+            } else {
+                s
+            };
+            (ScaleCode::F16(s), s.to_f32())
+        }
+        Fp4Scale::F16Pow2 => {
+            let s = if amax == 0.0 {
+                f16::ONE
+            } else {
+                pow2_scale(amax)
+            };
+            (ScaleCode::F16(s), s.to_f32())
+        }
+        Fp4Scale::E8M0 => {
+            let e = mx_shared_exponent(amax, emax)?;
+            (ScaleCode::E8M0(e), e8m0_decode(e))
+        }
+    })
+}
+
+/// One stored scale, before it is pushed to its storage.
+enum ScaleCode {
+    F16(f16),
+    E8M0(u8),
+}
+
+impl Fp4Matrix {
+    /// Quantizes a row-major `n x k` f32 matrix.
+    ///
+    /// Per group, with `amax` the largest magnitude of its elements:
+    /// - [`Fp4Scale::F16`]: `s = amax / 6` rounded to the nearest `f16` (ties to even),
+    ///   clamped to the `f16` maximum 65504 (so groups with `amax > 393024` saturate); a
+    ///   nonzero group whose scale would round to zero gets the smallest `f16`, `2^-24`;
+    ///   an all-zero group gets `s = 0`. Because `s` is rounded, `amax / s` may exceed 6
+    ///   slightly and the largest elements saturate at `6 s`: by at most `amax * 2^-11`
+    ///   for a normal `f16` scale, `6 * 2^-25` for a subnormal one (`amax < 3.7e-4`).
+    /// - [`Fp4Scale::F16Pow2`]: `s` is the smallest power of two `2^e >= amax / 6` with
+    ///   `-24 <= e <= 15` (so `amax / s` lies in `(3, 6]` unless clamped, and nothing
+    ///   saturates below `amax = 6 * 2^15 = 196608`); an all-zero group gets `s = 1`.
+    /// - [`Fp4Scale::E8M0`] (MXFP4): `s = 2^(floor(log2 amax) - 2)`, the byte of
+    ///   [`mx_shared_exponent`]`(amax, 2)` (OCP MX v1.0); an all-zero group gets
+    ///   [`E8M0_ONE`](crate::minifloat::E8M0_ONE) (`s = 1`). Then `amax / s` lies in
+    ///   `[4, 8)`, and elements beyond `6 s` saturate at `6 s` as the specification says.
+    ///
+    /// Every element is then encoded as the [`E2M1`] code of `v / s` (computed in `f32`
+    /// with the stored scale), round to nearest, ties to even, saturating at ±6; the sign
+    /// is kept, so `-0.0` gets code 8. In an all-zero `F16` group (`s = 0`) the codes are
+    /// those of the elements themselves (0 or 8).
+    ///
+    /// # Errors
+    /// Everything [`Fp4Format::layout`] refuses; [`Error::BufferLength`] if
+    /// `weights.len() != n * k`; [`Error::NonFinite`] with the index of the first NaN or
+    /// infinite element.
+    pub fn quantize(weights: &[f32], n: usize, k: usize, format: Fp4Format) -> Result<Self> {
+        let layout = format.layout(n, k)?;
+        check_len("weights", n * k, weights.len())?;
+        check_finite(weights)?;
+        let g = layout.group_len;
+        let mut f16_scales = Vec::new();
+        let mut e8m0_scales = Vec::new();
+        if format.scale.is_f16() {
+            f16_scales.reserve_exact(layout.scales_len);
+        } else {
+            e8m0_scales.reserve_exact(layout.scales_len);
+        }
+        let mut row_codes = vec![0u8; k];
+        let mut codes = vec![0u8; layout.codes_len];
+        for (r, row) in weights.chunks_exact(k).enumerate() {
+            for (j, grp) in row.chunks_exact(g).enumerate() {
+                let amax = grp.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
+                let (stored, s) = group_scale(amax, format.scale)?;
+                match stored {
+                    ScaleCode::F16(v) => f16_scales.push(v),
+                    ScaleCode::E8M0(e) => e8m0_scales.push(e),
+                }
+                for (i, (c, &v)) in row_codes[j * g..(j + 1) * g]
+                    .iter_mut()
+                    .zip(grp)
+                    .enumerate()
+                {
+                    // `s` is 0 only for an all-zero group; otherwise `|v / s|` is at most
+                    // a few times 6 (or `f32::MAX / 65504` under the f16 clamp): finite.
+                    let x = if s == 0.0 { v } else { v / s };
+                    *c = E2M1.encode(x).map_err(|_| Error::NonFinite {
+                        index: r * k + j * g + i,
+                    })?;
+                }
+            }
+            let out = &mut codes[r * layout.row_bytes..(r + 1) * layout.row_bytes];
+            pack::pack(&row_codes, 4, out)?;
+        }
+        let scales = if format.scale.is_f16() {
+            Fp4Scales::F16(f16_scales)
+        } else {
+            Fp4Scales::E8M0(e8m0_scales)
+        };
+        Ok(Fp4Matrix {
+            layout,
+            codes,
+            scales,
+        })
+    }
+
+    /// Builds an owned matrix from canonical buffers (validated like
+    /// [`Fp4MatrixRef::new`]).
+    pub fn from_parts(
+        format: Fp4Format,
+        n: usize,
+        k: usize,
+        codes: Vec<u8>,
+        scales: Fp4Scales,
+    ) -> Result<Self> {
+        let layout = *Fp4MatrixRef::new(format, n, k, &codes, scales.view())?.layout();
+        Ok(Fp4Matrix {
+            layout,
+            codes,
+            scales,
+        })
+    }
+
+    /// A borrowed view.
+    pub fn view(&self) -> Fp4MatrixRef<'_> {
+        Fp4MatrixRef {
+            layout: self.layout,
+            codes: &self.codes,
+            scales: self.scales.view(),
+        }
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &Fp4Layout {
+        &self.layout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::minifloat::E8M0_ONE;
+    use proptest::prelude::*;
+
+    const KINDS: [Fp4Scale; 3] = [Fp4Scale::F16, Fp4Scale::F16Pow2, Fp4Scale::E8M0];
+
+    fn quantize_view(w: &[f32], n: usize, k: usize, f: Fp4Format) -> (Fp4Matrix, Vec<f32>) {
+        let m = Fp4Matrix::quantize(w, n, k, f).unwrap();
+        let mut d = vec![0.0; n * k];
+        m.view().dequantize(&mut d).unwrap();
+        (m, d)
+    }
+
+    #[test]
+    fn layout_sizes() {
+        let l = Fp4Format::f16(Group::Size(32)).layout(3, 64).unwrap();
+        assert_eq!(
+            (
+                l.group_len,
+                l.groups_per_row,
+                l.row_bytes,
+                l.codes_len,
+                l.scales_len
+            ),
+            (32, 2, 32, 96, 6)
+        );
+        assert_eq!(l.weight_bytes(), 96 + 12);
+        // Odd K, one group per row: rows round up to whole bytes.
+        let l = Fp4Format::f16(Group::PerRow).layout(2, 33).unwrap();
+        assert_eq!(
+            (
+                l.group_len,
+                l.groups_per_row,
+                l.row_bytes,
+                l.codes_len,
+                l.scales_len
+            ),
+            (33, 1, 17, 34, 2)
+        );
+        let l = Fp4Format::f16_pow2(Group::Size(33)).layout(5, 33).unwrap();
+        assert_eq!((l.group_len, l.row_bytes, l.codes_len), (33, 17, 85));
+        let l = Fp4Format::f16(Group::PerRow).layout(1, 1).unwrap();
+        assert_eq!((l.row_bytes, l.codes_len, l.scales_len), (1, 1, 1));
+        let l = Fp4Format::f16(Group::Size(256)).layout(4, 768).unwrap();
+        assert_eq!((l.row_bytes, l.scales_len), (384, 12));
+        // MXFP4: E8M0 bytes per 32.
+        let l = Fp4Format::mxfp4().layout(2, 96).unwrap();
+        assert_eq!(
+            (
+                l.group_len,
+                l.groups_per_row,
+                l.row_bytes,
+                l.codes_len,
+                l.scales_len
+            ),
+            (32, 3, 48, 96, 6)
+        );
+        assert_eq!(l.weight_bytes(), 96 + 6);
+    }
+
+    #[test]
+    fn group_rules() {
+        // The F16 kinds accept exactly the groups the INT formats accept.
+        for kind in [Fp4Scale::F16, Fp4Scale::F16Pow2] {
+            let f = |group| Fp4Format { group, scale: kind };
+            assert!(matches!(
+                f(Group::Size(32)).layout(1, 48),
+                Err(Error::BadGroupSize { .. })
+            ));
+            assert!(matches!(
+                f(Group::Size(48)).layout(1, 96),
+                Err(Error::BadGroupSize { .. })
+            ));
+            assert!(f(Group::Size(0)).layout(1, 64).is_err());
+            assert!(f(Group::Size(64)).layout(1, 64).is_ok());
+        }
+        // MXFP4 needs exactly Size(32).
+        let mx = |group| Fp4Format {
+            group,
+            scale: Fp4Scale::E8M0,
+        };
+        for g in [Group::PerRow, Group::Size(64), Group::Size(16)] {
+            assert!(matches!(
+                mx(g).layout(1, 64),
+                Err(Error::InvalidParameter { .. })
+            ));
+            assert!(mx(g).validate().is_err());
+        }
+        assert!(matches!(
+            Fp4Format::mxfp4().layout(1, 48),
+            Err(Error::BadGroupSize { .. })
+        ));
+        assert!(Fp4Format::mxfp4().layout(1, 32).is_ok());
+        for f in [Fp4Format::mxfp4(), Fp4Format::f16(Group::PerRow)] {
+            assert!(matches!(f.layout(0, 32), Err(Error::InvalidShape { .. })));
+            assert!(matches!(f.layout(1, 0), Err(Error::InvalidShape { .. })));
+        }
+    }
+
+    /// Sizes near the top of `usize` are exact or an error, never wrapped.
+    #[test]
+    fn huge_shapes_are_exact_or_refused() {
+        let f = Fp4Format::f16(Group::PerRow);
+        let l = f.layout(1, (1 << 61) + 1).unwrap();
+        assert_eq!(
+            (l.row_bytes, l.codes_len, l.scales_len),
+            ((1 << 60) + 1, (1 << 60) + 1, 1)
+        );
+        let l = Fp4Format::mxfp4().layout(2, 1 << 60).unwrap();
+        assert_eq!(
+            (l.row_bytes, l.codes_len, l.scales_len),
+            (1 << 59, 1 << 60, 1 << 56)
+        );
+        for (n, k) in [
+            (8, 1usize << 61),
+            (1, 1 << 63),
+            (usize::MAX, 2),
+            (3, usize::MAX / 2),
+            (2, usize::MAX),
+        ] {
+            assert!(
+                matches!(f.layout(n, k), Err(Error::InvalidShape { .. })),
+                "{n} x {k}"
+            );
+        }
+    }
+
+    /// All 16 codes: packed by hand in INT4 nibble order, read back by `code`, valued by
+    /// `weight`, and reproduced by the quantizer.
+    #[test]
+    fn every_code_round_trips() {
+        // Codes 0..16 in order: byte i = code 2i | code (2i+1) << 4.
+        let packed: Vec<u8> = (0..8u8).map(|i| (2 * i) | ((2 * i + 1) << 4)).collect();
+        assert_eq!(packed[0], 0x10);
+        assert_eq!(packed[7], 0xFE);
+        let s = 0.75f32;
+        let scales = [f16::from_f32(s)];
+        let v = Fp4MatrixRef::new(
+            Fp4Format::f16(Group::PerRow),
+            1,
+            16,
+            &packed,
+            Fp4ScalesRef::F16(&scales),
+        )
+        .unwrap();
+        let mut d = [0.0f32; 16];
+        v.dequantize_row(0, &mut d).unwrap();
+        for c in 0..16u8 {
+            let k = usize::from(c);
+            assert_eq!(v.code(0, k), c);
+            let want = s * E2M1.decode(c);
+            assert_eq!(v.weight(0, k).to_bits(), want.to_bits(), "code {c}");
+            assert_eq!(d[k].to_bits(), want.to_bits());
+        }
+        assert!(d[8].is_sign_negative() && d[8] == 0.0, "code 8 is -0");
+        let (m, back) = quantize_view(&d, 1, 16, Fp4Format::f16(Group::PerRow));
+        assert_eq!(m.view().codes(), &packed[..]);
+        assert_eq!(m.view().scale(0, 0), s);
+        assert!(back.iter().zip(&d).all(|(a, b)| a.to_bits() == b.to_bits()));
+
+        // The same 16 codes twice in an MXFP4 group with scale 2^-3.
+        let packed2: Vec<u8> = packed.iter().chain(&packed).copied().collect();
+        let e = [124u8];
+        let v =
+            Fp4MatrixRef::new(Fp4Format::mxfp4(), 1, 32, &packed2, Fp4ScalesRef::E8M0(&e)).unwrap();
+        for k in 0..32 {
+            let c = (k % 16) as u8;
+            assert_eq!(v.code(0, k), c);
+            assert_eq!(v.weight(0, k), 0.125 * E2M1.decode(c));
+        }
+        let mut d = vec![0.0; 32];
+        v.dequantize(&mut d).unwrap();
+        let (m, _) = quantize_view(&d, 1, 32, Fp4Format::mxfp4());
+        assert_eq!(m.view().codes(), &packed2[..]);
+        assert_eq!(m.view().scales().e8m0(), Some(&e[..]));
+    }
+
+    /// A group of 32 worked by hand. The largest magnitude is 3.0 (elements 7 and 15),
+    /// so every scale kind picks s = 0.5:
+    /// - F16: 3 / 6 = 0.5, exact in f16 (0x3800);
+    /// - F16Pow2: the smallest power of two >= 0.5 is 0.5;
+    /// - E8M0: floor(log2 3) - 2 = -1, byte 126, 2^-1 = 0.5.
+    ///
+    /// Each code is E2M1-RNE of v / 0.5 (E2M1 magnitudes 0, .5, 1, 1.5, 2, 3, 4, 6 are
+    /// codes 0..7, the negatives 8..15):
+    /// ```text
+    ///  k   v       v/s    code      k   v      v/s    code
+    ///  0   0       0      0         16  0.125  0.25   0  tie 0|0.5 -> 0 (even)
+    ///  1   0.25    0.5    1         17  0.375  0.75   2  tie 0.5|1 -> 1
+    ///  2   0.5     1      2         18  0.625  1.25   2  tie 1|1.5 -> 1
+    ///  3   0.75    1.5    3         19  0.875  1.75   4  tie 1.5|2 -> 2
+    ///  4   1       2      4         20  1.25   2.5    4  tie 2|3 -> 2
+    ///  5   1.5     3      5         21  1.75   3.5    6  tie 3|4 -> 4
+    ///  6   2       4      6         22  2.5    5      6  tie 4|6 -> 4
+    ///  7   3       6      7         23 -0.1   -0.2    8  -> -0
+    ///  8  -0      -0      8         24  0.3    0.6    1  -> 0.5
+    ///  9  -0.25   -0.5    9         25 -0.4   -0.8    A  -> -1
+    /// 10  -0.5    -1      A         26  1.1    2.2    4  -> 2
+    /// 11  -0.75   -1.5    B         27 -1.3   -2.6    D  -> -3
+    /// 12  -1      -2      C         28  2.2    4.4    6  -> 4
+    /// 13  -1.5    -3      D         29 -2.6   -5.2    F  -> -6
+    /// 14  -2      -4      E         30  2.9    5.8    7  -> 6
+    /// 15  -3      -6      F         31  0.01   0.02   0  -> 0
+    /// ```
+    /// Bytes (even element low nibble): 10 32 54 76 98 BA DC FE 20 42 64 86 A1 D4 F6 07.
+    #[test]
+    fn hand_worked_group() {
+        #[rustfmt::skip]
+        let w: [f32; 32] = [
+            0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0,
+            -0.0, -0.25, -0.5, -0.75, -1.0, -1.5, -2.0, -3.0,
+            0.125, 0.375, 0.625, 0.875, 1.25, 1.75, 2.5, -0.1,
+            0.3, -0.4, 1.1, -1.3, 2.2, -2.6, 2.9, 0.01,
+        ];
+        #[rustfmt::skip]
+        let codes: [u8; 32] = [
+            0x0, 0x1, 0x2, 0x3, 0x4, 0x5, 0x6, 0x7,
+            0x8, 0x9, 0xA, 0xB, 0xC, 0xD, 0xE, 0xF,
+            0x0, 0x2, 0x2, 0x4, 0x4, 0x6, 0x6, 0x8,
+            0x1, 0xA, 0x4, 0xD, 0x6, 0xF, 0x7, 0x0,
+        ];
+        let bytes = [
+            0x10, 0x32, 0x54, 0x76, 0x98, 0xBA, 0xDC, 0xFE, 0x20, 0x42, 0x64, 0x86, 0xA1, 0xD4,
+            0xF6, 0x07,
+        ];
+        let formats = [
+            Fp4Format::f16(Group::Size(32)),
+            Fp4Format::f16_pow2(Group::Size(32)),
+            Fp4Format::mxfp4(),
+        ];
+        for f in formats {
+            let (m, d) = quantize_view(&w, 1, 32, f);
+            let v = m.view();
+            assert_eq!(v.codes(), &bytes[..], "{f:?}");
+            for (k, &c) in codes.iter().enumerate() {
+                assert_eq!(v.code(0, k), c, "{f:?} [{k}]");
+                assert_eq!(d[k], 0.5 * E2M1.decode(c));
+            }
+            assert_eq!(v.scale(0, 0), 0.5);
+            match v.scales() {
+                Fp4ScalesRef::F16(s) => assert_eq!(s, [f16::from_bits(0x3800)]),
+                Fp4ScalesRef::E8M0(e) => assert_eq!(e, [126]),
+            }
+        }
+    }
+
+    /// Where the three scale rules differ: a group with amax = 7 (and a -1).
+    /// - F16: 7/6 = 1.1666.. -> f16 1195 * 2^-10 = 1.1669921875; 7 / s = 5.998 -> 6,
+    ///   dequantized 6 s = 7.001953125; -1 / s = -0.857 -> -1, dequantized -s.
+    /// - F16Pow2: the smallest power of two >= 7/6 is 2; 7/2 = 3.5 ties 3|4 -> 4, value 8;
+    ///   -1/2 = -0.5 is exact.
+    /// - E8M0: floor(log2 7) - 2 = 0, s = 1; 7 saturates to 6; -1 is exact.
+    #[test]
+    fn scale_rules_differ() {
+        let mut w = [0.0f32; 32];
+        w[3] = 7.0;
+        w[4] = -1.0;
+        let s16 = 1195.0 / 1024.0;
+        let cases = [
+            (Fp4Format::f16(Group::Size(32)), s16, 6.0 * s16, -s16),
+            (Fp4Format::f16_pow2(Group::Size(32)), 2.0, 8.0, -1.0),
+            (Fp4Format::mxfp4(), 1.0, 6.0, -1.0),
+        ];
+        for (f, s, top, minus_one) in cases {
+            let (m, d) = quantize_view(&w, 1, 32, f);
+            assert_eq!(m.view().scale(0, 0), s, "{f:?}");
+            assert_eq!(d[3], top, "{f:?}");
+            assert_eq!(d[4], minus_one, "{f:?}");
+        }
+        assert_eq!(f16::from_f32(7.0 / 6.0).to_f32(), s16);
+    }
+
+    #[test]
+    fn zero_groups() {
+        let mut w = vec![0.0f32; 64];
+        w[33] = -0.0;
+        w[40] = 1.5;
+        for kind in KINDS {
+            let f = Fp4Format {
+                group: Group::Size(32),
+                scale: kind,
+            };
+            let (m, d) = quantize_view(&w, 1, 64, f);
+            let v = m.view();
+            let want = match kind {
+                Fp4Scale::F16 => 0.0,
+                _ => 1.0,
+            };
+            assert_eq!(v.scale(0, 0), want, "{kind:?}");
+            if kind == Fp4Scale::E8M0 {
+                assert_eq!(v.scales().e8m0().unwrap()[0], E8M0_ONE);
+            }
+            assert!(d[..32].iter().all(|&x| x == 0.0));
+            assert_eq!(v.code(0, 0), 0);
+            // A negative zero in a nonzero group keeps its sign.
+            assert_eq!(v.code(0, 33), 8);
+            assert_eq!(d[40], 1.5, "{kind:?}");
+        }
+        let (m, d) = quantize_view(&[-0.0, 0.0], 1, 2, Fp4Format::f16(Group::PerRow));
+        assert_eq!(m.view().codes(), &[0x08]);
+        assert_eq!(m.view().scale(0, 0), 0.0);
+        assert!(d[0].is_sign_negative() && d[0] == 0.0);
+    }
+
+    /// Tiny and huge groups: F16 keeps the smallest f16 instead of 0 and clamps at the
+    /// f16 maximum; F16Pow2 clamps to 2^-24 / 2^15; E8M0 is exact down to 2^-127.
+    #[test]
+    fn extreme_groups() {
+        let min = f16::from_bits(1).to_f32();
+        let f = Fp4Format::f16(Group::PerRow);
+        let p = Fp4Format::f16_pow2(Group::PerRow);
+        for amax in [1e-9f32, 2.9e-7, 1e-30, f32::from_bits(1)] {
+            let w = [amax, -amax / 2.0, 0.0];
+            let (m, _) = quantize_view(&w, 1, 3, f);
+            assert_eq!(m.view().scale(0, 0), min, "{amax:e}");
+            let (m, _) = quantize_view(&w, 1, 3, p);
+            assert_eq!(m.view().scale(0, 0), min, "{amax:e}");
+        }
+        // f16 subnormal scale: 1e-6 / 6 rounds to 3 * 2^-24.
+        let (m, _) = quantize_view(&[1e-6], 1, 1, f);
+        assert_eq!(m.view().scale(0, 0), 3.0 * min);
+        let (m, d) = quantize_view(&[1e6, -1e5, 3e38], 1, 3, f);
+        assert_eq!(m.view().scale(0, 0), 65504.0);
+        // 1e6 / 65504 = 15.3 -> 6; -1e5 / 65504 = -1.53 -> -1.5.
+        assert_eq!(d, [65504.0 * 6.0, -65504.0 * 1.5, 65504.0 * 6.0]);
+        let (m, d) = quantize_view(&[1e6, 196608.0, -98304.0], 1, 3, p);
+        assert_eq!(m.view().scale(0, 0), 32768.0);
+        assert_eq!(d, [196608.0, 196608.0, -98304.0]);
+        // E8M0 bottoms out at 2^-127 (an f32 subnormal); the top is never reached.
+        let mut w = [0.0f32; 32];
+        w[0] = 1e-38;
+        w[1] = f32::from_bits(1);
+        let (m, d) = quantize_view(&w, 1, 32, Fp4Format::mxfp4());
+        assert_eq!(m.view().scales().e8m0(), Some(&[0u8][..]));
+        // 1e-38 / 2^-127 = 1.70 -> 1.5.
+        assert_eq!(f64::from(d[0]), 1.5 * 2f64.powi(-127));
+        assert_eq!(d[1], 0.0);
+        w[0] = f32::MAX;
+        let (m, d) = quantize_view(&w, 1, 32, Fp4Format::mxfp4());
+        assert_eq!(m.view().scales().e8m0(), Some(&[252u8][..]));
+        assert_eq!(d[0], 6.0 * 2f32.powi(125));
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let f = Fp4Format::f16(Group::Size(32));
+        let mut w = vec![0.0f32; 64];
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -f32::NAN] {
+            w[40] = bad;
+            for kind in KINDS {
+                let f = Fp4Format {
+                    group: Group::Size(32),
+                    scale: kind,
+                };
+                assert_eq!(
+                    Fp4Matrix::quantize(&w, 1, 64, f),
+                    Err(Error::NonFinite { index: 40 })
+                );
+            }
+        }
+        assert!(matches!(
+            Fp4Matrix::quantize(&[0.0; 63], 1, 64, f),
+            Err(Error::BufferLength { .. })
+        ));
+        assert!(matches!(
+            Fp4Matrix::quantize(&[0.0; 65], 1, 64, f),
+            Err(Error::BufferLength { .. })
+        ));
+        assert!(Fp4Matrix::quantize(&[], 0, 64, f).is_err());
+
+        let codes = [0u8; 32];
+        let ok = [f16::ONE; 2];
+        fn sref(s: &[f16]) -> Fp4ScalesRef<'_> {
+            Fp4ScalesRef::F16(s)
+        }
+        assert!(Fp4MatrixRef::new(f, 1, 64, &codes, sref(&ok)).is_ok());
+        // Short and long buffers.
+        assert!(matches!(
+            Fp4MatrixRef::new(f, 1, 64, &codes[..31], sref(&ok)),
+            Err(Error::BufferLength {
+                what: "codes",
+                expected: 32,
+                got: 31
+            })
+        ));
+        assert!(matches!(
+            Fp4MatrixRef::new(f, 1, 64, &codes, sref(&ok[..1])),
+            Err(Error::BufferLength {
+                what: "scales",
+                expected: 2,
+                got: 1
+            })
+        ));
+        assert!(matches!(
+            Fp4MatrixRef::new(f, 1, 64, &[0; 33], sref(&ok)),
+            Err(Error::BufferLength { .. })
+        ));
+        // Non-finite f16 scales.
+        for bad in [f16::NAN, f16::INFINITY, f16::NEG_INFINITY] {
+            let s = [f16::ONE, bad];
+            for fm in [f, Fp4Format::f16_pow2(Group::Size(32))] {
+                assert!(matches!(
+                    Fp4MatrixRef::new(fm, 1, 64, &codes, sref(&s)),
+                    Err(Error::InvalidParameter { .. })
+                ));
+                assert!(Fp4Matrix::from_parts(
+                    fm,
+                    1,
+                    64,
+                    codes.to_vec(),
+                    Fp4Scales::F16(s.to_vec())
+                )
+                .is_err());
+            }
+        }
+        // Any finite f16 is a valid F16 scale (the INT convention), but not a valid
+        // power-of-two scale.
+        let p = Fp4Format::f16_pow2(Group::Size(32));
+        for x in [0.0f32, -0.0, -1.0, 0.75, 3.0, -0.5, 65504.0] {
+            let s = [f16::ONE, f16::from_f32(x)];
+            assert!(Fp4MatrixRef::new(f, 1, 64, &codes, sref(&s)).is_ok());
+            assert!(
+                matches!(
+                    Fp4MatrixRef::new(p, 1, 64, &codes, sref(&s)),
+                    Err(Error::InvalidParameter { .. })
+                ),
+                "{x}"
+            );
+        }
+        // E8M0: the NaN code, wrong storage kinds.
+        let mx = Fp4Format::mxfp4();
+        assert!(Fp4MatrixRef::new(mx, 1, 64, &codes, Fp4ScalesRef::E8M0(&[0, 254])).is_ok());
+        assert!(matches!(
+            Fp4MatrixRef::new(mx, 1, 64, &codes, Fp4ScalesRef::E8M0(&[127, 0xFF])),
+            Err(Error::InvalidParameter { .. })
+        ));
+        assert!(
+            Fp4Matrix::from_parts(mx, 1, 64, codes.to_vec(), Fp4Scales::E8M0(vec![0xFF, 1]))
+                .is_err()
+        );
+        assert!(matches!(
+            Fp4MatrixRef::new(mx, 1, 64, &codes, Fp4ScalesRef::E8M0(&[127])),
+            Err(Error::BufferLength { .. })
+        ));
+        assert!(matches!(
+            Fp4MatrixRef::new(mx, 1, 64, &codes, sref(&ok)),
+            Err(Error::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            Fp4MatrixRef::new(f, 1, 64, &codes, Fp4ScalesRef::E8M0(&[127, 127])),
+            Err(Error::InvalidParameter { .. })
+        ));
+        // Output buffers and rows.
+        let v = Fp4MatrixRef::new(f, 1, 64, &codes, sref(&ok)).unwrap();
+        assert!(v.dequantize_row(1, &mut [0.0; 64]).is_err());
+        assert!(v.dequantize_row(0, &mut [0.0; 63]).is_err());
+        assert!(v.dequantize(&mut [0.0; 65]).is_err());
+    }
+
+    #[test]
+    fn f16_pow2_recognizer() {
+        let mut n = 0;
+        for bits in 0..=u16::MAX {
+            let s = f16::from_bits(bits);
+            let x = s.to_f32();
+            let want = x > 0.0 && x.is_finite() && x.log2().fract() == 0.0;
+            assert_eq!(is_f16_pow2(s), want, "{bits:#06x}");
+            n += usize::from(want);
+        }
+        assert_eq!(n, 40, "2^-24 ..= 2^15");
+    }
+
+    /// Half the gap between neighbouring E2M1 magnitudes around `x = |v| / s`, or the
+    /// overshoot when `x` is beyond 6: the largest error of RNE at that magnitude, in
+    /// units of the scale.
+    fn e2m1_bound(x: f64) -> f64 {
+        match x {
+            x if x > 6.0 => x - 6.0,
+            x if x >= 4.0 => 1.0,
+            x if x >= 2.0 => 0.5,
+            _ => 0.25,
+        }
+    }
+
+    fn random_weights(n: usize, seed: u64, spread: i32) -> Vec<f32> {
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..n)
+            .map(|_| {
+                let r = next();
+                let u = (r >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                // Magnitudes over several binades, so groups differ in scale.
+                let e = (r & 0xFF) as i32 % (2 * spread + 1) - spread;
+                u * 4.0 * 2f32.powi(e)
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn quantize_dequantize_roundtrip(
+            kind in prop::sample::select(KINDS.to_vec()),
+            gi in 0usize..5,
+            n in 1usize..5,
+            kmul in 1usize..4,
+            spread in 0i32..12,
+            shift in -30i32..24,
+            seed in any::<u64>(),
+        ) {
+            let group = match (kind, gi) {
+                (Fp4Scale::E8M0, _) => Group::Size(32),
+                (_, 4) => Group::PerRow,
+                (_, gi) => Group::Size(Group::SIZES[gi]),
+            };
+            let k = match group { Group::Size(g) => g * kmul, Group::PerRow => 17 * kmul };
+            let f = Fp4Format { group, scale: kind };
+            // Shifted so that groups reach subnormal f16 scales and the f16 clamps.
+            let w: Vec<f32> = random_weights(n * k, seed, spread)
+                .into_iter()
+                .map(|x| x * 2f32.powi(shift))
+                .collect();
+            let (m, back) = quantize_view(&w, n, k, f);
+            let v = m.view();
+            let g = v.layout().group_len;
+            for r in 0..n {
+                for j in 0..k / g {
+                    let grp = &w[r * k + j * g..r * k + (j + 1) * g];
+                    let amax = grp.iter().fold(0.0f32, |a, &x| a.max(x.abs()));
+                    let s = v.scale(r, j);
+                    // The scale each rule promises.
+                    match kind {
+                        Fp4Scale::F16 => {
+                            let want = f16::from_f32((amax / 6.0).min(65504.0)).to_f32();
+                            let tiny = want == 0.0 && amax > 0.0;
+                            prop_assert_eq!(s, if tiny { 2f32.powi(-24) } else { want });
+                        }
+                        Fp4Scale::F16Pow2 => {
+                            prop_assert!(is_f16_pow2(f16::from_f32(s)));
+                            prop_assert!(6.0 * s >= amax || s == 32768.0);
+                            prop_assert!(3.0 * s < amax || s == 2f32.powi(-24) || amax == 0.0,
+                                "not the smallest: s {} amax {}", s, amax);
+                        }
+                        Fp4Scale::E8M0 => {
+                            let e = v.scales().e8m0().unwrap()[r * (k / g) + j];
+                            prop_assert_eq!(Ok(e), mx_shared_exponent(amax, E2M1.emax()));
+                            prop_assert_eq!(s, e8m0_decode(e));
+                        }
+                    }
+                    for (i, &x) in grp.iter().enumerate() {
+                        let kk = j * g + i;
+                        let y = back[r * k + kk];
+                        prop_assert_eq!(y, v.weight(r, kk));
+                        prop_assert_eq!(y, s * E2M1.decode(v.code(r, kk)));
+                        let err = (f64::from(x) - f64::from(y)).abs();
+                        if s == 0.0 {
+                            prop_assert_eq!(y, 0.0);
+                            continue;
+                        }
+                        let s64 = f64::from(s);
+                        let xs = f64::from(x).abs() / s64;
+                        // Half an E2M1 step at that magnitude (or the saturation
+                        // overshoot), times the scale, plus the f32 rounding of x / s.
+                        let bound = e2m1_bound(xs) * s64 + f64::from(x).abs() * 1e-6;
+                        prop_assert!(
+                            err <= bound,
+                            "{:?} [{},{}] x={:e} y={:e} s={:e} bound={:e}",
+                            f, r, kk, x, y, s, bound
+                        );
+                        // And no representable value is nearer (ties aside).
+                        let best = E2M1.table().iter()
+                            .map(|&c| (f64::from(x) - s64 * f64::from(c)).abs())
+                            .fold(f64::INFINITY, f64::min);
+                        prop_assert!(err <= best + f64::from(x).abs() * 1e-6);
+                        // The sign is kept.
+                        prop_assert!(y == 0.0 || (y > 0.0) == (x > 0.0));
+                    }
+                }
+            }
+            // Unused high nibbles of odd rows are zero.
+            if k % 2 == 1 {
+                for r in 0..n {
+                    prop_assert_eq!(v.codes()[(r + 1) * v.layout().row_bytes - 1] >> 4, 0);
+                }
+            }
+            // Round trip through from_parts and to_owned.
+            let (codes, scales) = (v.codes().to_vec(), v.scales().to_owned());
+            let again = Fp4Matrix::from_parts(f, n, k, codes, scales).unwrap();
+            prop_assert_eq!(&again, &m);
+            prop_assert_eq!(&v.to_owned(), &m);
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! Decode steps of FP4 E2M1 (`w = s * e2m1(code)`, an f16 or E8M0 scale per group).
+//!
+//! The code plane is laid out as INT4's (element `2i` in the low nibble of byte `i`), so
+//! every step reads bytes where INT4's does and differs only in what a nibble means:
+//! - A8: a byte table lookup (`pshufb` / `vqtbl1q`) turns each nibble into
+//!   `2 e2m1 + 12` (0..=24, an unsigned byte for the `u8 x i8` dot), the `+12` removed
+//!   through the activations' negated sums exactly as INT4 removes its zero-point 8; the
+//!   scale is halved (exact) to undo the 2.
+//! - f32 GEMV and GEMM (x86): an f32 permute of the magnitudes `|e2m1|` (scaled by the
+//!   group's scale for the GEMV) indexed by the nibble, then the nibble's sign bit moved to
+//!   bit 31 and XORed in ([`Simd::fflip`]). Every weight is exact (a 2-bit significand
+//!   times an f16 or a power of two), as in the reference.
+
+#[cfg(target_arch = "x86_64")]
+use core::ops::Range;
+
+use lowbit_formats::fp4::{Fp4MatrixRef, Fp4ScalesRef};
+use lowbit_formats::minifloat::e8m0_decode;
+
+#[cfg(target_arch = "x86_64")]
+use super::int::f16_widen;
+use super::int::{Int, IntAct};
+use super::{A8Decode, Planar};
+#[cfg(target_arch = "x86_64")]
+use super::{GemmDecode, GemvDecode};
+use crate::a8::A8Activations;
+use crate::contract::{fp4_weights, Weights};
+#[cfg(target_arch = "x86_64")]
+use crate::driver::gemm::{RowGroup, GPC};
+#[cfg(target_arch = "x86_64")]
+use crate::reference::Elements;
+use crate::simd::Dot;
+#[cfg(target_arch = "x86_64")]
+use crate::simd::Simd;
+
+/// FP4 E2M1 weights, any scale kind.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fp4;
+
+/// `2 e2m1(code) + 12` for every code: 2 e2m1 is an integer in -12..=12.
+const A8_TABLE: [u8; 16] = {
+    let mag = [0u8, 1, 2, 3, 4, 6, 8, 12];
+    let mut t = [0u8; 16];
+    let mut i = 0;
+    while i < 8 {
+        t[i] = 12 + mag[i];
+        t[i + 8] = 12 - mag[i];
+        i += 1;
+    }
+    t
+};
+
+/// `|e2m1(i & 7)|` for `i < 16` (the table an 8- or 16-entry permute reads).
+#[cfg(target_arch = "x86_64")]
+const MAG16: [f32; 16] = {
+    let mag = [0.0f32, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0];
+    let mut t = [0.0f32; 16];
+    let mut i = 0;
+    while i < 16 {
+        t[i] = mag[i & 7];
+        i += 1;
+    }
+    t
+};
+
+/// `2^(e - 127)` for every E8M0 byte (the NaN byte never reaches a kernel: views refuse it).
+static E8M0: [f32; 256] = {
+    let mut t = [0.0f32; 256];
+    let mut i = 0;
+    while i < 255 {
+        t[i] = e8m0_decode(i as u8);
+        i += 1;
+    }
+    t
+};
+
+/// The scales of groups `j0 .. j0 + out.len()` of row `n`, as f32.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn scales_into<S: Simd>(s: S, w: &Fp4MatrixRef<'_>, n: usize, j0: usize, out: &mut [f32]) {
+    let i0 = n * w.layout().groups_per_row + j0;
+    let len = out.len();
+    match w.scales() {
+        Fp4ScalesRef::F16(v) => f16_widen(s, &v[i0..i0 + len], out),
+        Fp4ScalesRef::E8M0(v) => {
+            for (d, &e) in out.iter_mut().zip(&v[i0..i0 + len]) {
+                *d = E8M0[usize::from(e)];
+            }
+        }
+    }
+}
+
+impl<'a> Planar<'a> for Fp4MatrixRef<'a> {
+    #[inline(always)]
+    fn n(&self) -> usize {
+        self.layout().n
+    }
+    #[inline(always)]
+    fn k(&self) -> usize {
+        self.layout().k
+    }
+    #[inline(always)]
+    fn group_len(&self) -> usize {
+        self.layout().group_len
+    }
+    #[inline(always)]
+    fn groups_per_row(&self) -> usize {
+        self.layout().groups_per_row
+    }
+    #[inline(always)]
+    fn plane(&self, i: usize) -> &'a [u8] {
+        if i == 0 {
+            self.codes()
+        } else {
+            &[]
+        }
+    }
+    #[inline(always)]
+    fn row_bytes(&self, i: usize) -> usize {
+        if i == 0 {
+            self.layout().row_bytes
+        } else {
+            0
+        }
+    }
+    #[inline(always)]
+    fn scale_ptr(&self) -> (*const u8, usize) {
+        match self.scales() {
+            Fp4ScalesRef::F16(v) => (v.as_ptr().cast(), 2),
+            Fp4ScalesRef::E8M0(v) => (v.as_ptr(), 1),
+        }
+    }
+    #[inline(always)]
+    fn zeros_ptr(&self) -> Option<*const u8> {
+        None
+    }
+}
+
+/// A8: INT4's step shape and activation layout (`8 * LANES` elements; low nibbles against
+/// the even half of the activation chunk, high nibbles against the odd half), the nibbles
+/// looked up in [`A8_TABLE`].
+impl<S: Dot> A8Decode<S> for Fp4 {
+    type W<'a> = Fp4MatrixRef<'a>;
+
+    #[inline(always)]
+    fn view<'a>(w: &Weights<'a>) -> Fp4MatrixRef<'a> {
+        fp4_weights(w)
+    }
+
+    const STEP: usize = <Int<4> as A8Decode<S>>::STEP;
+    const STEP_BYTES: (usize, usize) = (<Self as A8Decode<S>>::STEP / 2, 0);
+    type Act = IntAct<S>;
+
+    #[inline(always)]
+    fn act(s: S, x: &A8Activations, st: usize) -> IntAct<S> {
+        <Int<4> as A8Decode<S>>::act(s, x, st)
+    }
+
+    #[inline(always)]
+    unsafe fn dot<const SYM: bool>(
+        s: S,
+        w: &Fp4MatrixRef<'_>,
+        n: usize,
+        st: usize,
+        act: &IntAct<S>,
+        _z: S::I,
+    ) -> S::I {
+        let b0 = <Self as A8Decode<S>>::STEP_BYTES.0;
+        // SAFETY: n < N and (st + 1) STEP <= K (the caller's contract), so the step's
+        // bytes st * b0 .. (st + 1) * b0 of row n lie within the row.
+        let wv = unsafe { s.bload(w.codes().as_ptr().add(n * w.layout().row_bytes + st * b0)) };
+        let m = s.bsplat(0x0F);
+        let t = s.btable(&A8_TABLE);
+        let lo = s.blookup(t, s.band(wv, m));
+        let hi = s.blookup(t, s.band(s.bsrl16::<4>(wv), m));
+        // -12 * (the lane's activation sum): the +12 of the table, removed exactly.
+        let neg = act.neg[0];
+        let corr = s.iadd(s.isll(neg, 3), s.isll(neg, 2));
+        s.dot_small::<2>(corr, [lo, hi, lo, hi], act.x)
+    }
+
+    #[inline(always)]
+    fn tail(w: &Fp4MatrixRef<'_>, x: &A8Activations, n: usize, first_block: usize) -> f32 {
+        crate::reference::gemv_a8::row_from_block(w, x, n, first_block)
+    }
+
+    #[inline(always)]
+    unsafe fn scales<const GPS: usize, const SYM: bool>(
+        s: S,
+        w: &Fp4MatrixRef<'_>,
+        n: usize,
+        st: usize,
+        gshift: u32,
+    ) -> (S::F, S::I) {
+        let l = w.layout();
+        let j = n * l.groups_per_row + ((st * <Self as A8Decode<S>>::STEP) >> gshift);
+        debug_assert!(j + GPS <= l.scales_len);
+        let sw = match w.scales() {
+            // SAFETY: the step's GPS groups of row n exist (the caller's contract).
+            Fp4ScalesRef::F16(v) => unsafe { s.f16_spread(v.as_ptr().add(j).cast(), GPS) },
+            Fp4ScalesRef::E8M0(v) => {
+                let mut f = [0.0f32; 8];
+                for (d, &e) in f.iter_mut().zip(&v[j..j + GPS]) {
+                    *d = E8M0[usize::from(e)];
+                }
+                // SAFETY: `f` holds 8 >= GPS values.
+                unsafe { s.fspread(f.as_ptr(), GPS) }
+            }
+        };
+        // Half the scale (exact) for the doubled elements.
+        (s.fmul(sw, s.fsplat(0.5)), s.isplat(0))
+    }
+}
+
+/// x86 f32 GEMV: one widening load puts byte `i` of the chunk in lane `i`; the group's
+/// table holds `s * |e2m1|` (exact), read by the low nibble and by the high nibble
+/// (shifted down), each with its sign bit flipped in.
+#[cfg(target_arch = "x86_64")]
+impl<S: Simd> GemvDecode<S> for Fp4 {
+    type W<'a> = Fp4MatrixRef<'a>;
+
+    #[inline(always)]
+    fn view<'a>(w: &Weights<'a>) -> Fp4MatrixRef<'a> {
+        fp4_weights(w)
+    }
+
+    const CHUNK: usize = 2 * S::LANES;
+    const PARTS: usize = 2;
+    const PER_BYTE: usize = 2;
+    const RUN: usize = 2 * S::LANES;
+    const PRESCALED: bool = true;
+    type Tbl = S::F;
+
+    #[inline(always)]
+    fn chunk_bytes(k: usize) -> (usize, usize) {
+        (k / 2, 0)
+    }
+
+    #[inline(always)]
+    fn scales(s: S, w: &Fp4MatrixRef<'_>, n: usize, j0: usize, out: &mut [f32]) {
+        scales_into(s, w, n, j0, out)
+    }
+
+    #[inline(always)]
+    fn zeros(_: S, _: &Fp4MatrixRef<'_>, _: usize, _: usize, _: &mut [f32]) {}
+
+    #[inline(always)]
+    fn table<const SYM: bool>(s: S, scale: f32, _zero: f32) -> S::F {
+        // SAFETY: MAG16 holds 16 >= LANES f32.
+        s.fmul(unsafe { s.fload(MAG16.as_ptr()) }, s.fsplat(scale))
+    }
+
+    #[inline(always)]
+    unsafe fn decode(s: S, p0: *const u8, _p1: *const u8, tb: &S::F) -> [S::F; 8] {
+        let mut w = [s.fzero(); 8];
+        // SAFETY: the caller guarantees the chunk's LANES bytes at p0.
+        let v = unsafe { s.u8_load_i32(p0) };
+        // Sign of the low nibble: bit 3 to bit 31; of the high nibble: bit 7.
+        w[0] = s.fflip(s.fpermute(*tb, v), s.isll(v, 28));
+        w[1] = s.fflip(s.fpermute(*tb, s.isrl(v, 4)), s.isll(v, 24));
+        w
+    }
+
+    #[inline(always)]
+    fn tail(w: &Fp4MatrixRef<'_>, n: usize, _j: usize, ks: Range<usize>, x: &[f32]) -> f32 {
+        let mut t = 0.0f32;
+        for k in ks {
+            t += w.elem(n, k) * x[k];
+        }
+        t
+    }
+}
+
+/// x86 GEMM: code `t` of each lane's dword (bits `4t ..`) through the permute of
+/// [`MAG16`], its sign (bit `4t + 3`) flipped in, times the lane's scale: exactly
+/// [`Elements::fused`].
+#[cfg(target_arch = "x86_64")]
+impl<S: Simd> GemmDecode<S> for Fp4 {
+    type W<'a> = Fp4MatrixRef<'a>;
+
+    #[inline(always)]
+    fn view<'a>(w: &Weights<'a>) -> Fp4MatrixRef<'a> {
+        fp4_weights(w)
+    }
+
+    const MAIN_BITS: usize = 4;
+    const PLANE1_BITS: usize = 0;
+
+    #[inline(always)]
+    fn params(
+        s: S,
+        w: &Fp4MatrixRef<'_>,
+        rg: &RowGroup,
+        j0: usize,
+        nj: usize,
+        p: &mut [(S::F, S::F); GPC],
+    ) {
+        let nj = nj.min(GPC);
+        let mut sb = [[0.0f32; 16]; GPC];
+        for (i, &row) in rg.rows[..S::LANES].iter().enumerate() {
+            let mut col = [0.0f32; GPC];
+            scales_into(s, w, row, j0, &mut col[..nj]);
+            for (lanes, &v) in sb.iter_mut().zip(&col[..nj]) {
+                lanes[i] = v;
+            }
+        }
+        for jj in 0..nj {
+            // SAFETY: `sb[jj]` holds 16 >= LANES values.
+            p[jj] = (unsafe { s.fload(sb[jj].as_ptr()) }, s.fzero());
+        }
+    }
+
+    #[inline(always)]
+    fn weight(s: S, lo: S::I, _hi: S::I, (_c, t): (usize, usize), (sc, _): (S::F, S::F)) -> S::F {
+        // SAFETY: MAG16 holds 16 >= LANES f32.
+        let mag = s.fpermute(unsafe { s.fload(MAG16.as_ptr()) }, s.isrl(lo, 4 * t as u32));
+        s.fmul(s.fflip(mag, s.isll(lo, 28 - 4 * t as u32)), sc)
+    }
+
+    #[inline(always)]
+    fn scalar(w: &Fp4MatrixRef<'_>, n: usize, k: usize) -> f32 {
+        w.fused(n, k)
+    }
+}

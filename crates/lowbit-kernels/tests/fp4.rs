@@ -1,0 +1,249 @@
+//! Every FP4 E2M1 kernel (f32 GEMV, A8 GEMV, batched GEMM) on every ISA this machine
+//! has, against the scalar reference: random shapes with tails, every group size, every
+//! scale kind (f16, power-of-two f16, E8M0), and every code at extreme scales.
+//!
+//! Bounds (as for INT, see `int_gemv.rs` and `int_a8.rs`):
+//! - f32 GEMV: the weights `s * e2m1` are exact in every path, so paths differ only in
+//!   the order of the f32 sum: within `2 gamma_{K+2} sum_k |w_k x_k|` of the reference.
+//! - A8 GEMV: the block dot products `sum 2 e2m1(q) x8` are exact integers in every path;
+//!   paths differ in how the terms `(s/2 * s_x) d_b` are summed: within
+//!   `2 gamma_{K+8} sum |s/2 s_x 2e2m1 x8|`.
+//! - GEMM: bitwise the fused order ([`reference::gemm::gemm_fused`]), whatever `m`.
+//!
+//! An off-by-one code or a wrong nibble changes a term by at least `|s x| / 2`, far above
+//! these bounds for the magnitudes used here.
+
+use lowbit_formats::act::BLOCK;
+use lowbit_formats::fp4::{Fp4Format, Fp4Matrix, Fp4MatrixRef};
+use lowbit_formats::Group;
+use lowbit_kernels::a8::A8Activations;
+use lowbit_kernels::reference::{self, Elements};
+use lowbit_kernels::{Out, Weights};
+use proptest::prelude::*;
+
+mod common;
+use common::{a8_entries, gamma, gemm_entries, gemv_entries, run_gemv, xorshift};
+
+/// A random `n x k` FP4 matrix whose weights span `2^-e .. 2^e` around `mag`, and
+/// activations of `k` elements.
+fn matrix(format: Fp4Format, n: usize, k: usize, mag: f32, seed: u64) -> (Fp4Matrix, Vec<f32>) {
+    let mut s = seed | 1;
+    let w: Vec<f32> = (0..n * k)
+        .map(|i| {
+            let v = xorshift(&mut s) * mag;
+            // Some rows with a much larger spread, so codes 1..7 all occur.
+            if (i / k).is_multiple_of(3) {
+                v * v.abs()
+            } else {
+                v
+            }
+        })
+        .collect();
+    let x: Vec<f32> = (0..k).map(|_| xorshift(&mut s) * 2.0).collect();
+    (Fp4Matrix::quantize(&w, n, k, format).unwrap(), x)
+}
+
+fn f32_tolerance(w: &Fp4MatrixRef<'_>, x: &[f32], n: usize) -> f64 {
+    let a: f64 = x
+        .iter()
+        .enumerate()
+        .map(|(k, &xk)| (f64::from(w.weight(n, k)) * f64::from(xk)).abs())
+        .sum();
+    2.0 * gamma(w.k() + 2) * a + 1e-30
+}
+
+fn a8_tolerance(w: &Fp4MatrixRef<'_>, x: &A8Activations, n: usize) -> f64 {
+    let g = w.layout().group_len;
+    let a: f64 = (0..w.k())
+        .map(|k| {
+            let s = f64::from(w.a8_scale(n, k / g)) * f64::from(x.block_scale(k / BLOCK));
+            (s * f64::from(w.a8_elem(n, k)) * f64::from(x.code(k))).abs()
+        })
+        .sum();
+    2.0 * gamma(w.k() + 8) * a * 1.01 + 1e-30
+}
+
+/// Runs every FP4 entry of every operation on `w` and checks it against the reference.
+fn check(w: &Fp4MatrixRef<'_>, x: &[f32], rows: std::ops::Range<usize>) {
+    let wt = Weights::Fp4(*w);
+    let nr = rows.len();
+    // f32 GEMV.
+    let mut want = vec![0.0f32; nr];
+    (reference::gemv::gemv)(&wt, x, rows.clone(), &mut want, &Out::STORE);
+    for (i, n) in rows.clone().enumerate() {
+        assert_eq!(want[i], reference::gemv::row(w, x, n));
+    }
+    for e in gemv_entries(&wt) {
+        let mut y = vec![f32::NAN; nr];
+        run_gemv(e, &wt, x, rows.clone(), &mut y, &Out::STORE);
+        for (i, n) in rows.clone().enumerate() {
+            let d = (f64::from(y[i]) - f64::from(want[i])).abs();
+            assert!(
+                d <= f32_tolerance(w, x, n),
+                "{} row {n}: {} vs {}",
+                e.name,
+                y[i],
+                want[i]
+            );
+        }
+    }
+    // A8 GEMV.
+    let xq = A8Activations::new(x).unwrap();
+    for e in a8_entries(&wt) {
+        let mut y = vec![f32::NAN; nr];
+        (e.run)(&wt, &xq, rows.clone(), &mut y, &Out::STORE);
+        for (i, n) in rows.clone().enumerate() {
+            let r = reference::gemv_a8::row_from_block(w, &xq, n, 0);
+            let d = (f64::from(y[i]) - f64::from(r)).abs();
+            assert!(
+                d <= a8_tolerance(w, &xq, n),
+                "{} row {n}: {} vs {r}",
+                e.name,
+                y[i]
+            );
+        }
+    }
+    // GEMM, m = 1..=3 rows of activations (the row and shifted copies), bitwise.
+    let k = w.k();
+    for m in 1..=3 {
+        let xs: Vec<f32> = (0..m * k).map(|i| x[i % k] + (i / k) as f32).collect();
+        let ldy = nr + 1;
+        let len = (m - 1) * ldy + nr;
+        let mut fused = vec![7.0f32; len];
+        reference::gemm::gemm_fused(&wt, &xs, m, rows.clone(), &mut fused, ldy, &Out::STORE);
+        for e in gemm_entries(&wt) {
+            let mut y = vec![7.0f32; len];
+            (e.run)(&wt, &xs, m, rows.clone(), &mut y, ldy, &Out::STORE);
+            if e.variant.isa() == lowbit_kernels::Isa::Scalar {
+                // The reference GEMM sums as the reference GEMV does.
+                for mi in 0..m {
+                    for (i, n) in rows.clone().enumerate() {
+                        let r = reference::gemv::row(w, &xs[mi * k..(mi + 1) * k], n);
+                        assert_eq!(y[mi * ldy + i].to_bits(), r.to_bits(), "{}", e.name);
+                    }
+                }
+            } else {
+                let same = y
+                    .iter()
+                    .zip(&fused)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{} m={m}: not the fused order", e.name);
+            }
+        }
+    }
+}
+
+fn formats(k: usize) -> Vec<Fp4Format> {
+    let mut v = vec![Fp4Format::mxfp4()];
+    for g in [
+        Group::Size(32),
+        Group::Size(64),
+        Group::Size(128),
+        Group::Size(256),
+        Group::PerRow,
+    ] {
+        if g.resolve(k).is_ok() {
+            v.push(Fp4Format::f16(g));
+            v.push(Fp4Format::f16_pow2(g));
+        }
+    }
+    v.retain(|f| f.layout(1, k).is_ok());
+    v
+}
+
+#[test]
+fn every_kernel_matches_the_reference_on_fixed_shapes() {
+    for (n, k) in [
+        (1, 32),
+        (5, 64),
+        (9, 256),
+        (17, 512),
+        (8, 96),
+        (3, 33),
+        (4, 1000),
+    ] {
+        for f in formats(k) {
+            for (mag, seed) in [(1.0, 1), (3.0e-3, 2), (700.0, 3)] {
+                let (q, x) = matrix(f, n, k, mag, seed + k as u64);
+                check(&q.view(), &x, 0..n);
+                if n > 2 {
+                    check(&q.view(), &x, 1..n - 1);
+                }
+            }
+        }
+    }
+}
+
+/// Every code in every position, with the largest and smallest scales of each kind.
+#[test]
+fn every_code_at_extreme_scales() {
+    let (n, k) = (16, 256);
+    let codes: Vec<u8> = (0..n * k / 2)
+        .map(|i| {
+            let (a, b) = ((i * 7) % 16, (i * 5 + i / 16) % 16);
+            (a | (b << 4)) as u8
+        })
+        .collect();
+    let x: Vec<f32> = (0..k).map(|i| ((i * 37) % 19) as f32 / 9.0 - 1.0).collect();
+    let f16s = [
+        lowbit_formats::f16::from_bits(1),
+        lowbit_formats::f16::MAX,
+        lowbit_formats::f16::from_f32(-0.75),
+        lowbit_formats::f16::ZERO,
+    ];
+    let scales: Vec<lowbit_formats::f16> = (0..n * k / 32).map(|i| f16s[i % 4]).collect();
+    let f = Fp4Format::f16(Group::Size(32));
+    let q = Fp4Matrix::from_parts(
+        f,
+        n,
+        k,
+        codes.clone(),
+        lowbit_formats::fp4::Fp4Scales::F16(scales),
+    )
+    .unwrap();
+    check(&q.view(), &x, 0..n);
+    // E8M0: from 2^-127 (an f32 subnormal) to 2^100.
+    let e8: Vec<u8> = (0..n * k / 32).map(|i| [0u8, 1, 127, 227][i % 4]).collect();
+    let q = Fp4Matrix::from_parts(
+        Fp4Format::mxfp4(),
+        n,
+        k,
+        codes,
+        lowbit_formats::fp4::Fp4Scales::E8M0(e8),
+    )
+    .unwrap();
+    check(&q.view(), &x, 0..n);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn random_shapes_match_the_reference(
+        n in 1usize..24,
+        kb in 1usize..20,
+        tail in 0usize..2,
+        fi in 0usize..16,
+        seed in any::<u64>(),
+    ) {
+        // K: whole blocks of 32, or an odd length (per-row groups only).
+        let k = if tail == 1 { kb * 32 + 7 } else { kb * 32 };
+        let fs = formats(k);
+        let f = fs[fi % fs.len()];
+        let (q, x) = matrix(f, n, k, 2.0, seed);
+        let r0 = (seed as usize) % n;
+        check(&q.view(), &x, r0..n);
+    }
+}
+
+#[test]
+fn scale_kinds_are_registry_keys() {
+    for f in [Fp4Format::mxfp4(), Fp4Format::f16(Group::Size(32))] {
+        let (q, _) = matrix(f, 4, 64, 1.0, 9);
+        let key = lowbit_kernels::registry::KernelKey::of(&Weights::Fp4(q.view()));
+        assert!(matches!(
+            key.scheme,
+            lowbit_kernels::registry::Scheme::Fp4 { scale } if scale == f.scale
+        ));
+        assert_eq!(key.group_len, 32);
+    }
+}

@@ -436,8 +436,14 @@ fn concurrent_row_ranges_on_one_matrix_match_gemv() {
 #[test]
 fn formats_roundtrip_and_unknown_kinds_are_unsupported() {
     for f in lowbit_rs::Format::catalog() {
-        let c = crate::format::from_format(f).unwrap();
-        assert_eq!(crate::format::to_format(&c).unwrap(), f);
+        match f {
+            lowbit_rs::Format::Int(_) => {
+                let c = crate::format::from_format(f).unwrap();
+                assert_eq!(crate::format::to_format(&c).unwrap(), f);
+            }
+            // The C ABI has no FP4 kind yet (issue #9): a clear error, not a wrong kind.
+            _ => assert!(crate::format::from_format(f).is_err(), "{f}"),
+        }
     }
     let mut f = lowbit_format_int(4, 0, true);
     f.kind = 2;

@@ -30,6 +30,9 @@
 //!   precision ([`Error::NonFinite`]), detected before anything is written.
 //! - Errors are values ([`Error`]); nothing is written to `y` unless the call succeeds.
 
+pub use lowbit_formats::fp4::{
+    Fp4Format, Fp4Matrix, Fp4MatrixRef, Fp4Scale, Fp4Scales, Fp4ScalesRef,
+};
 pub use lowbit_formats::import;
 pub use lowbit_formats::int::{IntFormat, IntMatrix, IntMatrixRef};
 pub use lowbit_formats::{bf16, f16, Error, Group, Result};
@@ -44,6 +47,9 @@ pub use lowbit_kernels::{
 pub enum Format {
     /// INT-b with a scale (and optionally a zero-point) per group: see [`IntFormat`].
     Int(IntFormat),
+    /// FP4 E2M1 with an f16, power-of-two f16 or E8M0 scale per group: see
+    /// [`Fp4Format`].
+    Fp4(Fp4Format),
 }
 
 impl Format {
@@ -61,16 +67,32 @@ impl Format {
         })
     }
 
-    /// A short stable name, e.g. `int4_g32`, `int4_g128_zp`, `int8_row`.
+    /// FP4 E2M1 with an f16 scale per group.
+    pub const fn fp4(group: Group) -> Format {
+        Format::Fp4(Fp4Format::f16(group))
+    }
+
+    /// MXFP4 (OCP MX): FP4 E2M1 with an E8M0 scale per group of 32.
+    pub const fn mxfp4() -> Format {
+        Format::Fp4(Fp4Format::mxfp4())
+    }
+
+    /// A short stable name, e.g. `int4_g32`, `int4_g128_zp`, `int8_row`, `fp4_g32`,
+    /// `fp4_g32_pow2` (power-of-two f16 scales), `mxfp4`.
     pub fn name(&self) -> String {
+        let group = |g: Group| match g {
+            Group::Size(g) => format!("g{g}"),
+            Group::PerRow => "row".into(),
+        };
         match self {
+            Format::Fp4(f) => match f.scale {
+                Fp4Scale::E8M0 => "mxfp4".into(),
+                Fp4Scale::F16 => format!("fp4_{}", group(f.group)),
+                Fp4Scale::F16Pow2 => format!("fp4_{}_pow2", group(f.group)),
+            },
             Format::Int(f) => {
-                let g = match f.group {
-                    Group::Size(g) => format!("g{g}"),
-                    Group::PerRow => "row".into(),
-                };
                 let zp = if f.zero_point { "_zp" } else { "" };
-                format!("int{}_{g}{zp}", f.bits)
+                format!("int{}_{}{zp}", f.bits, group(f.group))
             }
         }
     }
@@ -78,34 +100,54 @@ impl Format {
     /// Parses [`Format::name`].
     pub fn parse(name: &str) -> Result<Format> {
         let bad = || Error::InvalidParameter {
-            what: format!("unknown format name `{name}` (e.g. int4_g32, int4_g128_zp, int8_row)"),
+            what: format!(
+                "unknown format name `{name}` (e.g. int4_g32, int4_g128_zp, int8_row, \
+                 fp4_g32, fp4_g32_pow2, mxfp4)"
+            ),
         };
-        let rest = name.trim().strip_prefix("int").ok_or_else(bad)?;
+        let group_of = |g: &str| -> Result<Group> {
+            let group = match g {
+                "row" => Group::PerRow,
+                g => Group::Size(
+                    g.strip_prefix('g')
+                        .ok_or_else(bad)?
+                        .parse()
+                        .map_err(|_| bad())?,
+                ),
+            };
+            if let Group::Size(g) = group {
+                if !Group::SIZES.contains(&g) {
+                    return Err(Error::BadGroupSize { group: g, k: g });
+                }
+            }
+            Ok(group)
+        };
+        let name = name.trim();
+        if name == "mxfp4" {
+            return Ok(Format::mxfp4());
+        }
+        if let Some(rest) = name.strip_prefix("fp4_") {
+            let f = match rest.strip_suffix("_pow2") {
+                Some(g) => Fp4Format::f16_pow2(group_of(g)?),
+                None => Fp4Format::f16(group_of(rest)?),
+            };
+            f.validate()?;
+            return Ok(Format::Fp4(f));
+        }
+        let rest = name.strip_prefix("int").ok_or_else(bad)?;
         let (bits, rest) = rest.split_once('_').ok_or_else(bad)?;
         let bits: u8 = bits.parse().map_err(|_| bad())?;
         let (group, zp) = match rest.strip_suffix("_zp") {
             Some(g) => (g, true),
             None => (rest, false),
         };
-        let group = match group {
-            "row" => Group::PerRow,
-            g => Group::Size(
-                g.strip_prefix('g')
-                    .ok_or_else(bad)?
-                    .parse()
-                    .map_err(|_| bad())?,
-            ),
+        let f = IntFormat {
+            bits,
+            group: group_of(group)?,
+            zero_point: zp,
         };
-        if let Group::Size(g) = group {
-            if !Group::SIZES.contains(&g) {
-                return Err(Error::BadGroupSize { group: g, k: g });
-            }
-        }
-        let f = Format::int(bits, group, zp);
-        match f {
-            Format::Int(i) => i.validate()?,
-        }
-        Ok(f)
+        f.validate()?;
+        Ok(Format::Int(f))
     }
 
     /// Checks that an `n x k` matrix can be stored in this format (group size divides
@@ -113,6 +155,7 @@ impl Format {
     pub fn weight_bytes(&self, n: usize, k: usize) -> Result<usize> {
         match self {
             Format::Int(f) => Ok(f.layout(n, k)?.weight_bytes()),
+            Format::Fp4(f) => Ok(f.layout(n, k)?.weight_bytes()),
         }
     }
 
@@ -125,6 +168,12 @@ impl Format {
                 v.push(Format::int(bits, g, true));
             }
         }
+        v.extend([
+            Format::fp4(Group::Size(32)),
+            Format::Fp4(Fp4Format::f16_pow2(Group::Size(32))),
+            Format::mxfp4(),
+            Format::fp4(Group::Size(128)),
+        ]);
         v
     }
 }
@@ -144,6 +193,7 @@ pub struct QuantizedMatrix {
 #[derive(Debug, Clone, PartialEq)]
 enum Owned {
     Int(IntMatrix),
+    Fp4(Fp4Matrix),
 }
 
 /// A borrowed quantized matrix: an owned one's [`QuantizedMatrix::view`], or a
@@ -153,6 +203,8 @@ enum Owned {
 pub enum MatrixRef<'a> {
     /// An INT-b matrix.
     Int(IntMatrixRef<'a>),
+    /// An FP4 E2M1 matrix.
+    Fp4(Fp4MatrixRef<'a>),
 }
 
 impl QuantizedMatrix {
@@ -162,6 +214,7 @@ impl QuantizedMatrix {
     pub fn quantize(weights: &[f32], n: usize, k: usize, format: Format) -> Result<Self> {
         let repr = match format {
             Format::Int(f) => Owned::Int(IntMatrix::quantize(weights, n, k, f)?),
+            Format::Fp4(f) => Owned::Fp4(Fp4Matrix::quantize(weights, n, k, f)?),
         };
         Ok(QuantizedMatrix { repr })
     }
@@ -173,10 +226,18 @@ impl QuantizedMatrix {
         }
     }
 
+    /// Wraps an owned FP4 matrix.
+    pub fn from_fp4(m: Fp4Matrix) -> Self {
+        QuantizedMatrix {
+            repr: Owned::Fp4(m),
+        }
+    }
+
     /// A borrowed view (cheap).
     pub fn view(&self) -> MatrixRef<'_> {
         match &self.repr {
             Owned::Int(m) => MatrixRef::Int(m.view()),
+            Owned::Fp4(m) => MatrixRef::Fp4(m.view()),
         }
     }
 
@@ -219,40 +280,60 @@ impl<'a> MatrixRef<'a> {
         )?))
     }
 
+    /// A zero-copy view of an FP4 matrix over caller buffers (see [`Fp4MatrixRef::new`]
+    /// for the layout; every length and scale is checked).
+    pub fn fp4(
+        format: Fp4Format,
+        n: usize,
+        k: usize,
+        codes: &'a [u8],
+        scales: Fp4ScalesRef<'a>,
+    ) -> Result<Self> {
+        Ok(MatrixRef::Fp4(Fp4MatrixRef::new(
+            format, n, k, codes, scales,
+        )?))
+    }
+
     /// Rows.
     pub fn n(&self) -> usize {
         match self {
             MatrixRef::Int(m) => m.n(),
+            MatrixRef::Fp4(m) => m.n(),
         }
     }
     /// Columns.
     pub fn k(&self) -> usize {
         match self {
             MatrixRef::Int(m) => m.k(),
+            MatrixRef::Fp4(m) => m.k(),
         }
     }
     /// The format.
     pub fn format(&self) -> Format {
         match self {
             MatrixRef::Int(m) => Format::Int(m.format()),
+            MatrixRef::Fp4(m) => Format::Fp4(m.format()),
         }
     }
     /// Bytes of weight data one GEMV reads (codes, scales, zero-points).
     pub fn weight_bytes(&self) -> usize {
         match self {
             MatrixRef::Int(m) => m.layout().weight_bytes(),
+            MatrixRef::Fp4(m) => m.layout().weight_bytes(),
         }
     }
     /// Dequantizes into a row-major `n x k` buffer.
     pub fn dequantize(&self, out: &mut [f32]) -> Result<()> {
         match self {
             MatrixRef::Int(m) => m.dequantize(out),
+            MatrixRef::Fp4(m) => m.dequantize(out),
         }
     }
     /// Copies the view into an owned matrix.
     pub fn to_owned(&self) -> QuantizedMatrix {
         match self {
             MatrixRef::Int(m) => QuantizedMatrix::from_int(m.to_owned()),
+            MatrixRef::Fp4(m) => QuantizedMatrix::from_fp4(m.to_owned()),
         }
     }
 }

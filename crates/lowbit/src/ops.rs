@@ -133,6 +133,7 @@ impl Plan {
 fn weights<'a>(w: &MatrixRef<'a>) -> Weights<'a> {
     match w {
         MatrixRef::Int(m) => Weights::Int(*m),
+        MatrixRef::Fp4(m) => Weights::Fp4(*m),
     }
 }
 
@@ -145,6 +146,10 @@ fn key_of(format: Format, k: usize) -> Result<KernelKey> {
                 zero_point: f.zero_point,
             },
             group_len: f.group.resolve(k)?,
+        }),
+        Format::Fp4(f) => Ok(KernelKey {
+            scheme: Scheme::Fp4 { scale: f.scale },
+            group_len: f.layout(1, k)?.group_len,
         }),
     }
 }

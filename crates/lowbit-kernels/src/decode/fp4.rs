@@ -63,6 +63,18 @@ const MAG16: [f32; 16] = {
     t
 };
 
+/// `e2m1(i)` for `i < 16` (signed: what a 16-entry permute reads).
+#[cfg(target_arch = "x86_64")]
+const E2M1_16: [f32; 16] = {
+    let mut t = MAG16;
+    let mut i = 8;
+    while i < 16 {
+        t[i] = -t[i];
+        i += 1;
+    }
+    t
+};
+
 /// `2^(e - 127)` for every E8M0 byte (the NaN byte never reaches a kernel: views refuse it).
 static E8M0: [f32; 256] = {
     let mut t = [0.0f32; 256];
@@ -213,8 +225,9 @@ impl<S: Dot> A8Decode<S> for Fp4 {
 }
 
 /// x86 f32 GEMV: one widening load puts byte `i` of the chunk in lane `i`; the group's
-/// table holds `s * |e2m1|` (exact), read by the low nibble and by the high nibble
-/// (shifted down), each with its sign bit flipped in.
+/// table holds `s * e2m1` (exact), read by the low nibble and by the high nibble (shifted
+/// down). With an 8-entry permute (AVX2) the table holds `s * |e2m1|` and each sign bit
+/// is flipped in.
 #[cfg(target_arch = "x86_64")]
 impl<S: Simd> GemvDecode<S> for Fp4 {
     type W<'a> = Fp4MatrixRef<'a>;
@@ -246,8 +259,10 @@ impl<S: Simd> GemvDecode<S> for Fp4 {
 
     #[inline(always)]
     fn table<const SYM: bool>(s: S, scale: f32, _zero: f32) -> S::F {
-        // SAFETY: MAG16 holds 16 >= LANES f32.
-        s.fmul(unsafe { s.fload(MAG16.as_ptr()) }, s.fsplat(scale))
+        // A 16-entry permute reads the signed values; an 8-entry one the magnitudes.
+        let t = if S::VPERM16 { &E2M1_16 } else { &MAG16 };
+        // SAFETY: the tables hold 16 >= LANES f32.
+        s.fmul(unsafe { s.fload(t.as_ptr()) }, s.fsplat(scale))
     }
 
     #[inline(always)]
@@ -255,9 +270,16 @@ impl<S: Simd> GemvDecode<S> for Fp4 {
         let mut w = [s.fzero(); 8];
         // SAFETY: the caller guarantees the chunk's LANES bytes at p0.
         let v = unsafe { s.u8_load_i32(p0) };
-        // Sign of the low nibble: bit 3 to bit 31; of the high nibble: bit 7.
-        w[0] = s.fflip(s.fpermute(*tb, v), s.isll(v, 28));
-        w[1] = s.fflip(s.fpermute(*tb, s.isrl(v, 4)), s.isll(v, 24));
+        let (lo, hi) = (s.fpermute(*tb, v), s.fpermute(*tb, s.isrl(v, 4)));
+        if S::VPERM16 {
+            // The permute read the whole nibble: the sign is in the table.
+            w[0] = lo;
+            w[1] = hi;
+        } else {
+            // Sign of the low nibble: bit 3 to bit 31; of the high nibble: bit 7.
+            w[0] = s.fflip(lo, s.isll(v, 28));
+            w[1] = s.fflip(hi, s.isll(v, 24));
+        }
         w
     }
 

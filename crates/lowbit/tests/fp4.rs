@@ -1,0 +1,136 @@
+//! FP4 through the Rust API: names, quantize/dequantize, every ISA and precision, views.
+
+use lowbit::{Format, GemvOptions, Group, Isa, MatrixRef, Precision, QuantizedMatrix};
+
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+const FORMATS: [&str; 5] = ["fp4_g32", "fp4_g128", "fp4_row", "fp4_g32_pow2", "mxfp4"];
+
+#[test]
+fn names_roundtrip_and_bad_names_are_errors() {
+    for name in FORMATS {
+        let f = Format::parse(name).unwrap();
+        assert!(matches!(f, Format::Fp4(_)));
+        assert_eq!(f.name(), name);
+    }
+    assert_eq!(Format::parse("mxfp4").unwrap(), Format::mxfp4());
+    assert_eq!(
+        Format::parse("fp4_g32").unwrap(),
+        Format::fp4(Group::Size(32))
+    );
+    for bad in ["fp4_g33", "fp4_", "fp4_g32_pow3", "mxfp4_g64", "fp5_g32"] {
+        assert!(Format::parse(bad).is_err(), "{bad}");
+    }
+    assert!(Format::catalog().contains(&Format::mxfp4()));
+}
+
+/// Every ISA and precision: the result is within the f32 rounding bound of the exact
+/// product of the dequantized weights (f32), or within the A8 bound (half an activation
+/// step per element) when an A8 kernel ran; views over the same bytes give the same bits.
+#[test]
+fn every_isa_and_precision_is_within_its_bound() {
+    let (n, k) = (37, 384);
+    let w = values(n * k, 3);
+    let x = values(k, 4);
+    for name in FORMATS {
+        let f = Format::parse(name).unwrap();
+        let q = QuantizedMatrix::quantize(&w, n, k, f).unwrap();
+        let mut deq = vec![0.0; n * k];
+        q.dequantize(&mut deq).unwrap();
+        let exact: Vec<f64> = (0..n)
+            .map(|r| {
+                (0..k)
+                    .map(|c| f64::from(deq[r * k + c]) * f64::from(x[c]))
+                    .sum()
+            })
+            .collect();
+        let absum: Vec<f64> = (0..n)
+            .map(|r| (0..k).map(|c| f64::from(deq[r * k + c] * x[c]).abs()).sum())
+            .collect();
+        let xq = lowbit::quantize_activations(&x).unwrap();
+        let xd = xq.dequantize();
+        for isa in Isa::available() {
+            for p in [Precision::F32, Precision::AllowA8] {
+                let o = GemvOptions {
+                    isa: Some(isa),
+                    precision: p,
+                    ..Default::default()
+                };
+                let mut y = vec![f32::NAN; n];
+                lowbit::gemv_with(q.view(), &x, &mut y, &o).unwrap();
+                let plan = lowbit::gemv_plan(q.view(), &o).unwrap();
+                assert!(plan.name.contains("_fp4_"), "{}", plan.name);
+                for r in 0..n {
+                    let mut bound = 1e-5 * absum[r] + 1e-6;
+                    if plan.precision == Precision::AllowA8 {
+                        bound += (0..k)
+                            .map(|c| f64::from(deq[r * k + c].abs() * (xd[c] - x[c]).abs()))
+                            .sum::<f64>();
+                    }
+                    let d = (f64::from(y[r]) - exact[r]).abs();
+                    assert!(d <= bound, "{name} {isa} {p:?} row {r}: {d} > {bound}");
+                }
+                // The same bytes as a view give the same bits.
+                let MatrixRef::Fp4(v) = q.view() else {
+                    unreachable!()
+                };
+                let view = MatrixRef::fp4(v.format(), n, k, v.codes(), v.scales()).unwrap();
+                let mut yv = vec![f32::NAN; n];
+                lowbit::gemv_with(view, &x, &mut yv, &o).unwrap();
+                assert_eq!(y, yv);
+            }
+        }
+        // GEMM equals one GEMV per activation row up to summation order.
+        let m = 3;
+        let xs = values(m * k, 5);
+        let mut ym = vec![0.0; m * n];
+        lowbit::gemm_with(q.view(), &xs, m, &mut ym, &GemvOptions::default()).unwrap();
+        for i in 0..m {
+            let mut y = vec![0.0; n];
+            lowbit::gemv_with(
+                q.view(),
+                &xs[i * k..(i + 1) * k],
+                &mut y,
+                &GemvOptions::default(),
+            )
+            .unwrap();
+            for r in 0..n {
+                assert!((y[r] - ym[i * n + r]).abs() <= 1e-4 * (1.0 + y[r].abs()));
+            }
+        }
+    }
+}
+
+#[test]
+fn quantization_error_is_small_and_bad_input_is_refused() {
+    let (n, k) = (8, 256);
+    let w = values(n * k, 7);
+    for name in FORMATS {
+        let q = QuantizedMatrix::quantize(&w, n, k, Format::parse(name).unwrap()).unwrap();
+        let mut deq = vec![0.0; n * k];
+        q.dequantize(&mut deq).unwrap();
+        // E2M1's largest step is 2 (between 4 and 6) over a max of 6: at most a sixth of
+        // the group's largest magnitude (a third for MX, whose scale may leave the top
+        // element saturated at twice the step).
+        for (a, b) in w.iter().zip(&deq) {
+            assert!((a - b).abs() <= 1.0 / 3.0 + 1e-6, "{name}: {a} vs {b}");
+        }
+    }
+    let mut bad = w.clone();
+    bad[5] = f32::NAN;
+    assert!(QuantizedMatrix::quantize(&bad, n, k, Format::mxfp4()).is_err());
+    assert!(QuantizedMatrix::quantize(&w, n, k + 1, Format::mxfp4()).is_err());
+    assert!(
+        QuantizedMatrix::quantize(&w[..n * k - 1], n, k, Format::fp4(Group::Size(32))).is_err()
+    );
+}

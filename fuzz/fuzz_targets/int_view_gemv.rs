@@ -53,12 +53,12 @@ fuzz_target!(|data: &[u8]| {
     let tol = |a: f64| 2.0 * (k as f64 + 8.0) * f64::from(f32::EPSILON) * a * 4.0 + 1e-30;
 
     let mut want = old[..n].to_vec();
-    reference::int::gemv(&wt, x0, 0..n, &mut want, &out);
+    reference::gemv::gemv(&wt, x0, 0..n, &mut want, &out);
     let xq = A8Activations::new(x0).unwrap();
     let mut want8 = old[..n].to_vec();
-    reference::int_a8::gemv(&wt, &xq, 0..n, &mut want8, &out);
+    reference::gemv_a8::gemv(&wt, &xq, 0..n, &mut want8, &out);
     let mut want_mm = old.clone();
-    reference::int_gemm::gemm(&wt, &x, m, 0..n, &mut want_mm, n, &out);
+    reference::gemm::gemm(&wt, &x, m, 0..n, &mut want_mm, n, &out);
 
     let mut xp = vec![0.0f32; k];
     for e in registry::GEMV.iter().filter(|e| e.variant.is_available() && (e.accepts)(&key)) {

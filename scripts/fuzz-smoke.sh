@@ -13,7 +13,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 # An explicit --target keeps RUSTFLAGS off build scripts and proc-macros.
 triple="$(rustc -vV | sed -n 's/^host: //p')"
 cargo build --release -j2 --bins --target "$triple"
-for t in codecs int_view_gemv; do
+for t in codecs int_view_gemv capi; do
   mkdir -p "corpus/$t"
   echo "-- fuzz $t for ${secs}s"
   "$CARGO_TARGET_DIR/$triple/release/$t" -max_total_time="$secs" -rss_limit_mb=2048 "corpus/$t" 2>&1 | tail -3

@@ -15,15 +15,16 @@ pub fn gemv(w: &Weights<'_>, x: &[f32], rows: Range<usize>, y: &mut [f32], out: 
 }
 
 /// Row `n` times `x`, in f32:
-/// `sum_j s_j * (sum_{k in group j} elem_k * x_k)`, groups in order and elements in
-/// order within a group, without fused multiply-add (INT: `elem = q - z`).
+/// `sum_j s_j * (sum_{k in group j} (value_k - offset_j) * x_k)`, groups in order and
+/// elements in order within a group, without fused multiply-add (INT: `q - z`).
 pub fn row<W: Elements + ?Sized>(w: &W, x: &[f32], n: usize) -> f32 {
     let g = w.group_len();
     let mut acc = 0.0f32;
     for j in 0..w.k() / g {
+        let z = w.offset(n, j);
         let mut s = 0.0f32;
         for (k, &xk) in x.iter().enumerate().skip(j * g).take(g) {
-            s += w.elem(n, k) * xk;
+            s += (w.value(n, k) - z) * xk;
         }
         acc += w.scale(n, j) * s;
     }

@@ -33,8 +33,9 @@ pub fn row_from_block<W: Elements + ?Sized>(
     let mut acc = 0.0f32;
     for b in first_block..k.div_ceil(BLOCK) {
         let j = (b * BLOCK) / g;
+        let z = w.a8_offset(n, j);
         let d: i32 = (b * BLOCK..k.min((b + 1) * BLOCK))
-            .map(|k| w.a8_elem(n, k) * i32::from(x.code(k)))
+            .map(|k| (w.a8_value(n, k) - z) * i32::from(x.code(k)))
             .sum();
         acc += (w.a8_scale(n, j) * x.block_scale(b)) * d as f32;
     }

@@ -15,7 +15,8 @@ pub mod gemv;
 pub mod gemv_a8;
 
 /// A weight matrix as the reference kernels read it: `w[n, k] = scale(n, j) * elem(n, k)`
-/// with `j = k / group_len`.
+/// with `j = k / group_len` and `elem(n, k) = value(n, k) - offset(n, j)` (the offset is
+/// read once per group: the scalar kernels are the `scalar` dispatch path too).
 pub trait Elements {
     /// Rows.
     fn n(&self) -> usize;
@@ -25,10 +26,22 @@ pub trait Elements {
     fn group_len(&self) -> usize;
     /// Group `j`'s scale in row `n`.
     fn scale(&self, n: usize, j: usize) -> f32;
-    /// The unscaled element (exact in f32).
-    fn elem(&self, n: usize, k: usize) -> f32;
-    /// The element as an integer against int8 activations, `w = a8_scale * a8_elem`.
-    fn a8_elem(&self, n: usize, k: usize) -> i32;
+    /// The code's value before the group's offset (INT: `q`; FP4: `e2m1(q)`).
+    fn value(&self, n: usize, k: usize) -> f32;
+    /// Group `j`'s offset in row `n` (INT: the zero-point; FP4: 0).
+    fn offset(&self, n: usize, j: usize) -> f32;
+    /// The unscaled element `value - offset` (exact in f32).
+    fn elem(&self, n: usize, k: usize) -> f32 {
+        self.value(n, k) - self.offset(n, k / self.group_len())
+    }
+    /// [`Elements::value`] as an integer against int8 activations (FP4: `2 e2m1(q)`).
+    fn a8_value(&self, n: usize, k: usize) -> i32;
+    /// [`Elements::offset`] as an integer against int8 activations.
+    fn a8_offset(&self, n: usize, j: usize) -> i32;
+    /// The element against int8 activations, `w = a8_scale * a8_elem`.
+    fn a8_elem(&self, n: usize, k: usize) -> i32 {
+        self.a8_value(n, k) - self.a8_offset(n, k / self.group_len())
+    }
     /// The scale that goes with [`Elements::a8_elem`] (exact in f32).
     fn a8_scale(&self, n: usize, j: usize) -> f32;
     /// The dequantized weight exactly as the SIMD GEMM kernels compute it.
@@ -50,11 +63,17 @@ impl Elements for IntMatrixRef<'_> {
     fn scale(&self, n: usize, j: usize) -> f32 {
         IntMatrixRef::scale(self, n, j)
     }
-    fn elem(&self, n: usize, k: usize) -> f32 {
-        f32::from(self.code(n, k)) - f32::from(self.zero(n, k / self.layout().group_len))
+    fn value(&self, n: usize, k: usize) -> f32 {
+        f32::from(self.code(n, k))
     }
-    fn a8_elem(&self, n: usize, k: usize) -> i32 {
-        i32::from(self.code(n, k)) - i32::from(self.zero(n, k / self.layout().group_len))
+    fn offset(&self, n: usize, j: usize) -> f32 {
+        f32::from(self.zero(n, j))
+    }
+    fn a8_value(&self, n: usize, k: usize) -> i32 {
+        i32::from(self.code(n, k))
+    }
+    fn a8_offset(&self, n: usize, j: usize) -> i32 {
+        i32::from(self.zero(n, j))
     }
     fn a8_scale(&self, n: usize, j: usize) -> f32 {
         IntMatrixRef::scale(self, n, j)
@@ -86,17 +105,23 @@ impl Elements for Fp4MatrixRef<'_> {
     fn scale(&self, n: usize, j: usize) -> f32 {
         Fp4MatrixRef::scale(self, n, j)
     }
-    fn elem(&self, n: usize, k: usize) -> f32 {
-        E2M1.decode(self.code(n, k))
+    fn value(&self, n: usize, k: usize) -> f32 {
+        E2M1.table()[usize::from(self.code(n, k))]
     }
-    fn a8_elem(&self, n: usize, k: usize) -> i32 {
-        (2.0 * E2M1.decode(self.code(n, k))) as i32
+    fn offset(&self, _: usize, _: usize) -> f32 {
+        0.0
+    }
+    fn a8_value(&self, n: usize, k: usize) -> i32 {
+        (2.0 * E2M1.table()[usize::from(self.code(n, k))]) as i32
+    }
+    fn a8_offset(&self, _: usize, _: usize) -> i32 {
+        0
     }
     fn a8_scale(&self, n: usize, j: usize) -> f32 {
         0.5 * Fp4MatrixRef::scale(self, n, j)
     }
     fn fused(&self, n: usize, k: usize) -> f32 {
-        Fp4MatrixRef::scale(self, n, k / self.layout().group_len) * E2M1.decode(self.code(n, k))
+        Fp4MatrixRef::scale(self, n, k / self.layout().group_len) * self.value(n, k)
     }
 }
 

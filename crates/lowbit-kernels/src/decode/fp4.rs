@@ -104,20 +104,9 @@ fn scales_into<S: Simd>(s: S, w: &Fp4MatrixRef<'_>, n: usize, j0: usize, out: &m
 
 impl<'a> Planar<'a> for Fp4MatrixRef<'a> {
     #[inline(always)]
-    fn n(&self) -> usize {
-        self.layout().n
-    }
-    #[inline(always)]
-    fn k(&self) -> usize {
-        self.layout().k
-    }
-    #[inline(always)]
-    fn group_len(&self) -> usize {
-        self.layout().group_len
-    }
-    #[inline(always)]
-    fn groups_per_row(&self) -> usize {
-        self.layout().groups_per_row
+    fn dims(&self) -> [usize; 4] {
+        let l = self.layout();
+        [l.n, l.k, l.group_len, l.groups_per_row]
     }
     #[inline(always)]
     fn plane(&self, i: usize) -> &'a [u8] {

@@ -24,14 +24,28 @@ mod int_neon;
 
 /// What the drivers read of a matrix's shape and code planes.
 pub(crate) trait Planar<'a>: Copy {
+    /// Rows, columns, elements per group and groups per row.
+    fn dims(&self) -> [usize; 4];
     /// Rows.
-    fn n(&self) -> usize;
+    #[inline(always)]
+    fn n(&self) -> usize {
+        self.dims()[0]
+    }
     /// Columns.
-    fn k(&self) -> usize;
+    #[inline(always)]
+    fn k(&self) -> usize {
+        self.dims()[1]
+    }
     /// Elements per group.
-    fn group_len(&self) -> usize;
+    #[inline(always)]
+    fn group_len(&self) -> usize {
+        self.dims()[2]
+    }
     /// Groups per row.
-    fn groups_per_row(&self) -> usize;
+    #[inline(always)]
+    fn groups_per_row(&self) -> usize {
+        self.dims()[3]
+    }
     /// Code plane `i` (0: the main plane; 1: the second plane, or empty).
     fn plane(&self, i: usize) -> &'a [u8];
     /// Bytes per row of plane `i` (0 when there is no such plane).

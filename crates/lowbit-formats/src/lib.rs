@@ -3,7 +3,7 @@
 //! What the bits mean. This crate is the specification of every lowbit format in code:
 //! element codecs ([`minifloat`], [`int`]), bit packing ([`pack`]), the canonical
 //! interchange layouts (for example [`int::IntMatrix`] and its borrowed view
-//! [`int::IntMatrixRef`], or [`fp4::Fp4Matrix`] and [`fp4::Fp4MatrixRef`]), quantizers
+//! [`int::IntMatrixRef`], or [`fp4::FpMatrix`] and [`fp4::FpMatrixRef`]), quantizers
 //! from `f32` and scalar dequantizers.
 //!
 //! It contains no `unsafe` code and no SIMD; the kernels crate is tested against it.
@@ -12,7 +12,7 @@
 
 pub mod act;
 pub mod error;
-pub mod fp4;
+pub mod fp;
 pub mod group;
 pub mod import;
 pub mod int;

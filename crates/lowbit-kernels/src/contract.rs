@@ -6,7 +6,7 @@
 use core::ops::Range;
 
 use lowbit_formats::error::check_len;
-use lowbit_formats::fp4::Fp4MatrixRef;
+use lowbit_formats::fp::FpMatrixRef;
 use lowbit_formats::int::IntMatrixRef;
 use lowbit_formats::{Error, Result};
 
@@ -21,7 +21,7 @@ pub enum Weights<'a> {
     /// INT-b with f16 scales and optional zero-points per group.
     Int(IntMatrixRef<'a>),
     /// FP4 E2M1 with an f16 or E8M0 scale per group.
-    Fp4(Fp4MatrixRef<'a>),
+    Fp(FpMatrixRef<'a>),
 }
 
 impl<'a> Weights<'a> {
@@ -30,7 +30,7 @@ impl<'a> Weights<'a> {
     pub fn n(&self) -> usize {
         match self {
             Weights::Int(w) => w.n(),
-            Weights::Fp4(w) => w.n(),
+            Weights::Fp(w) => w.n(),
         }
     }
     /// Columns (the reduction length).
@@ -38,7 +38,7 @@ impl<'a> Weights<'a> {
     pub fn k(&self) -> usize {
         match self {
             Weights::Int(w) => w.k(),
-            Weights::Fp4(w) => w.k(),
+            Weights::Fp(w) => w.k(),
         }
     }
     /// Elements per scale along `K`.
@@ -46,7 +46,7 @@ impl<'a> Weights<'a> {
     pub fn group_len(&self) -> usize {
         match self {
             Weights::Int(w) => w.layout().group_len,
-            Weights::Fp4(w) => w.layout().group_len,
+            Weights::Fp(w) => w.layout().group_len,
         }
     }
     /// The INT view, if these are INT weights.
@@ -66,7 +66,7 @@ impl<'a> Weights<'a> {
     pub fn weight_bytes(&self) -> usize {
         match self {
             Weights::Int(w) => w.layout().weight_bytes(),
-            Weights::Fp4(w) => w.layout().weight_bytes(),
+            Weights::Fp(w) => w.layout().weight_bytes(),
         }
     }
 }
@@ -277,9 +277,9 @@ fn assert_variant(variant: Variant) {
 
 /// The FP4 view of `w` (panics otherwise).
 #[inline]
-pub(crate) fn fp4_weights<'a>(w: &Weights<'a>) -> Fp4MatrixRef<'a> {
+pub(crate) fn fp_weights<'a>(w: &Weights<'a>) -> FpMatrixRef<'a> {
     match w {
-        Weights::Fp4(m) => *m,
+        Weights::Fp(m) => *m,
         _ => panic!("kernel precondition violated: an FP4 kernel got other weights"),
     }
 }

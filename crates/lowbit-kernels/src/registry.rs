@@ -9,7 +9,7 @@
 
 use core::ops::Range;
 
-use lowbit_formats::fp4::Fp4Scale;
+use lowbit_formats::fp::{FpElem, FpScale};
 
 use crate::a8::A8Activations;
 use crate::contract::{Out, Weights};
@@ -37,10 +37,12 @@ pub enum Scheme {
         /// Whether groups carry a zero-point.
         zero_point: bool,
     },
-    /// FP4 E2M1, with the scale kind.
-    Fp4 {
+    /// Minifloat weights (FP4 E2M1, FP6 E3M2 / E2M3), with the scale kind.
+    Fp {
+        /// The element type.
+        elem: FpElem,
         /// How the group scales are stored.
-        scale: Fp4Scale,
+        scale: FpScale,
     },
 }
 
@@ -55,8 +57,9 @@ impl KernelKey {
                 },
                 group_len: m.layout().group_len,
             },
-            Weights::Fp4(m) => KernelKey {
-                scheme: Scheme::Fp4 {
+            Weights::Fp(m) => KernelKey {
+                scheme: Scheme::Fp {
+                    elem: m.format().elem,
                     scale: m.format().scale,
                 },
                 group_len: m.layout().group_len,
@@ -165,7 +168,31 @@ const fn gemm_f32<S: crate::driver::gemm::GemmShape, D: crate::decode::GemmDecod
 
 /// FP4 E2M1 weights (any scale kind and group length).
 fn fp4(key: &KernelKey) -> bool {
-    matches!(key.scheme, Scheme::Fp4 { .. })
+    matches!(
+        key.scheme,
+        Scheme::Fp {
+            elem: FpElem::E2M1,
+            ..
+        }
+    )
+}
+
+/// Minifloat weights of any element type.
+fn any_fp(key: &KernelKey) -> bool {
+    matches!(key.scheme, Scheme::Fp { .. })
+}
+
+/// Minifloat weights whose elements are small integers times a power of two that fit
+/// int8 ([`FpElem::int_shift`]: E2M1 as `2 e` in -12..=12, E2M3 as `8 e` in -60..=60);
+/// E3M2 (`16 e` up to 448) has no A8 path.
+fn fp_a8(key: &KernelKey) -> bool {
+    matches!(
+        key.scheme,
+        Scheme::Fp {
+            elem: FpElem::E2M1 | FpElem::E2M3,
+            ..
+        }
+    )
 }
 
 /// One registry entry of `$op` for FP4 on one variant: `$make::<$token, Fp4>()`.
@@ -234,9 +261,9 @@ static GEMV_SCALAR: [Entry<GemvF32>; 2] = [
         run: GEMV_REF,
     },
     Entry {
-        name: "gemv_fp4_f32_scalar",
+        name: "gemv_fp_f32_scalar",
         variant: Variant::Scalar,
-        accepts: fp4,
+        accepts: any_fp,
         run: GEMV_REF,
     },
 ];
@@ -277,9 +304,9 @@ static GEMM_SCALAR: [Entry<GemmFn>; 2] = [
         run: reference::gemm::gemm,
     },
     Entry {
-        name: "gemm_fp4_f32_scalar",
+        name: "gemm_fp_f32_scalar",
         variant: Variant::Scalar,
-        accepts: fp4,
+        accepts: any_fp,
         run: reference::gemm::gemm,
     },
 ];
@@ -339,9 +366,9 @@ static GEMV_A8_SCALAR: [Entry<GemvA8Fn>; 2] = [
         run: reference::gemv_a8::gemv,
     },
     Entry {
-        name: "gemv_fp4_a8_scalar",
+        name: "gemv_fp_a8_scalar",
         variant: Variant::Scalar,
-        accepts: fp4,
+        accepts: fp_a8,
         run: reference::gemv_a8::gemv,
     },
 ];

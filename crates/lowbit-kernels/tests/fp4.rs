@@ -14,7 +14,7 @@
 //! these bounds for the magnitudes used here.
 
 use lowbit_formats::act::BLOCK;
-use lowbit_formats::fp4::{Fp4Format, Fp4Matrix, Fp4MatrixRef};
+use lowbit_formats::fp::{FpFormat, FpMatrix, FpMatrixRef};
 use lowbit_formats::Group;
 use lowbit_kernels::a8::A8Activations;
 use lowbit_kernels::reference::{self, Elements};
@@ -26,7 +26,7 @@ use common::{a8_entries, gamma, gemm_entries, gemv_entries, run_gemv, xorshift};
 
 /// A random `n x k` FP4 matrix whose weights span `2^-e .. 2^e` around `mag`, and
 /// activations of `k` elements.
-fn matrix(format: Fp4Format, n: usize, k: usize, mag: f32, seed: u64) -> (Fp4Matrix, Vec<f32>) {
+fn matrix(format: FpFormat, n: usize, k: usize, mag: f32, seed: u64) -> (FpMatrix, Vec<f32>) {
     let mut s = seed | 1;
     let w: Vec<f32> = (0..n * k)
         .map(|i| {
@@ -40,10 +40,10 @@ fn matrix(format: Fp4Format, n: usize, k: usize, mag: f32, seed: u64) -> (Fp4Mat
         })
         .collect();
     let x: Vec<f32> = (0..k).map(|_| xorshift(&mut s) * 2.0).collect();
-    (Fp4Matrix::quantize(&w, n, k, format).unwrap(), x)
+    (FpMatrix::quantize(&w, n, k, format).unwrap(), x)
 }
 
-fn f32_tolerance(w: &Fp4MatrixRef<'_>, x: &[f32], n: usize) -> f64 {
+fn f32_tolerance(w: &FpMatrixRef<'_>, x: &[f32], n: usize) -> f64 {
     let a: f64 = x
         .iter()
         .enumerate()
@@ -52,7 +52,7 @@ fn f32_tolerance(w: &Fp4MatrixRef<'_>, x: &[f32], n: usize) -> f64 {
     2.0 * gamma(w.k() + 2) * a + 1e-30
 }
 
-fn a8_tolerance(w: &Fp4MatrixRef<'_>, x: &A8Activations, n: usize) -> f64 {
+fn a8_tolerance(w: &FpMatrixRef<'_>, x: &A8Activations, n: usize) -> f64 {
     let g = w.layout().group_len;
     let a: f64 = (0..w.k())
         .map(|k| {
@@ -64,8 +64,8 @@ fn a8_tolerance(w: &Fp4MatrixRef<'_>, x: &A8Activations, n: usize) -> f64 {
 }
 
 /// Runs every FP4 entry of every operation on `w` and checks it against the reference.
-fn check(w: &Fp4MatrixRef<'_>, x: &[f32], rows: std::ops::Range<usize>) {
-    let wt = Weights::Fp4(*w);
+fn check(w: &FpMatrixRef<'_>, x: &[f32], rows: std::ops::Range<usize>) {
+    let wt = Weights::Fp(*w);
     let nr = rows.len();
     // f32 GEMV.
     let mut want = vec![0.0f32; nr];
@@ -133,8 +133,8 @@ fn check(w: &Fp4MatrixRef<'_>, x: &[f32], rows: std::ops::Range<usize>) {
     }
 }
 
-fn formats(k: usize) -> Vec<Fp4Format> {
-    let mut v = vec![Fp4Format::mxfp4()];
+fn formats(k: usize) -> Vec<FpFormat> {
+    let mut v = vec![FpFormat::mxfp4()];
     for g in [
         Group::Size(32),
         Group::Size(64),
@@ -143,8 +143,8 @@ fn formats(k: usize) -> Vec<Fp4Format> {
         Group::PerRow,
     ] {
         if g.resolve(k).is_ok() {
-            v.push(Fp4Format::f16(g));
-            v.push(Fp4Format::f16_pow2(g));
+            v.push(FpFormat::f16(g));
+            v.push(FpFormat::f16_pow2(g));
         }
     }
     v.retain(|f| f.layout(1, k).is_ok());
@@ -192,24 +192,24 @@ fn every_code_at_extreme_scales() {
         lowbit_formats::f16::ZERO,
     ];
     let scales: Vec<lowbit_formats::f16> = (0..n * k / 32).map(|i| f16s[i % 4]).collect();
-    let f = Fp4Format::f16(Group::Size(32));
-    let q = Fp4Matrix::from_parts(
+    let f = FpFormat::f16(Group::Size(32));
+    let q = FpMatrix::from_parts(
         f,
         n,
         k,
         codes.clone(),
-        lowbit_formats::fp4::Fp4Scales::F16(scales),
+        lowbit_formats::fp::FpScales::F16(scales),
     )
     .unwrap();
     check(&q.view(), &x, 0..n);
     // E8M0: from 2^-127 (an f32 subnormal) to 2^100.
     let e8: Vec<u8> = (0..n * k / 32).map(|i| [0u8, 1, 127, 227][i % 4]).collect();
-    let q = Fp4Matrix::from_parts(
-        Fp4Format::mxfp4(),
+    let q = FpMatrix::from_parts(
+        FpFormat::mxfp4(),
         n,
         k,
         codes,
-        lowbit_formats::fp4::Fp4Scales::E8M0(e8),
+        lowbit_formats::fp::FpScales::E8M0(e8),
     )
     .unwrap();
     check(&q.view(), &x, 0..n);
@@ -237,12 +237,12 @@ proptest! {
 
 #[test]
 fn scale_kinds_are_registry_keys() {
-    for f in [Fp4Format::mxfp4(), Fp4Format::f16(Group::Size(32))] {
+    for f in [FpFormat::mxfp4(), FpFormat::f16(Group::Size(32))] {
         let (q, _) = matrix(f, 4, 64, 1.0, 9);
-        let key = lowbit_kernels::registry::KernelKey::of(&Weights::Fp4(q.view()));
+        let key = lowbit_kernels::registry::KernelKey::of(&Weights::Fp(q.view()));
         assert!(matches!(
             key.scheme,
-            lowbit_kernels::registry::Scheme::Fp4 { scale } if scale == f.scale
+            lowbit_kernels::registry::Scheme::Fp { scale, .. } if scale == f.scale
         ));
         assert_eq!(key.group_len, 32);
     }

@@ -30,8 +30,8 @@
 //!   precision ([`Error::NonFinite`]), detected before anything is written.
 //! - Errors are values ([`Error`]); nothing is written to `y` unless the call succeeds.
 
-pub use lowbit_formats::fp4::{
-    Fp4Format, Fp4Matrix, Fp4MatrixRef, Fp4Scale, Fp4Scales, Fp4ScalesRef,
+pub use lowbit_formats::fp::{
+    FpElem, FpFormat, FpMatrix, FpMatrixRef, FpScale, FpScales, FpScalesRef,
 };
 pub use lowbit_formats::import;
 pub use lowbit_formats::int::{IntFormat, IntMatrix, IntMatrixRef};
@@ -47,9 +47,9 @@ pub use lowbit_kernels::{
 pub enum Format {
     /// INT-b with a scale (and optionally a zero-point) per group: see [`IntFormat`].
     Int(IntFormat),
-    /// FP4 E2M1 with an f16, power-of-two f16 or E8M0 scale per group: see
-    /// [`Fp4Format`].
-    Fp4(Fp4Format),
+    /// Minifloat weights (FP4 E2M1, FP6 E3M2 / E2M3) with an f16, power-of-two f16 or
+    /// E8M0 scale per group: see [`FpFormat`].
+    Fp(FpFormat),
 }
 
 impl Format {
@@ -69,27 +69,44 @@ impl Format {
 
     /// FP4 E2M1 with an f16 scale per group.
     pub const fn fp4(group: Group) -> Format {
-        Format::Fp4(Fp4Format::f16(group))
+        Format::Fp(FpFormat::f16(group))
     }
 
     /// MXFP4 (OCP MX): FP4 E2M1 with an E8M0 scale per group of 32.
     pub const fn mxfp4() -> Format {
-        Format::Fp4(Fp4Format::mxfp4())
+        Format::Fp(FpFormat::mxfp4())
+    }
+
+    /// FP6 (`elem` E3M2 or E2M3, in the 4+2 split) with an f16 scale per group.
+    pub const fn fp6(elem: FpElem, group: Group) -> Format {
+        Format::Fp(FpFormat::new(elem, group, FpScale::F16))
+    }
+
+    /// MXFP6 (OCP MX): FP6 `elem` with an E8M0 scale per group of 32.
+    pub const fn mxfp6(elem: FpElem) -> Format {
+        Format::Fp(FpFormat::mx(elem))
     }
 
     /// A short stable name, e.g. `int4_g32`, `int4_g128_zp`, `int8_row`, `fp4_g32`,
-    /// `fp4_g32_pow2` (power-of-two f16 scales), `mxfp4`.
+    /// `fp4_g32_pow2` (power-of-two f16 scales), `mxfp4`, `fp6_e3m2_row`,
+    /// `fp6_e2m3_g32_pow2`, `mxfp6_e2m3`.
     pub fn name(&self) -> String {
         let group = |g: Group| match g {
             Group::Size(g) => format!("g{g}"),
             Group::PerRow => "row".into(),
         };
         match self {
-            Format::Fp4(f) => match f.scale {
-                Fp4Scale::E8M0 => "mxfp4".into(),
-                Fp4Scale::F16 => format!("fp4_{}", group(f.group)),
-                Fp4Scale::F16Pow2 => format!("fp4_{}_pow2", group(f.group)),
-            },
+            Format::Fp(f) => {
+                let elem = match f.elem {
+                    FpElem::E2M1 => "fp4".to_string(),
+                    e => format!("fp6_{}", e.name()),
+                };
+                match f.scale {
+                    FpScale::E8M0 => format!("mx{elem}"),
+                    FpScale::F16 => format!("{elem}_{}", group(f.group)),
+                    FpScale::F16Pow2 => format!("{elem}_{}_pow2", group(f.group)),
+                }
+            }
             Format::Int(f) => {
                 let zp = if f.zero_point { "_zp" } else { "" };
                 format!("int{}_{}{zp}", f.bits, group(f.group))
@@ -102,7 +119,7 @@ impl Format {
         let bad = || Error::InvalidParameter {
             what: format!(
                 "unknown format name `{name}` (e.g. int4_g32, int4_g128_zp, int8_row, \
-                 fp4_g32, fp4_g32_pow2, mxfp4)"
+                 fp4_g32, fp4_g32_pow2, mxfp4, fp6_e3m2_row, fp6_e2m3_g32, mxfp6_e2m3)"
             ),
         };
         let group_of = |g: &str| -> Result<Group> {
@@ -123,16 +140,32 @@ impl Format {
             Ok(group)
         };
         let name = name.trim();
-        if name == "mxfp4" {
-            return Ok(Format::mxfp4());
+        // Minifloats: `fp4`, `fp6_e3m2`, `fp6_e2m3`, then `_<group>[_pow2]`, or `mx` and
+        // the element name alone.
+        let fp_elem = |rest: &str| -> Option<(FpElem, String)> {
+            if let Some(r) = rest.strip_prefix("fp4") {
+                return Some((FpElem::E2M1, r.to_string()));
+            }
+            [FpElem::E3M2, FpElem::E2M3].into_iter().find_map(|e| {
+                rest.strip_prefix("fp6_")?
+                    .strip_prefix(e.name())
+                    .map(|r| (e, r.to_string()))
+            })
+        };
+        if let Some((elem, rest)) = name.strip_prefix("mx").and_then(fp_elem) {
+            if !rest.is_empty() {
+                return Err(bad());
+            }
+            return Ok(Format::Fp(FpFormat::mx(elem)));
         }
-        if let Some(rest) = name.strip_prefix("fp4_") {
+        if let Some((elem, rest)) = fp_elem(name) {
+            let rest = rest.strip_prefix('_').ok_or_else(bad)?;
             let f = match rest.strip_suffix("_pow2") {
-                Some(g) => Fp4Format::f16_pow2(group_of(g)?),
-                None => Fp4Format::f16(group_of(rest)?),
+                Some(g) => FpFormat::new(elem, group_of(g)?, FpScale::F16Pow2),
+                None => FpFormat::new(elem, group_of(rest)?, FpScale::F16),
             };
             f.validate()?;
-            return Ok(Format::Fp4(f));
+            return Ok(Format::Fp(f));
         }
         let rest = name.strip_prefix("int").ok_or_else(bad)?;
         let (bits, rest) = rest.split_once('_').ok_or_else(bad)?;
@@ -155,7 +188,7 @@ impl Format {
     pub fn weight_bytes(&self, n: usize, k: usize) -> Result<usize> {
         match self {
             Format::Int(f) => Ok(f.layout(n, k)?.weight_bytes()),
-            Format::Fp4(f) => Ok(f.layout(n, k)?.weight_bytes()),
+            Format::Fp(f) => Ok(f.layout(n, k)?.weight_bytes()),
         }
     }
 
@@ -170,10 +203,18 @@ impl Format {
         }
         v.extend([
             Format::fp4(Group::Size(32)),
-            Format::Fp4(Fp4Format::f16_pow2(Group::Size(32))),
+            Format::Fp(FpFormat::f16_pow2(Group::Size(32))),
             Format::mxfp4(),
             Format::fp4(Group::Size(128)),
         ]);
+        for elem in [FpElem::E2M3, FpElem::E3M2] {
+            v.extend([
+                Format::fp6(elem, Group::Size(32)),
+                Format::fp6(elem, Group::PerRow),
+                Format::Fp(FpFormat::new(elem, Group::Size(32), FpScale::F16Pow2)),
+                Format::mxfp6(elem),
+            ]);
+        }
         v
     }
 }
@@ -193,7 +234,7 @@ pub struct QuantizedMatrix {
 #[derive(Debug, Clone, PartialEq)]
 enum Owned {
     Int(IntMatrix),
-    Fp4(Fp4Matrix),
+    Fp(FpMatrix),
 }
 
 /// A borrowed quantized matrix: an owned one's [`QuantizedMatrix::view`], or a
@@ -204,7 +245,7 @@ pub enum MatrixRef<'a> {
     /// An INT-b matrix.
     Int(IntMatrixRef<'a>),
     /// An FP4 E2M1 matrix.
-    Fp4(Fp4MatrixRef<'a>),
+    Fp(FpMatrixRef<'a>),
 }
 
 impl QuantizedMatrix {
@@ -214,7 +255,7 @@ impl QuantizedMatrix {
     pub fn quantize(weights: &[f32], n: usize, k: usize, format: Format) -> Result<Self> {
         let repr = match format {
             Format::Int(f) => Owned::Int(IntMatrix::quantize(weights, n, k, f)?),
-            Format::Fp4(f) => Owned::Fp4(Fp4Matrix::quantize(weights, n, k, f)?),
+            Format::Fp(f) => Owned::Fp(FpMatrix::quantize(weights, n, k, f)?),
         };
         Ok(QuantizedMatrix { repr })
     }
@@ -226,18 +267,16 @@ impl QuantizedMatrix {
         }
     }
 
-    /// Wraps an owned FP4 matrix.
-    pub fn from_fp4(m: Fp4Matrix) -> Self {
-        QuantizedMatrix {
-            repr: Owned::Fp4(m),
-        }
+    /// Wraps an owned minifloat (FP4 / FP6) matrix.
+    pub fn from_fp(m: FpMatrix) -> Self {
+        QuantizedMatrix { repr: Owned::Fp(m) }
     }
 
     /// A borrowed view (cheap).
     pub fn view(&self) -> MatrixRef<'_> {
         match &self.repr {
             Owned::Int(m) => MatrixRef::Int(m.view()),
-            Owned::Fp4(m) => MatrixRef::Fp4(m.view()),
+            Owned::Fp(m) => MatrixRef::Fp(m.view()),
         }
     }
 
@@ -280,17 +319,33 @@ impl<'a> MatrixRef<'a> {
         )?))
     }
 
-    /// A zero-copy view of an FP4 matrix over caller buffers (see [`Fp4MatrixRef::new`]
+    /// A zero-copy view of an FP4 matrix over caller buffers (see [`FpMatrixRef::new`]
     /// for the layout; every length and scale is checked).
     pub fn fp4(
-        format: Fp4Format,
+        format: FpFormat,
         n: usize,
         k: usize,
         codes: &'a [u8],
-        scales: Fp4ScalesRef<'a>,
+        scales: FpScalesRef<'a>,
     ) -> Result<Self> {
-        Ok(MatrixRef::Fp4(Fp4MatrixRef::new(
+        Ok(MatrixRef::Fp(FpMatrixRef::new(
             format, n, k, codes, scales,
+        )?))
+    }
+
+    /// A zero-copy view of a minifloat matrix of any element type over caller buffers:
+    /// for FP6, `codes` holds the low four bits and `high` the high two bits of each code
+    /// (the 4+2 split; see [`FpMatrixRef::with_planes`]).
+    pub fn fp(
+        format: FpFormat,
+        n: usize,
+        k: usize,
+        codes: &'a [u8],
+        high: &'a [u8],
+        scales: FpScalesRef<'a>,
+    ) -> Result<Self> {
+        Ok(MatrixRef::Fp(FpMatrixRef::with_planes(
+            format, n, k, codes, high, scales,
         )?))
     }
 
@@ -298,42 +353,42 @@ impl<'a> MatrixRef<'a> {
     pub fn n(&self) -> usize {
         match self {
             MatrixRef::Int(m) => m.n(),
-            MatrixRef::Fp4(m) => m.n(),
+            MatrixRef::Fp(m) => m.n(),
         }
     }
     /// Columns.
     pub fn k(&self) -> usize {
         match self {
             MatrixRef::Int(m) => m.k(),
-            MatrixRef::Fp4(m) => m.k(),
+            MatrixRef::Fp(m) => m.k(),
         }
     }
     /// The format.
     pub fn format(&self) -> Format {
         match self {
             MatrixRef::Int(m) => Format::Int(m.format()),
-            MatrixRef::Fp4(m) => Format::Fp4(m.format()),
+            MatrixRef::Fp(m) => Format::Fp(m.format()),
         }
     }
     /// Bytes of weight data one GEMV reads (codes, scales, zero-points).
     pub fn weight_bytes(&self) -> usize {
         match self {
             MatrixRef::Int(m) => m.layout().weight_bytes(),
-            MatrixRef::Fp4(m) => m.layout().weight_bytes(),
+            MatrixRef::Fp(m) => m.layout().weight_bytes(),
         }
     }
     /// Dequantizes into a row-major `n x k` buffer.
     pub fn dequantize(&self, out: &mut [f32]) -> Result<()> {
         match self {
             MatrixRef::Int(m) => m.dequantize(out),
-            MatrixRef::Fp4(m) => m.dequantize(out),
+            MatrixRef::Fp(m) => m.dequantize(out),
         }
     }
     /// Copies the view into an owned matrix.
     pub fn to_owned(&self) -> QuantizedMatrix {
         match self {
             MatrixRef::Int(m) => QuantizedMatrix::from_int(m.to_owned()),
-            MatrixRef::Fp4(m) => QuantizedMatrix::from_fp4(m.to_owned()),
+            MatrixRef::Fp(m) => QuantizedMatrix::from_fp(m.to_owned()),
         }
     }
 }

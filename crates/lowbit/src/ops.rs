@@ -133,7 +133,7 @@ impl Plan {
 fn weights<'a>(w: &MatrixRef<'a>) -> Weights<'a> {
     match w {
         MatrixRef::Int(m) => Weights::Int(*m),
-        MatrixRef::Fp4(m) => Weights::Fp4(*m),
+        MatrixRef::Fp(m) => Weights::Fp(*m),
     }
 }
 
@@ -147,8 +147,11 @@ fn key_of(format: Format, k: usize) -> Result<KernelKey> {
             },
             group_len: f.group.resolve(k)?,
         }),
-        Format::Fp4(f) => Ok(KernelKey {
-            scheme: Scheme::Fp4 { scale: f.scale },
+        Format::Fp(f) => Ok(KernelKey {
+            scheme: Scheme::Fp {
+                elem: f.elem,
+                scale: f.scale,
+            },
             group_len: f.layout(1, k)?.group_len,
         }),
     }

@@ -14,17 +14,17 @@
 #[cfg(target_arch = "x86_64")]
 use core::ops::Range;
 
-use lowbit_formats::fp4::{Fp4MatrixRef, Fp4ScalesRef};
-use lowbit_formats::minifloat::e8m0_decode;
+use lowbit_formats::fp::{FpMatrixRef, FpScalesRef};
 
 #[cfg(target_arch = "x86_64")]
-use super::int::f16_widen;
+use super::fp::scales_into;
+use super::fp::E8M0;
 use super::int::{Int, IntAct};
-use super::{A8Decode, Planar};
+use super::A8Decode;
 #[cfg(target_arch = "x86_64")]
 use super::{GemmDecode, GemvDecode};
 use crate::a8::A8Activations;
-use crate::contract::{fp4_weights, Weights};
+use crate::contract::{fp_weights, Weights};
 #[cfg(target_arch = "x86_64")]
 use crate::driver::gemm::{RowGroup, GPC};
 #[cfg(target_arch = "x86_64")]
@@ -75,77 +75,15 @@ const E2M1_16: [f32; 16] = {
     t
 };
 
-/// `2^(e - 127)` for every E8M0 byte (the NaN byte never reaches a kernel: views refuse it).
-static E8M0: [f32; 256] = {
-    let mut t = [0.0f32; 256];
-    let mut i = 0;
-    while i < 255 {
-        t[i] = e8m0_decode(i as u8);
-        i += 1;
-    }
-    t
-};
-
-/// The scales of groups `j0 .. j0 + out.len()` of row `n`, as f32.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn scales_into<S: Simd>(s: S, w: &Fp4MatrixRef<'_>, n: usize, j0: usize, out: &mut [f32]) {
-    let i0 = n * w.layout().groups_per_row + j0;
-    let len = out.len();
-    match w.scales() {
-        Fp4ScalesRef::F16(v) => f16_widen(s, &v[i0..i0 + len], out),
-        Fp4ScalesRef::E8M0(v) => {
-            for (d, &e) in out.iter_mut().zip(&v[i0..i0 + len]) {
-                *d = E8M0[usize::from(e)];
-            }
-        }
-    }
-}
-
-impl<'a> Planar<'a> for Fp4MatrixRef<'a> {
-    #[inline(always)]
-    fn dims(&self) -> [usize; 4] {
-        let l = self.layout();
-        [l.n, l.k, l.group_len, l.groups_per_row]
-    }
-    #[inline(always)]
-    fn plane(&self, i: usize) -> &'a [u8] {
-        if i == 0 {
-            self.codes()
-        } else {
-            &[]
-        }
-    }
-    #[inline(always)]
-    fn row_bytes(&self, i: usize) -> usize {
-        if i == 0 {
-            self.layout().row_bytes
-        } else {
-            0
-        }
-    }
-    #[inline(always)]
-    fn scale_ptr(&self) -> (*const u8, usize) {
-        match self.scales() {
-            Fp4ScalesRef::F16(v) => (v.as_ptr().cast(), 2),
-            Fp4ScalesRef::E8M0(v) => (v.as_ptr(), 1),
-        }
-    }
-    #[inline(always)]
-    fn zeros_ptr(&self) -> Option<*const u8> {
-        None
-    }
-}
-
 /// A8: INT4's step shape and activation layout (`8 * LANES` elements; low nibbles against
 /// the even half of the activation chunk, high nibbles against the odd half), the nibbles
 /// looked up in [`A8_TABLE`].
 impl<S: Dot> A8Decode<S> for Fp4 {
-    type W<'a> = Fp4MatrixRef<'a>;
+    type W<'a> = FpMatrixRef<'a>;
 
     #[inline(always)]
-    fn view<'a>(w: &Weights<'a>) -> Fp4MatrixRef<'a> {
-        fp4_weights(w)
+    fn view<'a>(w: &Weights<'a>) -> FpMatrixRef<'a> {
+        fp_weights(w)
     }
 
     const STEP: usize = <Int<4> as A8Decode<S>>::STEP;
@@ -160,7 +98,7 @@ impl<S: Dot> A8Decode<S> for Fp4 {
     #[inline(always)]
     unsafe fn dot<const SYM: bool>(
         s: S,
-        w: &Fp4MatrixRef<'_>,
+        w: &FpMatrixRef<'_>,
         n: usize,
         st: usize,
         act: &IntAct<S>,
@@ -169,7 +107,7 @@ impl<S: Dot> A8Decode<S> for Fp4 {
         let b0 = <Self as A8Decode<S>>::STEP_BYTES.0;
         // SAFETY: n < N and (st + 1) STEP <= K (the caller's contract), so the step's
         // bytes st * b0 .. (st + 1) * b0 of row n lie within the row.
-        let wv = unsafe { s.bload(w.codes().as_ptr().add(n * w.layout().row_bytes + st * b0)) };
+        let wv = unsafe { s.bload(w.codes().as_ptr().add(n * w.layout().row_bytes0 + st * b0)) };
         let m = s.bsplat(0x0F);
         let t = s.btable(&A8_TABLE);
         let lo = s.blookup(t, s.band(wv, m));
@@ -181,14 +119,14 @@ impl<S: Dot> A8Decode<S> for Fp4 {
     }
 
     #[inline(always)]
-    fn tail(w: &Fp4MatrixRef<'_>, x: &A8Activations, n: usize, first_block: usize) -> f32 {
+    fn tail(w: &FpMatrixRef<'_>, x: &A8Activations, n: usize, first_block: usize) -> f32 {
         crate::reference::gemv_a8::row_from_block(w, x, n, first_block)
     }
 
     #[inline(always)]
     unsafe fn scales<const GPS: usize, const SYM: bool>(
         s: S,
-        w: &Fp4MatrixRef<'_>,
+        w: &FpMatrixRef<'_>,
         n: usize,
         st: usize,
         gshift: u32,
@@ -198,8 +136,8 @@ impl<S: Dot> A8Decode<S> for Fp4 {
         debug_assert!(j + GPS <= l.scales_len);
         let sw = match w.scales() {
             // SAFETY: the step's GPS groups of row n exist (the caller's contract).
-            Fp4ScalesRef::F16(v) => unsafe { s.f16_spread(v.as_ptr().add(j).cast(), GPS) },
-            Fp4ScalesRef::E8M0(v) => {
+            FpScalesRef::F16(v) => unsafe { s.f16_spread(v.as_ptr().add(j).cast(), GPS) },
+            FpScalesRef::E8M0(v) => {
                 let mut f = [0.0f32; 8];
                 for (d, &e) in f.iter_mut().zip(&v[j..j + GPS]) {
                     *d = E8M0[usize::from(e)];
@@ -219,11 +157,11 @@ impl<S: Dot> A8Decode<S> for Fp4 {
 /// is flipped in.
 #[cfg(target_arch = "x86_64")]
 impl<S: Simd> GemvDecode<S> for Fp4 {
-    type W<'a> = Fp4MatrixRef<'a>;
+    type W<'a> = FpMatrixRef<'a>;
 
     #[inline(always)]
-    fn view<'a>(w: &Weights<'a>) -> Fp4MatrixRef<'a> {
-        fp4_weights(w)
+    fn view<'a>(w: &Weights<'a>) -> FpMatrixRef<'a> {
+        fp_weights(w)
     }
 
     const CHUNK: usize = 2 * S::LANES;
@@ -239,12 +177,12 @@ impl<S: Simd> GemvDecode<S> for Fp4 {
     }
 
     #[inline(always)]
-    fn scales(s: S, w: &Fp4MatrixRef<'_>, n: usize, j0: usize, out: &mut [f32]) {
+    fn scales(s: S, w: &FpMatrixRef<'_>, n: usize, j0: usize, out: &mut [f32]) {
         scales_into(s, w, n, j0, out)
     }
 
     #[inline(always)]
-    fn zeros(_: S, _: &Fp4MatrixRef<'_>, _: usize, _: usize, _: &mut [f32]) {}
+    fn zeros(_: S, _: &FpMatrixRef<'_>, _: usize, _: usize, _: &mut [f32]) {}
 
     #[inline(always)]
     fn table<const SYM: bool>(s: S, scale: f32, _zero: f32) -> S::F {
@@ -273,7 +211,7 @@ impl<S: Simd> GemvDecode<S> for Fp4 {
     }
 
     #[inline(always)]
-    fn tail(w: &Fp4MatrixRef<'_>, n: usize, _j: usize, ks: Range<usize>, x: &[f32]) -> f32 {
+    fn tail(w: &FpMatrixRef<'_>, n: usize, _j: usize, ks: Range<usize>, x: &[f32]) -> f32 {
         let mut t = 0.0f32;
         for k in ks {
             t += w.elem(n, k) * x[k];
@@ -287,11 +225,11 @@ impl<S: Simd> GemvDecode<S> for Fp4 {
 /// [`Elements::fused`].
 #[cfg(target_arch = "x86_64")]
 impl<S: Simd> GemmDecode<S> for Fp4 {
-    type W<'a> = Fp4MatrixRef<'a>;
+    type W<'a> = FpMatrixRef<'a>;
 
     #[inline(always)]
-    fn view<'a>(w: &Weights<'a>) -> Fp4MatrixRef<'a> {
-        fp4_weights(w)
+    fn view<'a>(w: &Weights<'a>) -> FpMatrixRef<'a> {
+        fp_weights(w)
     }
 
     const MAIN_BITS: usize = 4;
@@ -300,7 +238,7 @@ impl<S: Simd> GemmDecode<S> for Fp4 {
     #[inline(always)]
     fn params(
         s: S,
-        w: &Fp4MatrixRef<'_>,
+        w: &FpMatrixRef<'_>,
         rg: &RowGroup,
         j0: usize,
         nj: usize,
@@ -329,7 +267,7 @@ impl<S: Simd> GemmDecode<S> for Fp4 {
     }
 
     #[inline(always)]
-    fn scalar(w: &Fp4MatrixRef<'_>, n: usize, k: usize) -> f32 {
+    fn scalar(w: &FpMatrixRef<'_>, n: usize, k: usize) -> f32 {
         w.fused(n, k)
     }
 }

@@ -17,6 +17,7 @@ use crate::contract::Weights;
 use crate::driver::gemm::{RowGroup, GPC};
 use crate::simd::{Dot, Simd};
 
+pub(crate) mod fp;
 pub(crate) mod fp4;
 pub(crate) mod int;
 #[cfg(target_arch = "aarch64")]

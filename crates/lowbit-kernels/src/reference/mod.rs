@@ -4,9 +4,8 @@
 //! the summation order is the one stated in each function; every SIMD kernel's tolerance
 //! is stated relative to it.
 
-use lowbit_formats::fp4::Fp4MatrixRef;
+use lowbit_formats::fp::FpMatrixRef;
 use lowbit_formats::int::IntMatrixRef;
-use lowbit_formats::minifloat::E2M1;
 
 use crate::contract::Weights;
 
@@ -88,11 +87,15 @@ impl Elements for IntMatrixRef<'_> {
     }
 }
 
-/// FP4 E2M1: `elem = e2m1(code)`; against int8 activations the element is
-/// `2 * e2m1(code)` (an integer in -12..=12) with half the scale (exact: the scale is an
-/// f16 or a power of two); the GEMM's weight is `scale * e2m1(code)`, exact in f32 (a
-/// 2-bit significand times an 11-bit one).
-impl Elements for Fp4MatrixRef<'_> {
+/// Minifloat weights (E2M1, E3M2, E2M3): `elem = decode(code)`; against int8 activations
+/// the element is `2^e * decode(code)` with `e` = [`FpElem::int_shift`] (an integer:
+/// E2M1 -12..=12, E2M3 -60..=60, E3M2 -448..=448; only the first two have A8 kernels) with
+/// the scale times `2^-e` (exact: the scale is an f16 or a power of two); the GEMM's
+/// weight is `scale * decode(code)`, exact in f32 (a significand of at most 4 bits times an
+/// 11-bit one).
+///
+/// [`FpElem::int_shift`]: lowbit_formats::fp::FpElem::int_shift
+impl Elements for FpMatrixRef<'_> {
     fn n(&self) -> usize {
         self.layout().n
     }
@@ -103,25 +106,26 @@ impl Elements for Fp4MatrixRef<'_> {
         self.layout().group_len
     }
     fn scale(&self, n: usize, j: usize) -> f32 {
-        Fp4MatrixRef::scale(self, n, j)
+        FpMatrixRef::scale(self, n, j)
     }
     fn value(&self, n: usize, k: usize) -> f32 {
-        E2M1.table()[usize::from(self.code(n, k))]
+        self.elem_type().minifloat().table()[usize::from(self.code(n, k))]
     }
     fn offset(&self, _: usize, _: usize) -> f32 {
         0.0
     }
     fn a8_value(&self, n: usize, k: usize) -> i32 {
-        (2.0 * E2M1.table()[usize::from(self.code(n, k))]) as i32
+        // Exact: every value is a multiple of 2^-int_shift below 2^5.
+        (self.value(n, k) * (1 << self.elem_type().int_shift()) as f32) as i32
     }
     fn a8_offset(&self, _: usize, _: usize) -> i32 {
         0
     }
     fn a8_scale(&self, n: usize, j: usize) -> f32 {
-        0.5 * Fp4MatrixRef::scale(self, n, j)
+        FpMatrixRef::scale(self, n, j) / (1 << self.elem_type().int_shift()) as f32
     }
     fn fused(&self, n: usize, k: usize) -> f32 {
-        Fp4MatrixRef::scale(self, n, k / self.layout().group_len) * self.value(n, k)
+        FpMatrixRef::scale(self, n, k / self.layout().group_len) * self.value(n, k)
     }
 }
 
@@ -130,7 +134,7 @@ macro_rules! with_elements {
     ($w:expr, |$e:ident| $body:expr) => {
         match $w {
             crate::contract::Weights::Int($e) => $body,
-            crate::contract::Weights::Fp4($e) => $body,
+            crate::contract::Weights::Fp($e) => $body,
         }
     };
 }

@@ -1,112 +1,187 @@
-//! FP4 E2M1 weights: a 4-bit minifloat code per element and a scale per group.
+//! Minifloat weights (FP4 E2M1, FP6 E3M2 / E2M3): a small floating-point code per
+//! element and a scale per group.
 //!
-//! Element `(n, k)` of an `N x K` matrix has the 4-bit [`E2M1`] code `c` (bit 3 the sign,
-//! then two exponent bits and one mantissa bit; magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6) and
-//! the value
+//! Element `(n, k)` of an `N x K` matrix has the code `c` of the format's element type
+//! ([`FpElem`]: sign in the top bit, then exponent and mantissa bits) and the value
 //!
 //! ```text
-//! w[n, k] = scale[n][k / g] * e2m1(c)
+//! w[n, k] = scale[n][k / g] * elem(c)
 //! ```
 //!
-//! where `g` is the group length. The product is exact in `f32` for every scale kind, so
-//! dequantization is exact.
+//! where `g` is the group length. The product is exact in `f32` for every scale kind (a
+//! significand of at most 4 bits times an 11-bit one or a power of two), so dequantization
+//! is exact.
 //!
-//! Canonical layout (FORMATS.md, "FP4 E2M1"):
-//! - codes: one plane `[N][ceil(K/2)]` bytes, packed exactly like INT4: element `2i` of a
-//!   row in the low nibble of byte `i`, element `2i + 1` in the high nibble; every row
-//!   starts on a byte boundary (for odd `K` the high nibble of a row's last byte is
-//!   unused, zero when written by lowbit, ignored when read);
+//! Canonical layout (FORMATS.md, "FP4 E2M1" and "FP6 E3M2 and E2M3, in the 4+2 split"):
+//! - plane 0, the code plane: `[N][ceil(K/2)]` bytes of 4-bit codes packed exactly like
+//!   INT4 (element `2i` of a row in the low nibble of byte `i`, element `2i + 1` in the
+//!   high nibble). For E2M1 it holds the whole code; for the FP6 elements it holds the
+//!   low four bits `c & 0xF`.
+//! - plane 1, FP6 only: `[N][ceil(K/4)]` bytes of the high two bits `c >> 4` (sign, and
+//!   the top exponent bit) packed like INT2 (element `4i + t` at bits `2t` of byte `i`).
+//! - Every row of every plane starts on a byte boundary; unused bits of a row's last byte
+//!   are zero when written by lowbit and ignored when read.
 //! - scales: one per (row, group), row-major `[N][K/g]`, stored as
-//!   - [`Fp4Scale::F16`]: `f16`, any finite value;
-//!   - [`Fp4Scale::F16Pow2`]: `f16` restricted to positive powers of two, `2^-24 ..= 2^15`
+//!   - [`FpScale::F16`]: `f16`, any finite value;
+//!   - [`FpScale::F16Pow2`]: `f16` restricted to positive powers of two, `2^-24 ..= 2^15`
 //!     (the ZeroQuant-FP variant: the scale multiply is an exponent add);
-//!   - [`Fp4Scale::E8M0`]: one byte `e` meaning `2^(e - 127)` (OCP MX); `0xFF` (NaN) is
-//!     refused. The group must be [`Group::Size`]`(32)`: that is MXFP4.
+//!   - [`FpScale::E8M0`]: one byte `e` meaning `2^(e - 127)` (OCP MX); `0xFF` (NaN) is
+//!     refused. The group must be [`Group::Size`]`(32)`: that is MXFP4 / MXFP6.
 //!
 //! Groups follow the same rule as the INT formats ([`Group::resolve`]): 32, 64, 128 or 256
 //! dividing `K`, or one group per row.
 //!
 //! Scales are validated when a matrix or view is built (lengths, finiteness, powers of
-//! two, the E8M0 NaN code), never later: a [`Fp4MatrixRef`] always holds finite scales.
+//! two, the E8M0 NaN code), never later: a [`FpMatrixRef`] always holds finite scales.
+//! Every code of these element types is a finite value, so codes need no validation.
 
 use crate::error::{check_finite, check_len};
-use crate::minifloat::{e8m0_decode, mx_shared_exponent, E2M1, E8M0_NAN};
+use crate::minifloat::{e8m0_decode, mx_shared_exponent, MiniFloat, E2M1, E2M3, E3M2, E8M0_NAN};
 use crate::pack::{self, packed_len};
 use crate::{f16, Error, Group, Result};
 
-/// How the scale of each FP4 group is stored and chosen.
+/// The element type of a minifloat matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Fp4Scale {
-    /// An `f16` scale per group, any finite value. The quantizer picks `amax / 6`
-    /// rounded to the nearest `f16`.
+#[non_exhaustive]
+pub enum FpElem {
+    /// FP4 E2M1 (max 6): one 4-bit plane.
+    E2M1,
+    /// FP6 E3M2 (max 28, bias 3): the 4+2 split.
+    E3M2,
+    /// FP6 E2M3 (max 7.5, bias 1): the 4+2 split.
+    E2M3,
+}
+
+impl FpElem {
+    /// The codec of the element type.
+    pub const fn minifloat(self) -> MiniFloat {
+        match self {
+            FpElem::E2M1 => E2M1,
+            FpElem::E3M2 => E3M2,
+            FpElem::E2M3 => E2M3,
+        }
+    }
+
+    /// Bits per code (4 or 6).
+    pub const fn bits(self) -> u32 {
+        match self {
+            FpElem::E2M1 => 4,
+            FpElem::E3M2 | FpElem::E2M3 => 6,
+        }
+    }
+
+    /// Bits per code of plane 1 (2 for the FP6 elements' high bits, else 0).
+    pub const fn plane1_bits(self) -> u32 {
+        self.bits() - 4
+    }
+
+    /// The largest finite magnitude (6, 28, 7.5).
+    pub const fn max(self) -> f32 {
+        match self {
+            FpElem::E2M1 => 6.0,
+            FpElem::E3M2 => 28.0,
+            FpElem::E2M3 => 7.5,
+        }
+    }
+
+    /// The lower-case name, `e2m1`, `e3m2`, `e2m3`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FpElem::E2M1 => "e2m1",
+            FpElem::E3M2 => "e3m2",
+            FpElem::E2M3 => "e2m3",
+        }
+    }
+
+    /// The smallest power of two `2^-e` such that `2^e * elem(c)` is an integer for every
+    /// code, as `e` (E2M1: 1, E2M3: 3, E3M2: 4): the A8 kernels multiply by `2^e`.
+    pub const fn int_shift(self) -> u32 {
+        match self {
+            FpElem::E2M1 => 1,
+            FpElem::E2M3 => 3,
+            FpElem::E3M2 => 4,
+        }
+    }
+}
+
+/// How the scale of each group is stored and chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FpScale {
+    /// An `f16` scale per group, any finite value. The quantizer picks `amax / max`
+    /// rounded to the nearest `f16` (`max` the element type's largest magnitude).
     F16,
     /// An `f16` scale per group restricted to a positive power of two in
     /// `[2^-24, 2^15]` (ZeroQuant-FP). The quantizer picks the smallest such power of two
-    /// that is at least `amax / 6`, so no element saturates (below the `2^15` cap).
+    /// that is at least `amax / max`, so no element saturates (below the `2^15` cap).
     /// Stored exactly like [`F16`](Self::F16): only the allowed values differ.
     F16Pow2,
     /// An E8M0 byte per group (OCP MX shared exponent, `2^(e - 127)`); the group must be
-    /// 32 elements (MXFP4). The quantizer picks [`mx_shared_exponent`]`(amax, 2)`.
+    /// 32 elements (MXFP4, MXFP6). The quantizer picks
+    /// [`mx_shared_exponent`]`(amax, emax)` with the element type's `emax`.
     E8M0,
 }
 
-impl Fp4Scale {
+impl FpScale {
     /// Bytes per stored scale: 2 for the `f16` kinds, 1 for E8M0.
     pub const fn bytes(self) -> usize {
         match self {
-            Fp4Scale::F16 | Fp4Scale::F16Pow2 => 2,
-            Fp4Scale::E8M0 => 1,
+            FpScale::F16 | FpScale::F16Pow2 => 2,
+            FpScale::E8M0 => 1,
         }
     }
 
     /// `true` for the kinds stored as `f16` ([`F16`](Self::F16), [`F16Pow2`](Self::F16Pow2)).
     pub const fn is_f16(self) -> bool {
-        matches!(self, Fp4Scale::F16 | Fp4Scale::F16Pow2)
+        matches!(self, FpScale::F16 | FpScale::F16Pow2)
     }
 }
 
-/// An FP4 E2M1 format: group size and scale kind.
+/// A minifloat format: element type, group size and scale kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Fp4Format {
+pub struct FpFormat {
+    /// The element type.
+    pub elem: FpElem,
     /// Elements per scale along `K` (validated like the INT formats' groups).
     pub group: Group,
     /// How the scales are stored and chosen.
-    pub scale: Fp4Scale,
+    pub scale: FpScale,
 }
 
-impl Fp4Format {
+impl FpFormat {
     /// E2M1 with an `f16` scale per group.
     pub const fn f16(group: Group) -> Self {
-        Fp4Format {
-            group,
-            scale: Fp4Scale::F16,
-        }
+        Self::new(FpElem::E2M1, group, FpScale::F16)
     }
 
     /// E2M1 with a power-of-two `f16` scale per group (ZeroQuant-FP).
     pub const fn f16_pow2(group: Group) -> Self {
-        Fp4Format {
-            group,
-            scale: Fp4Scale::F16Pow2,
-        }
+        Self::new(FpElem::E2M1, group, FpScale::F16Pow2)
     }
 
     /// MXFP4: E2M1 with an E8M0 scale per group of 32.
     pub const fn mxfp4() -> Self {
-        Fp4Format {
-            group: Group::Size(32),
-            scale: Fp4Scale::E8M0,
-        }
+        Self::mx(FpElem::E2M1)
+    }
+
+    /// An OCP MX format: `elem` with an E8M0 scale per group of 32 (MXFP4 for E2M1,
+    /// MXFP6 for E3M2 and E2M3).
+    pub const fn mx(elem: FpElem) -> Self {
+        Self::new(elem, Group::Size(32), FpScale::E8M0)
+    }
+
+    /// Any combination (checked by [`validate`](Self::validate)).
+    pub const fn new(elem: FpElem, group: Group, scale: FpScale) -> Self {
+        FpFormat { elem, group, scale }
     }
 
     /// Checks the combination of scale kind and group: E8M0 scales need
     /// `Group::Size(32)`. (Whether the group divides `K` is checked by
     /// [`layout`](Self::layout).)
     pub fn validate(&self) -> Result<()> {
-        if self.scale == Fp4Scale::E8M0 && self.group != Group::Size(32) {
+        if self.scale == FpScale::E8M0 && self.group != Group::Size(32) {
             return Err(Error::InvalidParameter {
                 what: format!(
-                    "E8M0 (MXFP4) scales need groups of 32 elements, not {}",
+                    "E8M0 (MX) scales need groups of 32 elements, not {}",
                     self.group
                 ),
             });
@@ -115,7 +190,7 @@ impl Fp4Format {
     }
 
     /// The full layout of an `n x k` matrix in this format (validates everything).
-    pub fn layout(&self, n: usize, k: usize) -> Result<Fp4Layout> {
+    pub fn layout(&self, n: usize, k: usize) -> Result<FpLayout> {
         self.validate()?;
         if n == 0 {
             return Err(Error::InvalidShape {
@@ -132,26 +207,32 @@ impl Fp4Format {
         if elements > isize::MAX as usize / 2 {
             return Err(too_big());
         }
-        let row_bytes = packed_len(k, 4);
+        let row_bytes0 = packed_len(k, 4);
+        let row_bytes1 = match self.elem.plane1_bits() {
+            0 => 0,
+            b => packed_len(k, b),
+        };
         let groups = k / g;
-        Ok(Fp4Layout {
+        Ok(FpLayout {
             format: *self,
             n,
             k,
             group_len: g,
             groups_per_row: groups,
-            row_bytes,
-            codes_len: n.checked_mul(row_bytes).ok_or_else(too_big)?,
+            row_bytes0,
+            row_bytes1,
+            plane0_len: n.checked_mul(row_bytes0).ok_or_else(too_big)?,
+            plane1_len: n.checked_mul(row_bytes1).ok_or_else(too_big)?,
             scales_len: n.checked_mul(groups).ok_or_else(too_big)?,
         })
     }
 }
 
-/// Sizes of every buffer of an FP4 matrix (see the module docs for the layout).
+/// Sizes of every buffer of a minifloat matrix (see the module docs for the layout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fp4Layout {
+pub struct FpLayout {
     /// The format.
-    pub format: Fp4Format,
+    pub format: FpFormat,
     /// Rows (output channels).
     pub n: usize,
     /// Columns (reduction length).
@@ -160,55 +241,59 @@ pub struct Fp4Layout {
     pub group_len: usize,
     /// `K / group_len`.
     pub groups_per_row: usize,
-    /// Bytes per row of the code plane, `ceil(K / 2)`.
-    pub row_bytes: usize,
-    /// Length of the code plane, `N * row_bytes`.
-    pub codes_len: usize,
+    /// Bytes per row of plane 0 (4-bit codes), `ceil(K / 2)`.
+    pub row_bytes0: usize,
+    /// Bytes per row of plane 1 (FP6's 2-bit high bits), `ceil(K / 4)`; 0 for E2M1.
+    pub row_bytes1: usize,
+    /// Length of plane 0, `N * row_bytes0`.
+    pub plane0_len: usize,
+    /// Length of plane 1, `N * row_bytes1`.
+    pub plane1_len: usize,
     /// Number of scales (`f16` values or E8M0 bytes), `N * K / g`.
     pub scales_len: usize,
 }
 
-impl Fp4Layout {
-    /// Bytes of weight data a GEMV reads: codes and scales.
+impl FpLayout {
+    /// Bytes of weight data a GEMV reads: both planes and the scales.
     pub fn weight_bytes(&self) -> usize {
-        self.codes_len + self.format.scale.bytes() * self.scales_len
+        self.plane0_len + self.plane1_len + self.format.scale.bytes() * self.scales_len
     }
 }
 
-/// The scales of an owned FP4 matrix, `[N][K/g]` row-major.
+/// The scales of an owned minifloat matrix, `[N][K/g]` row-major.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Fp4Scales {
-    /// `f16` scales ([`Fp4Scale::F16`] and [`Fp4Scale::F16Pow2`]).
+pub enum FpScales {
+    /// `f16` scales ([`FpScale::F16`] and [`FpScale::F16Pow2`]).
     F16(Vec<f16>),
-    /// E8M0 bytes ([`Fp4Scale::E8M0`]).
+    /// E8M0 bytes ([`FpScale::E8M0`]).
     E8M0(Vec<u8>),
 }
 
-impl Fp4Scales {
+impl FpScales {
     /// A borrowed view of the same scales.
-    pub fn view(&self) -> Fp4ScalesRef<'_> {
+    pub fn view(&self) -> FpScalesRef<'_> {
         match self {
-            Fp4Scales::F16(s) => Fp4ScalesRef::F16(s),
-            Fp4Scales::E8M0(s) => Fp4ScalesRef::E8M0(s),
+            FpScales::F16(s) => FpScalesRef::F16(s),
+            FpScales::E8M0(s) => FpScalesRef::E8M0(s),
         }
     }
 }
 
-/// The scales of an FP4 matrix view, `[N][K/g]` row-major.
+/// The scales of a minifloat matrix view, `[N][K/g]` row-major.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Fp4ScalesRef<'a> {
-    /// `f16` scales ([`Fp4Scale::F16`] and [`Fp4Scale::F16Pow2`]).
+pub enum FpScalesRef<'a> {
+    /// `f16` scales ([`FpScale::F16`] and [`FpScale::F16Pow2`]).
     F16(&'a [f16]),
-    /// E8M0 bytes ([`Fp4Scale::E8M0`]).
+    /// E8M0 bytes ([`FpScale::E8M0`]).
     E8M0(&'a [u8]),
 }
 
-impl<'a> Fp4ScalesRef<'a> {
+impl<'a> FpScalesRef<'a> {
     /// Number of scales.
     pub fn len(&self) -> usize {
         match self {
-            Fp4ScalesRef::F16(s) => s.len(),
-            Fp4ScalesRef::E8M0(s) => s.len(),
+            FpScalesRef::F16(s) => s.len(),
+            FpScalesRef::E8M0(s) => s.len(),
         }
     }
 
@@ -220,16 +305,16 @@ impl<'a> Fp4ScalesRef<'a> {
     /// The `f16` scales, if that is how they are stored.
     pub fn f16(&self) -> Option<&'a [f16]> {
         match *self {
-            Fp4ScalesRef::F16(s) => Some(s),
-            Fp4ScalesRef::E8M0(_) => None,
+            FpScalesRef::F16(s) => Some(s),
+            FpScalesRef::E8M0(_) => None,
         }
     }
 
     /// The E8M0 bytes, if that is how the scales are stored.
     pub fn e8m0(&self) -> Option<&'a [u8]> {
         match *self {
-            Fp4ScalesRef::E8M0(s) => Some(s),
-            Fp4ScalesRef::F16(_) => None,
+            FpScalesRef::E8M0(s) => Some(s),
+            FpScalesRef::F16(_) => None,
         }
     }
 
@@ -237,16 +322,16 @@ impl<'a> Fp4ScalesRef<'a> {
     #[inline(always)]
     pub fn get(&self, i: usize) -> f32 {
         match *self {
-            Fp4ScalesRef::F16(s) => s[i].to_f32(),
-            Fp4ScalesRef::E8M0(s) => e8m0_decode(s[i]),
+            FpScalesRef::F16(s) => s[i].to_f32(),
+            FpScalesRef::E8M0(s) => e8m0_decode(s[i]),
         }
     }
 
     /// Copies the scales into owned storage.
-    pub fn to_owned(&self) -> Fp4Scales {
+    pub fn to_owned(&self) -> FpScales {
         match *self {
-            Fp4ScalesRef::F16(s) => Fp4Scales::F16(s.to_vec()),
-            Fp4ScalesRef::E8M0(s) => Fp4Scales::E8M0(s.to_vec()),
+            FpScalesRef::F16(s) => FpScales::F16(s.to_vec()),
+            FpScalesRef::E8M0(s) => FpScales::E8M0(s.to_vec()),
         }
     }
 }
@@ -266,17 +351,17 @@ fn is_f16_pow2(s: f16) -> bool {
 }
 
 /// Checks the scales against the format: kind, length, and values (finite `f16`;
-/// powers of two for [`Fp4Scale::F16Pow2`]; no E8M0 NaN).
-fn check_scales(format: Fp4Format, expected: usize, scales: Fp4ScalesRef<'_>) -> Result<()> {
+/// powers of two for [`FpScale::F16Pow2`]; no E8M0 NaN).
+fn check_scales(format: FpFormat, expected: usize, scales: FpScalesRef<'_>) -> Result<()> {
     match (format.scale, scales) {
-        (Fp4Scale::F16 | Fp4Scale::F16Pow2, Fp4ScalesRef::F16(s)) => {
+        (FpScale::F16 | FpScale::F16Pow2, FpScalesRef::F16(s)) => {
             check_len("scales", expected, s.len())?;
             if let Some(i) = s.iter().position(|v| !v.is_finite()) {
                 return Err(Error::InvalidParameter {
                     what: format!("f16 scale {i} is not finite ({})", s[i]),
                 });
             }
-            if format.scale == Fp4Scale::F16Pow2 {
+            if format.scale == FpScale::F16Pow2 {
                 if let Some(i) = s.iter().position(|&v| !is_f16_pow2(v)) {
                     return Err(Error::InvalidParameter {
                         what: format!("f16 scale {i} is {}, not a positive power of two", s[i]),
@@ -285,7 +370,7 @@ fn check_scales(format: Fp4Format, expected: usize, scales: Fp4ScalesRef<'_>) ->
             }
             Ok(())
         }
-        (Fp4Scale::E8M0, Fp4ScalesRef::E8M0(s)) => {
+        (FpScale::E8M0, FpScalesRef::E8M0(s)) => {
             check_len("scales", expected, s.len())?;
             match s.iter().position(|&e| e == E8M0_NAN) {
                 Some(i) => Err(Error::InvalidParameter {
@@ -303,57 +388,84 @@ fn check_scales(format: Fp4Format, expected: usize, scales: Fp4ScalesRef<'_>) ->
     }
 }
 
-/// An owned FP4 E2M1 matrix in the canonical layout.
+/// An owned minifloat matrix in the canonical layout.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Fp4Matrix {
-    layout: Fp4Layout,
+pub struct FpMatrix {
+    layout: FpLayout,
     codes: Vec<u8>,
-    scales: Fp4Scales,
+    high: Vec<u8>,
+    scales: FpScales,
 }
 
-/// A borrowed, validated view of an FP4 E2M1 matrix in the canonical layout (zero-copy
+/// A borrowed, validated view of a minifloat matrix in the canonical layout (zero-copy
 /// over caller buffers). Constructing one checks every length and every scale, so
 /// kernels can rely on them: all scales are finite (E8M0 never `0xFF`).
 #[derive(Debug, Clone, Copy)]
-pub struct Fp4MatrixRef<'a> {
-    layout: Fp4Layout,
+pub struct FpMatrixRef<'a> {
+    layout: FpLayout,
     codes: &'a [u8],
-    scales: Fp4ScalesRef<'a>,
+    high: &'a [u8],
+    scales: FpScalesRef<'a>,
 }
 
-impl<'a> Fp4MatrixRef<'a> {
-    /// Wraps caller buffers: `codes` is the `[N][ceil(K/2)]` nibble plane, `scales` the
-    /// `[N][K/g]` scales in the storage the format's [`Fp4Scale`] names.
+impl<'a> FpMatrixRef<'a> {
+    /// Wraps the buffers of a single-plane format (E2M1): `codes` is the `[N][ceil(K/2)]`
+    /// nibble plane, `scales` the `[N][K/g]` scales in the storage the format's
+    /// [`FpScale`] names. (An FP6 format needs [`with_planes`](Self::with_planes).)
     ///
     /// # Errors
-    /// Everything [`Fp4Format::layout`] refuses; [`Error::BufferLength`] for a buffer of
-    /// the wrong length; [`Error::InvalidParameter`] for scales of the wrong storage kind,
-    /// a non-finite `f16` scale, an `f16` scale that is not a positive power of two under
-    /// [`Fp4Scale::F16Pow2`], or the E8M0 NaN code `0xFF`.
+    /// As [`with_planes`](Self::with_planes) with an empty plane 1.
     pub fn new(
-        format: Fp4Format,
+        format: FpFormat,
         n: usize,
         k: usize,
         codes: &'a [u8],
-        scales: Fp4ScalesRef<'a>,
+        scales: FpScalesRef<'a>,
+    ) -> Result<Self> {
+        Self::with_planes(format, n, k, codes, &[], scales)
+    }
+
+    /// Wraps caller buffers: `codes` is plane 0 (`[N][ceil(K/2)]`, 4-bit codes or FP6's
+    /// low four bits), `high` plane 1 (FP6: `[N][ceil(K/4)]` 2-bit high bits; empty for
+    /// E2M1), `scales` the `[N][K/g]` scales in the storage the format's [`FpScale`]
+    /// names.
+    ///
+    /// # Errors
+    /// Everything [`FpFormat::layout`] refuses; [`Error::BufferLength`] for a buffer of
+    /// the wrong length; [`Error::InvalidParameter`] for scales of the wrong storage kind,
+    /// a non-finite `f16` scale, an `f16` scale that is not a positive power of two under
+    /// [`FpScale::F16Pow2`], or the E8M0 NaN code `0xFF`.
+    pub fn with_planes(
+        format: FpFormat,
+        n: usize,
+        k: usize,
+        codes: &'a [u8],
+        high: &'a [u8],
+        scales: FpScalesRef<'a>,
     ) -> Result<Self> {
         let layout = format.layout(n, k)?;
-        check_len("codes", layout.codes_len, codes.len())?;
+        check_len("codes", layout.plane0_len, codes.len())?;
+        check_len("high plane", layout.plane1_len, high.len())?;
         check_scales(format, layout.scales_len, scales)?;
-        Ok(Fp4MatrixRef {
+        Ok(FpMatrixRef {
             layout,
             codes,
+            high,
             scales,
         })
     }
 
     /// The layout (shape, group length, buffer sizes).
-    pub fn layout(&self) -> &Fp4Layout {
+    pub fn layout(&self) -> &FpLayout {
         &self.layout
     }
     /// The format.
-    pub fn format(&self) -> Fp4Format {
+    pub fn format(&self) -> FpFormat {
         self.layout.format
+    }
+    /// The element type.
+    pub fn elem_type(&self) -> FpElem {
+        self.layout.format.elem
     }
     /// Rows.
     pub fn n(&self) -> usize {
@@ -363,12 +475,17 @@ impl<'a> Fp4MatrixRef<'a> {
     pub fn k(&self) -> usize {
         self.layout.k
     }
-    /// The code plane, `[N][ceil(K/2)]` bytes (INT4 nibble order).
+    /// Plane 0, `[N][ceil(K/2)]` bytes of 4-bit codes (INT4 nibble order): the whole E2M1
+    /// code, or the low four bits of an FP6 code.
     pub fn codes(&self) -> &'a [u8] {
         self.codes
     }
+    /// Plane 1, `[N][ceil(K/4)]` bytes of FP6's high two bits (INT2 order); empty for E2M1.
+    pub fn high(&self) -> &'a [u8] {
+        self.high
+    }
     /// The scales, `[N][K/g]`.
-    pub fn scales(&self) -> Fp4ScalesRef<'a> {
+    pub fn scales(&self) -> FpScalesRef<'a> {
         self.scales
     }
 
@@ -378,17 +495,23 @@ impl<'a> Fp4MatrixRef<'a> {
         self.scales.get(n * self.layout.groups_per_row + j)
     }
 
-    /// The 4-bit E2M1 code of element `(n, k)` (sign in bit 3).
+    /// The code of element `(n, k)` (sign in the top bit of the element type's width).
     #[inline(always)]
     pub fn code(&self, n: usize, k: usize) -> u8 {
-        let rb = self.layout.row_bytes;
-        pack::get(&self.codes[n * rb..(n + 1) * rb], 4, k)
+        let (r0, r1) = (self.layout.row_bytes0, self.layout.row_bytes1);
+        let lo = pack::get(&self.codes[n * r0..(n + 1) * r0], 4, k);
+        if r1 == 0 {
+            lo
+        } else {
+            lo | pack::get(&self.high[n * r1..(n + 1) * r1], 2, k) << 4
+        }
     }
 
-    /// The value of element `(n, k)`: `scale(n, k / g) * e2m1(code(n, k))`, exact.
+    /// The value of element `(n, k)`: `scale(n, k / g) * elem(code(n, k))`, exact.
     #[inline(always)]
     pub fn weight(&self, n: usize, k: usize) -> f32 {
-        self.scale(n, k / self.layout.group_len) * E2M1.decode(self.code(n, k))
+        let e = self.elem_type().minifloat();
+        self.scale(n, k / self.layout.group_len) * e.decode(self.code(n, k))
     }
 
     /// Dequantizes row `n` into `out` (length `K`).
@@ -417,16 +540,17 @@ impl<'a> Fp4MatrixRef<'a> {
     }
 
     /// Copies the view into an owned matrix.
-    pub fn to_owned(&self) -> Fp4Matrix {
-        Fp4Matrix {
+    pub fn to_owned(&self) -> FpMatrix {
+        FpMatrix {
             layout: self.layout,
             codes: self.codes.to_vec(),
+            high: self.high.to_vec(),
             scales: self.scales.to_owned(),
         }
     }
 }
 
-/// The smallest positive f16, `2^-24`: the scale of a nonzero group whose `amax / 6`
+/// The smallest positive f16, `2^-24`: the scale of a nonzero group whose `amax / max`
 /// rounds to zero (as in the INT quantizer).
 const MIN_SCALE: f16 = f16::from_bits(1);
 
@@ -434,22 +558,21 @@ const MIN_SCALE: f16 = f16::from_bits(1);
 const POW2_MIN_EXP: i32 = -24;
 const POW2_MAX_EXP: i32 = 15;
 
-/// The smallest `2^e`, `-24 <= e <= 15`, with `6 * 2^e >= amax`, or `2^15` if none is.
-/// `6 * 2^e` is exact in `f32`, so the comparison is exact.
-fn pow2_scale(amax: f32) -> f16 {
+/// The smallest `2^e`, `-24 <= e <= 15`, with `max * 2^e >= amax`, or `2^15` if none is.
+/// `max * 2^e` is exact in `f32`, so the comparison is exact.
+fn pow2_scale(amax: f32, max: f32) -> f16 {
     let e = (POW2_MIN_EXP..=POW2_MAX_EXP)
-        .find(|&e| 6.0 * 2f32.powi(e) >= amax)
+        .find(|&e| max * 2f32.powi(e) >= amax)
         .unwrap_or(POW2_MAX_EXP);
     f16::from_f32(2f32.powi(e))
 }
 
 /// The scale of one group with largest magnitude `amax` (finite, `>= 0`), as documented
-/// on [`Fp4Matrix::quantize`], in the format's storage, and as `f32`.
-fn group_scale(amax: f32, kind: Fp4Scale) -> Result<(ScaleCode, f32)> {
-    let emax = E2M1.emax();
-    let max = E2M1.max();
+/// on [`FpMatrix::quantize`], in the format's storage, and as `f32`.
+fn group_scale(amax: f32, elem: FpElem, kind: FpScale) -> Result<(ScaleCode, f32)> {
+    let max = elem.max();
     Ok(match kind {
-        Fp4Scale::F16 => {
+        FpScale::F16 => {
             let s = f16::from_f32((amax / max).min(f16::MAX.to_f32()));
             let s = if s.to_f32() == 0.0 && amax > 0.0 {
                 MIN_SCALE
@@ -458,16 +581,16 @@ fn group_scale(amax: f32, kind: Fp4Scale) -> Result<(ScaleCode, f32)> {
             };
             (ScaleCode::F16(s), s.to_f32())
         }
-        Fp4Scale::F16Pow2 => {
+        FpScale::F16Pow2 => {
             let s = if amax == 0.0 {
                 f16::ONE
             } else {
-                pow2_scale(amax)
+                pow2_scale(amax, max)
             };
             (ScaleCode::F16(s), s.to_f32())
         }
-        Fp4Scale::E8M0 => {
-            let e = mx_shared_exponent(amax, emax)?;
+        FpScale::E8M0 => {
+            let e = mx_shared_exponent(amax, elem.minifloat().emax())?;
             (ScaleCode::E8M0(e), e8m0_decode(e))
         }
     })
@@ -479,38 +602,40 @@ enum ScaleCode {
     E8M0(u8),
 }
 
-impl Fp4Matrix {
+impl FpMatrix {
     /// Quantizes a row-major `n x k` f32 matrix.
     ///
-    /// Per group, with `amax` the largest magnitude of its elements:
-    /// - [`Fp4Scale::F16`]: `s = amax / 6` rounded to the nearest `f16` (ties to even),
-    ///   clamped to the `f16` maximum 65504 (so groups with `amax > 393024` saturate); a
+    /// Per group, with `amax` the largest magnitude of its elements and `max` the element
+    /// type's largest magnitude (E2M1 6, E3M2 28, E2M3 7.5):
+    /// - [`FpScale::F16`]: `s = amax / max` rounded to the nearest `f16` (ties to even),
+    ///   clamped to the `f16` maximum 65504 (so groups with `amax > 65504 max` saturate); a
     ///   nonzero group whose scale would round to zero gets the smallest `f16`, `2^-24`;
-    ///   an all-zero group gets `s = 0`. Because `s` is rounded, `amax / s` may exceed 6
-    ///   slightly and the largest elements saturate at `6 s`: by at most `amax * 2^-11`
-    ///   for a normal `f16` scale, `6 * 2^-25` for a subnormal one (`amax < 3.7e-4`).
-    /// - [`Fp4Scale::F16Pow2`]: `s` is the smallest power of two `2^e >= amax / 6` with
-    ///   `-24 <= e <= 15` (so `amax / s` lies in `(3, 6]` unless clamped, and nothing
-    ///   saturates below `amax = 6 * 2^15 = 196608`); an all-zero group gets `s = 1`.
-    /// - [`Fp4Scale::E8M0`] (MXFP4): `s = 2^(floor(log2 amax) - 2)`, the byte of
-    ///   [`mx_shared_exponent`]`(amax, 2)` (OCP MX v1.0); an all-zero group gets
-    ///   [`E8M0_ONE`](crate::minifloat::E8M0_ONE) (`s = 1`). Then `amax / s` lies in
-    ///   `[4, 8)`, and elements beyond `6 s` saturate at `6 s` as the specification says.
+    ///   an all-zero group gets `s = 0`. Because `s` is rounded, `amax / s` may exceed
+    ///   `max` slightly and the largest elements saturate at `max s`: by at most
+    ///   `amax * 2^-11` for a normal `f16` scale, `max * 2^-25` for a subnormal one.
+    /// - [`FpScale::F16Pow2`]: `s` is the smallest power of two `2^e >= amax / max` with
+    ///   `-24 <= e <= 15` (so nothing saturates below `amax = max * 2^15`); an all-zero
+    ///   group gets `s = 1`.
+    /// - [`FpScale::E8M0`] (MXFP4, MXFP6): `s = 2^(floor(log2 amax) - emax)`, the byte of
+    ///   [`mx_shared_exponent`]`(amax, emax)` (OCP MX v1.0; `emax` = 2 for E2M1 and E2M3,
+    ///   4 for E3M2); an all-zero group gets [`E8M0_ONE`](crate::minifloat::E8M0_ONE)
+    ///   (`s = 1`). Elements beyond `max s` saturate at `max s` as the specification says.
     ///
-    /// Every element is then encoded as the [`E2M1`] code of `v / s` (computed in `f32`
-    /// with the stored scale), round to nearest, ties to even, saturating at ±6; the sign
-    /// is kept, so `-0.0` gets code 8. In an all-zero `F16` group (`s = 0`) the codes are
-    /// those of the elements themselves (0 or 8).
+    /// Every element is then encoded as the element type's code of `v / s` (computed in
+    /// `f32` with the stored scale), round to nearest, ties to even, saturating at
+    /// `±max`; the sign is kept, so `-0.0` gets the negative-zero code. In an all-zero
+    /// `F16` group (`s = 0`) the codes are those of the elements themselves (±0).
     ///
     /// # Errors
-    /// Everything [`Fp4Format::layout`] refuses; [`Error::BufferLength`] if
+    /// Everything [`FpFormat::layout`] refuses; [`Error::BufferLength`] if
     /// `weights.len() != n * k`; [`Error::NonFinite`] with the index of the first NaN or
     /// infinite element.
-    pub fn quantize(weights: &[f32], n: usize, k: usize, format: Fp4Format) -> Result<Self> {
+    pub fn quantize(weights: &[f32], n: usize, k: usize, format: FpFormat) -> Result<Self> {
         let layout = format.layout(n, k)?;
         check_len("weights", n * k, weights.len())?;
         check_finite(weights)?;
         let g = layout.group_len;
+        let codec = format.elem.minifloat();
         let mut f16_scales = Vec::new();
         let mut e8m0_scales = Vec::new();
         if format.scale.is_f16() {
@@ -519,11 +644,13 @@ impl Fp4Matrix {
             e8m0_scales.reserve_exact(layout.scales_len);
         }
         let mut row_codes = vec![0u8; k];
-        let mut codes = vec![0u8; layout.codes_len];
+        let mut codes = vec![0u8; layout.plane0_len];
+        let mut high = vec![0u8; layout.plane1_len];
+        let (r0, r1) = (layout.row_bytes0, layout.row_bytes1);
         for (r, row) in weights.chunks_exact(k).enumerate() {
             for (j, grp) in row.chunks_exact(g).enumerate() {
                 let amax = grp.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
-                let (stored, s) = group_scale(amax, format.scale)?;
+                let (stored, s) = group_scale(amax, format.elem, format.scale)?;
                 match stored {
                     ScaleCode::F16(v) => f16_scales.push(v),
                     ScaleCode::E8M0(e) => e8m0_scales.push(e),
@@ -534,56 +661,77 @@ impl Fp4Matrix {
                     .enumerate()
                 {
                     // `s` is 0 only for an all-zero group; otherwise `|v / s|` is at most
-                    // a few times 6 (or `f32::MAX / 65504` under the f16 clamp): finite.
+                    // a few times `max` (or `f32::MAX / 65504` under the f16 clamp): finite.
                     let x = if s == 0.0 { v } else { v / s };
-                    *c = E2M1.encode(x).map_err(|_| Error::NonFinite {
+                    *c = codec.encode(x).map_err(|_| Error::NonFinite {
                         index: r * k + j * g + i,
                     })?;
                 }
             }
-            let out = &mut codes[r * layout.row_bytes..(r + 1) * layout.row_bytes];
-            pack::pack(&row_codes, 4, out)?;
+            let out0 = &mut codes[r * r0..(r + 1) * r0];
+            if r1 == 0 {
+                pack::pack(&row_codes, 4, out0)?;
+            } else {
+                pack::split_4_2(&row_codes, &mut high[r * r1..(r + 1) * r1], out0)?;
+            }
         }
         let scales = if format.scale.is_f16() {
-            Fp4Scales::F16(f16_scales)
+            FpScales::F16(f16_scales)
         } else {
-            Fp4Scales::E8M0(e8m0_scales)
+            FpScales::E8M0(e8m0_scales)
         };
-        Ok(Fp4Matrix {
+        Ok(FpMatrix {
             layout,
             codes,
+            high,
             scales,
         })
     }
 
-    /// Builds an owned matrix from canonical buffers (validated like
-    /// [`Fp4MatrixRef::new`]).
+    /// Builds an owned single-plane (E2M1) matrix from canonical buffers (validated like
+    /// [`FpMatrixRef::new`]).
     pub fn from_parts(
-        format: Fp4Format,
+        format: FpFormat,
         n: usize,
         k: usize,
         codes: Vec<u8>,
-        scales: Fp4Scales,
+        scales: FpScales,
     ) -> Result<Self> {
-        let layout = *Fp4MatrixRef::new(format, n, k, &codes, scales.view())?.layout();
-        Ok(Fp4Matrix {
+        Self::from_planes(format, n, k, codes, Vec::new(), scales)
+    }
+
+    /// Builds an owned matrix from canonical buffers (validated like
+    /// [`FpMatrixRef::with_planes`]).
+    pub fn from_planes(
+        format: FpFormat,
+        n: usize,
+        k: usize,
+        codes: Vec<u8>,
+        high: Vec<u8>,
+        scales: FpScales,
+    ) -> Result<Self> {
+        let layout =
+            *FpMatrixRef::with_planes(format, n, k, &codes, &high, scales.view())?.layout();
+        Ok(FpMatrix {
             layout,
             codes,
+            high,
             scales,
         })
     }
 
     /// A borrowed view.
-    pub fn view(&self) -> Fp4MatrixRef<'_> {
-        Fp4MatrixRef {
+    pub fn view(&self) -> FpMatrixRef<'_> {
+        FpMatrixRef {
             layout: self.layout,
             codes: &self.codes,
+            high: &self.high,
             scales: self.scales.view(),
         }
     }
 
     /// The layout.
-    pub fn layout(&self) -> &Fp4Layout {
+    pub fn layout(&self) -> &FpLayout {
         &self.layout
     }
 }
@@ -594,55 +742,96 @@ mod tests {
     use crate::minifloat::E8M0_ONE;
     use proptest::prelude::*;
 
-    const KINDS: [Fp4Scale; 3] = [Fp4Scale::F16, Fp4Scale::F16Pow2, Fp4Scale::E8M0];
+    const KINDS: [FpScale; 3] = [FpScale::F16, FpScale::F16Pow2, FpScale::E8M0];
 
-    fn quantize_view(w: &[f32], n: usize, k: usize, f: Fp4Format) -> (Fp4Matrix, Vec<f32>) {
-        let m = Fp4Matrix::quantize(w, n, k, f).unwrap();
+    fn quantize_view(w: &[f32], n: usize, k: usize, f: FpFormat) -> (FpMatrix, Vec<f32>) {
+        let m = FpMatrix::quantize(w, n, k, f).unwrap();
         let mut d = vec![0.0; n * k];
         m.view().dequantize(&mut d).unwrap();
         (m, d)
     }
 
+    /// Every FP6 code: the 4+2 planes packed by hand (low nibbles in INT4 order, high
+    /// bits in INT2 order), read back by `code`, valued through the codec, and produced
+    /// again by quantizing the decoded values with scale 1.
+    #[test]
+    fn every_fp6_code_round_trips_through_the_planes() {
+        for elem in [FpElem::E3M2, FpElem::E2M3] {
+            let k = 64;
+            let mut lo = [0u8; 32];
+            let mut hi = [0u8; 16];
+            for c in 0..64u8 {
+                let i = usize::from(c);
+                lo[i / 2] |= (c & 0xF) << (4 * (i % 2));
+                hi[i / 4] |= (c >> 4) << (2 * (i % 4));
+            }
+            let f = FpFormat::new(elem, Group::PerRow, FpScale::F16Pow2);
+            let one = [f16::ONE];
+            let v = FpMatrixRef::with_planes(f, 1, k, &lo, &hi, FpScalesRef::F16(&one)).unwrap();
+            let l = v.layout();
+            assert_eq!((l.row_bytes0, l.row_bytes1, l.weight_bytes()), (32, 16, 50));
+            let table = elem.minifloat().table();
+            for c in 0..64u8 {
+                assert_eq!(v.code(0, usize::from(c)), c);
+                assert_eq!(
+                    v.weight(0, usize::from(c)).to_bits(),
+                    table[usize::from(c)].to_bits()
+                );
+            }
+            let m = FpMatrix::quantize(table, 1, k, f).unwrap();
+            assert_eq!(
+                (m.view().codes(), m.view().high()),
+                (&lo[..], &hi[..]),
+                "{elem:?}"
+            );
+            // A single-plane constructor cannot describe FP6.
+            assert!(matches!(
+                FpMatrixRef::new(f, 1, k, &lo, FpScalesRef::F16(&one)),
+                Err(Error::BufferLength { .. })
+            ));
+        }
+    }
+
     #[test]
     fn layout_sizes() {
-        let l = Fp4Format::f16(Group::Size(32)).layout(3, 64).unwrap();
+        let l = FpFormat::f16(Group::Size(32)).layout(3, 64).unwrap();
         assert_eq!(
             (
                 l.group_len,
                 l.groups_per_row,
-                l.row_bytes,
-                l.codes_len,
+                l.row_bytes0,
+                l.plane0_len,
                 l.scales_len
             ),
             (32, 2, 32, 96, 6)
         );
         assert_eq!(l.weight_bytes(), 96 + 12);
         // Odd K, one group per row: rows round up to whole bytes.
-        let l = Fp4Format::f16(Group::PerRow).layout(2, 33).unwrap();
+        let l = FpFormat::f16(Group::PerRow).layout(2, 33).unwrap();
         assert_eq!(
             (
                 l.group_len,
                 l.groups_per_row,
-                l.row_bytes,
-                l.codes_len,
+                l.row_bytes0,
+                l.plane0_len,
                 l.scales_len
             ),
             (33, 1, 17, 34, 2)
         );
-        let l = Fp4Format::f16_pow2(Group::Size(33)).layout(5, 33).unwrap();
-        assert_eq!((l.group_len, l.row_bytes, l.codes_len), (33, 17, 85));
-        let l = Fp4Format::f16(Group::PerRow).layout(1, 1).unwrap();
-        assert_eq!((l.row_bytes, l.codes_len, l.scales_len), (1, 1, 1));
-        let l = Fp4Format::f16(Group::Size(256)).layout(4, 768).unwrap();
-        assert_eq!((l.row_bytes, l.scales_len), (384, 12));
+        let l = FpFormat::f16_pow2(Group::Size(33)).layout(5, 33).unwrap();
+        assert_eq!((l.group_len, l.row_bytes0, l.plane0_len), (33, 17, 85));
+        let l = FpFormat::f16(Group::PerRow).layout(1, 1).unwrap();
+        assert_eq!((l.row_bytes0, l.plane0_len, l.scales_len), (1, 1, 1));
+        let l = FpFormat::f16(Group::Size(256)).layout(4, 768).unwrap();
+        assert_eq!((l.row_bytes0, l.scales_len), (384, 12));
         // MXFP4: E8M0 bytes per 32.
-        let l = Fp4Format::mxfp4().layout(2, 96).unwrap();
+        let l = FpFormat::mxfp4().layout(2, 96).unwrap();
         assert_eq!(
             (
                 l.group_len,
                 l.groups_per_row,
-                l.row_bytes,
-                l.codes_len,
+                l.row_bytes0,
+                l.plane0_len,
                 l.scales_len
             ),
             (32, 3, 48, 96, 6)
@@ -653,8 +842,8 @@ mod tests {
     #[test]
     fn group_rules() {
         // The F16 kinds accept exactly the groups the INT formats accept.
-        for kind in [Fp4Scale::F16, Fp4Scale::F16Pow2] {
-            let f = |group| Fp4Format { group, scale: kind };
+        for kind in [FpScale::F16, FpScale::F16Pow2] {
+            let f = |group| FpFormat::new(FpElem::E2M1, group, kind);
             assert!(matches!(
                 f(Group::Size(32)).layout(1, 48),
                 Err(Error::BadGroupSize { .. })
@@ -667,9 +856,10 @@ mod tests {
             assert!(f(Group::Size(64)).layout(1, 64).is_ok());
         }
         // MXFP4 needs exactly Size(32).
-        let mx = |group| Fp4Format {
+        let mx = |group| FpFormat {
+            elem: FpElem::E2M1,
             group,
-            scale: Fp4Scale::E8M0,
+            scale: FpScale::E8M0,
         };
         for g in [Group::PerRow, Group::Size(64), Group::Size(16)] {
             assert!(matches!(
@@ -679,11 +869,11 @@ mod tests {
             assert!(mx(g).validate().is_err());
         }
         assert!(matches!(
-            Fp4Format::mxfp4().layout(1, 48),
+            FpFormat::mxfp4().layout(1, 48),
             Err(Error::BadGroupSize { .. })
         ));
-        assert!(Fp4Format::mxfp4().layout(1, 32).is_ok());
-        for f in [Fp4Format::mxfp4(), Fp4Format::f16(Group::PerRow)] {
+        assert!(FpFormat::mxfp4().layout(1, 32).is_ok());
+        for f in [FpFormat::mxfp4(), FpFormat::f16(Group::PerRow)] {
             assert!(matches!(f.layout(0, 32), Err(Error::InvalidShape { .. })));
             assert!(matches!(f.layout(1, 0), Err(Error::InvalidShape { .. })));
         }
@@ -692,15 +882,15 @@ mod tests {
     /// Sizes near the top of `usize` are exact or an error, never wrapped.
     #[test]
     fn huge_shapes_are_exact_or_refused() {
-        let f = Fp4Format::f16(Group::PerRow);
+        let f = FpFormat::f16(Group::PerRow);
         let l = f.layout(1, (1 << 61) + 1).unwrap();
         assert_eq!(
-            (l.row_bytes, l.codes_len, l.scales_len),
+            (l.row_bytes0, l.plane0_len, l.scales_len),
             ((1 << 60) + 1, (1 << 60) + 1, 1)
         );
-        let l = Fp4Format::mxfp4().layout(2, 1 << 60).unwrap();
+        let l = FpFormat::mxfp4().layout(2, 1 << 60).unwrap();
         assert_eq!(
-            (l.row_bytes, l.codes_len, l.scales_len),
+            (l.row_bytes0, l.plane0_len, l.scales_len),
             (1 << 59, 1 << 60, 1 << 56)
         );
         for (n, k) in [
@@ -727,12 +917,12 @@ mod tests {
         assert_eq!(packed[7], 0xFE);
         let s = 0.75f32;
         let scales = [f16::from_f32(s)];
-        let v = Fp4MatrixRef::new(
-            Fp4Format::f16(Group::PerRow),
+        let v = FpMatrixRef::new(
+            FpFormat::f16(Group::PerRow),
             1,
             16,
             &packed,
-            Fp4ScalesRef::F16(&scales),
+            FpScalesRef::F16(&scales),
         )
         .unwrap();
         let mut d = [0.0f32; 16];
@@ -745,7 +935,7 @@ mod tests {
             assert_eq!(d[k].to_bits(), want.to_bits());
         }
         assert!(d[8].is_sign_negative() && d[8] == 0.0, "code 8 is -0");
-        let (m, back) = quantize_view(&d, 1, 16, Fp4Format::f16(Group::PerRow));
+        let (m, back) = quantize_view(&d, 1, 16, FpFormat::f16(Group::PerRow));
         assert_eq!(m.view().codes(), &packed[..]);
         assert_eq!(m.view().scale(0, 0), s);
         assert!(back.iter().zip(&d).all(|(a, b)| a.to_bits() == b.to_bits()));
@@ -754,7 +944,7 @@ mod tests {
         let packed2: Vec<u8> = packed.iter().chain(&packed).copied().collect();
         let e = [124u8];
         let v =
-            Fp4MatrixRef::new(Fp4Format::mxfp4(), 1, 32, &packed2, Fp4ScalesRef::E8M0(&e)).unwrap();
+            FpMatrixRef::new(FpFormat::mxfp4(), 1, 32, &packed2, FpScalesRef::E8M0(&e)).unwrap();
         for k in 0..32 {
             let c = (k % 16) as u8;
             assert_eq!(v.code(0, k), c);
@@ -762,7 +952,7 @@ mod tests {
         }
         let mut d = vec![0.0; 32];
         v.dequantize(&mut d).unwrap();
-        let (m, _) = quantize_view(&d, 1, 32, Fp4Format::mxfp4());
+        let (m, _) = quantize_view(&d, 1, 32, FpFormat::mxfp4());
         assert_eq!(m.view().codes(), &packed2[..]);
         assert_eq!(m.view().scales().e8m0(), Some(&e[..]));
     }
@@ -816,9 +1006,9 @@ mod tests {
             0xF6, 0x07,
         ];
         let formats = [
-            Fp4Format::f16(Group::Size(32)),
-            Fp4Format::f16_pow2(Group::Size(32)),
-            Fp4Format::mxfp4(),
+            FpFormat::f16(Group::Size(32)),
+            FpFormat::f16_pow2(Group::Size(32)),
+            FpFormat::mxfp4(),
         ];
         for f in formats {
             let (m, d) = quantize_view(&w, 1, 32, f);
@@ -830,8 +1020,8 @@ mod tests {
             }
             assert_eq!(v.scale(0, 0), 0.5);
             match v.scales() {
-                Fp4ScalesRef::F16(s) => assert_eq!(s, [f16::from_bits(0x3800)]),
-                Fp4ScalesRef::E8M0(e) => assert_eq!(e, [126]),
+                FpScalesRef::F16(s) => assert_eq!(s, [f16::from_bits(0x3800)]),
+                FpScalesRef::E8M0(e) => assert_eq!(e, [126]),
             }
         }
     }
@@ -849,9 +1039,9 @@ mod tests {
         w[4] = -1.0;
         let s16 = 1195.0 / 1024.0;
         let cases = [
-            (Fp4Format::f16(Group::Size(32)), s16, 6.0 * s16, -s16),
-            (Fp4Format::f16_pow2(Group::Size(32)), 2.0, 8.0, -1.0),
-            (Fp4Format::mxfp4(), 1.0, 6.0, -1.0),
+            (FpFormat::f16(Group::Size(32)), s16, 6.0 * s16, -s16),
+            (FpFormat::f16_pow2(Group::Size(32)), 2.0, 8.0, -1.0),
+            (FpFormat::mxfp4(), 1.0, 6.0, -1.0),
         ];
         for (f, s, top, minus_one) in cases {
             let (m, d) = quantize_view(&w, 1, 32, f);
@@ -868,18 +1058,19 @@ mod tests {
         w[33] = -0.0;
         w[40] = 1.5;
         for kind in KINDS {
-            let f = Fp4Format {
+            let f = FpFormat {
+                elem: FpElem::E2M1,
                 group: Group::Size(32),
                 scale: kind,
             };
             let (m, d) = quantize_view(&w, 1, 64, f);
             let v = m.view();
             let want = match kind {
-                Fp4Scale::F16 => 0.0,
+                FpScale::F16 => 0.0,
                 _ => 1.0,
             };
             assert_eq!(v.scale(0, 0), want, "{kind:?}");
-            if kind == Fp4Scale::E8M0 {
+            if kind == FpScale::E8M0 {
                 assert_eq!(v.scales().e8m0().unwrap()[0], E8M0_ONE);
             }
             assert!(d[..32].iter().all(|&x| x == 0.0));
@@ -888,7 +1079,7 @@ mod tests {
             assert_eq!(v.code(0, 33), 8);
             assert_eq!(d[40], 1.5, "{kind:?}");
         }
-        let (m, d) = quantize_view(&[-0.0, 0.0], 1, 2, Fp4Format::f16(Group::PerRow));
+        let (m, d) = quantize_view(&[-0.0, 0.0], 1, 2, FpFormat::f16(Group::PerRow));
         assert_eq!(m.view().codes(), &[0x08]);
         assert_eq!(m.view().scale(0, 0), 0.0);
         assert!(d[0].is_sign_negative() && d[0] == 0.0);
@@ -899,8 +1090,8 @@ mod tests {
     #[test]
     fn extreme_groups() {
         let min = f16::from_bits(1).to_f32();
-        let f = Fp4Format::f16(Group::PerRow);
-        let p = Fp4Format::f16_pow2(Group::PerRow);
+        let f = FpFormat::f16(Group::PerRow);
+        let p = FpFormat::f16_pow2(Group::PerRow);
         for amax in [1e-9f32, 2.9e-7, 1e-30, f32::from_bits(1)] {
             let w = [amax, -amax / 2.0, 0.0];
             let (m, _) = quantize_view(&w, 1, 3, f);
@@ -922,53 +1113,54 @@ mod tests {
         let mut w = [0.0f32; 32];
         w[0] = 1e-38;
         w[1] = f32::from_bits(1);
-        let (m, d) = quantize_view(&w, 1, 32, Fp4Format::mxfp4());
+        let (m, d) = quantize_view(&w, 1, 32, FpFormat::mxfp4());
         assert_eq!(m.view().scales().e8m0(), Some(&[0u8][..]));
         // 1e-38 / 2^-127 = 1.70 -> 1.5.
         assert_eq!(f64::from(d[0]), 1.5 * 2f64.powi(-127));
         assert_eq!(d[1], 0.0);
         w[0] = f32::MAX;
-        let (m, d) = quantize_view(&w, 1, 32, Fp4Format::mxfp4());
+        let (m, d) = quantize_view(&w, 1, 32, FpFormat::mxfp4());
         assert_eq!(m.view().scales().e8m0(), Some(&[252u8][..]));
         assert_eq!(d[0], 6.0 * 2f32.powi(125));
     }
 
     #[test]
     fn rejects_bad_input() {
-        let f = Fp4Format::f16(Group::Size(32));
+        let f = FpFormat::f16(Group::Size(32));
         let mut w = vec![0.0f32; 64];
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -f32::NAN] {
             w[40] = bad;
             for kind in KINDS {
-                let f = Fp4Format {
+                let f = FpFormat {
+                    elem: FpElem::E2M1,
                     group: Group::Size(32),
                     scale: kind,
                 };
                 assert_eq!(
-                    Fp4Matrix::quantize(&w, 1, 64, f),
+                    FpMatrix::quantize(&w, 1, 64, f),
                     Err(Error::NonFinite { index: 40 })
                 );
             }
         }
         assert!(matches!(
-            Fp4Matrix::quantize(&[0.0; 63], 1, 64, f),
+            FpMatrix::quantize(&[0.0; 63], 1, 64, f),
             Err(Error::BufferLength { .. })
         ));
         assert!(matches!(
-            Fp4Matrix::quantize(&[0.0; 65], 1, 64, f),
+            FpMatrix::quantize(&[0.0; 65], 1, 64, f),
             Err(Error::BufferLength { .. })
         ));
-        assert!(Fp4Matrix::quantize(&[], 0, 64, f).is_err());
+        assert!(FpMatrix::quantize(&[], 0, 64, f).is_err());
 
         let codes = [0u8; 32];
         let ok = [f16::ONE; 2];
-        fn sref(s: &[f16]) -> Fp4ScalesRef<'_> {
-            Fp4ScalesRef::F16(s)
+        fn sref(s: &[f16]) -> FpScalesRef<'_> {
+            FpScalesRef::F16(s)
         }
-        assert!(Fp4MatrixRef::new(f, 1, 64, &codes, sref(&ok)).is_ok());
+        assert!(FpMatrixRef::new(f, 1, 64, &codes, sref(&ok)).is_ok());
         // Short and long buffers.
         assert!(matches!(
-            Fp4MatrixRef::new(f, 1, 64, &codes[..31], sref(&ok)),
+            FpMatrixRef::new(f, 1, 64, &codes[..31], sref(&ok)),
             Err(Error::BufferLength {
                 what: "codes",
                 expected: 32,
@@ -976,7 +1168,7 @@ mod tests {
             })
         ));
         assert!(matches!(
-            Fp4MatrixRef::new(f, 1, 64, &codes, sref(&ok[..1])),
+            FpMatrixRef::new(f, 1, 64, &codes, sref(&ok[..1])),
             Err(Error::BufferLength {
                 what: "scales",
                 expected: 2,
@@ -984,66 +1176,61 @@ mod tests {
             })
         ));
         assert!(matches!(
-            Fp4MatrixRef::new(f, 1, 64, &[0; 33], sref(&ok)),
+            FpMatrixRef::new(f, 1, 64, &[0; 33], sref(&ok)),
             Err(Error::BufferLength { .. })
         ));
         // Non-finite f16 scales.
         for bad in [f16::NAN, f16::INFINITY, f16::NEG_INFINITY] {
             let s = [f16::ONE, bad];
-            for fm in [f, Fp4Format::f16_pow2(Group::Size(32))] {
+            for fm in [f, FpFormat::f16_pow2(Group::Size(32))] {
                 assert!(matches!(
-                    Fp4MatrixRef::new(fm, 1, 64, &codes, sref(&s)),
+                    FpMatrixRef::new(fm, 1, 64, &codes, sref(&s)),
                     Err(Error::InvalidParameter { .. })
                 ));
-                assert!(Fp4Matrix::from_parts(
-                    fm,
-                    1,
-                    64,
-                    codes.to_vec(),
-                    Fp4Scales::F16(s.to_vec())
-                )
-                .is_err());
+                assert!(
+                    FpMatrix::from_parts(fm, 1, 64, codes.to_vec(), FpScales::F16(s.to_vec()))
+                        .is_err()
+                );
             }
         }
         // Any finite f16 is a valid F16 scale (the INT convention), but not a valid
         // power-of-two scale.
-        let p = Fp4Format::f16_pow2(Group::Size(32));
+        let p = FpFormat::f16_pow2(Group::Size(32));
         for x in [0.0f32, -0.0, -1.0, 0.75, 3.0, -0.5, 65504.0] {
             let s = [f16::ONE, f16::from_f32(x)];
-            assert!(Fp4MatrixRef::new(f, 1, 64, &codes, sref(&s)).is_ok());
+            assert!(FpMatrixRef::new(f, 1, 64, &codes, sref(&s)).is_ok());
             assert!(
                 matches!(
-                    Fp4MatrixRef::new(p, 1, 64, &codes, sref(&s)),
+                    FpMatrixRef::new(p, 1, 64, &codes, sref(&s)),
                     Err(Error::InvalidParameter { .. })
                 ),
                 "{x}"
             );
         }
         // E8M0: the NaN code, wrong storage kinds.
-        let mx = Fp4Format::mxfp4();
-        assert!(Fp4MatrixRef::new(mx, 1, 64, &codes, Fp4ScalesRef::E8M0(&[0, 254])).is_ok());
+        let mx = FpFormat::mxfp4();
+        assert!(FpMatrixRef::new(mx, 1, 64, &codes, FpScalesRef::E8M0(&[0, 254])).is_ok());
         assert!(matches!(
-            Fp4MatrixRef::new(mx, 1, 64, &codes, Fp4ScalesRef::E8M0(&[127, 0xFF])),
+            FpMatrixRef::new(mx, 1, 64, &codes, FpScalesRef::E8M0(&[127, 0xFF])),
             Err(Error::InvalidParameter { .. })
         ));
         assert!(
-            Fp4Matrix::from_parts(mx, 1, 64, codes.to_vec(), Fp4Scales::E8M0(vec![0xFF, 1]))
-                .is_err()
+            FpMatrix::from_parts(mx, 1, 64, codes.to_vec(), FpScales::E8M0(vec![0xFF, 1])).is_err()
         );
         assert!(matches!(
-            Fp4MatrixRef::new(mx, 1, 64, &codes, Fp4ScalesRef::E8M0(&[127])),
+            FpMatrixRef::new(mx, 1, 64, &codes, FpScalesRef::E8M0(&[127])),
             Err(Error::BufferLength { .. })
         ));
         assert!(matches!(
-            Fp4MatrixRef::new(mx, 1, 64, &codes, sref(&ok)),
+            FpMatrixRef::new(mx, 1, 64, &codes, sref(&ok)),
             Err(Error::InvalidParameter { .. })
         ));
         assert!(matches!(
-            Fp4MatrixRef::new(f, 1, 64, &codes, Fp4ScalesRef::E8M0(&[127, 127])),
+            FpMatrixRef::new(f, 1, 64, &codes, FpScalesRef::E8M0(&[127, 127])),
             Err(Error::InvalidParameter { .. })
         ));
         // Output buffers and rows.
-        let v = Fp4MatrixRef::new(f, 1, 64, &codes, sref(&ok)).unwrap();
+        let v = FpMatrixRef::new(f, 1, 64, &codes, sref(&ok)).unwrap();
         assert!(v.dequantize_row(1, &mut [0.0; 64]).is_err());
         assert!(v.dequantize_row(0, &mut [0.0; 63]).is_err());
         assert!(v.dequantize(&mut [0.0; 65]).is_err());
@@ -1062,16 +1249,21 @@ mod tests {
         assert_eq!(n, 40, "2^-24 ..= 2^15");
     }
 
-    /// Half the gap between neighbouring E2M1 magnitudes around `x = |v| / s`, or the
-    /// overshoot when `x` is beyond 6: the largest error of RNE at that magnitude, in
-    /// units of the scale.
-    fn e2m1_bound(x: f64) -> f64 {
-        match x {
-            x if x > 6.0 => x - 6.0,
-            x if x >= 4.0 => 1.0,
-            x if x >= 2.0 => 0.5,
-            _ => 0.25,
+    /// Half the gap between the neighbouring magnitudes of `codec` around `x = |v| / s`,
+    /// or the overshoot past the largest one.
+    fn step_bound(codec: MiniFloat, x: f64) -> f64 {
+        let max = f64::from(codec.max());
+        if x > max {
+            return x - max;
         }
+        let mags = codec
+            .table()
+            .iter()
+            .map(|&c| f64::from(c))
+            .filter(|&c| c >= 0.0);
+        let lo = mags.clone().filter(|&c| c <= x).fold(0.0, f64::max);
+        let hi = mags.filter(|&c| c >= x).fold(max, f64::min);
+        (hi - lo) / 2.0
     }
 
     fn random_weights(n: usize, seed: u64, spread: i32) -> Vec<f32> {
@@ -1096,6 +1288,7 @@ mod tests {
     proptest! {
         #[test]
         fn quantize_dequantize_roundtrip(
+            elem in prop::sample::select(vec![FpElem::E2M1, FpElem::E3M2, FpElem::E2M3]),
             kind in prop::sample::select(KINDS.to_vec()),
             gi in 0usize..5,
             n in 1usize..5,
@@ -1105,12 +1298,14 @@ mod tests {
             seed in any::<u64>(),
         ) {
             let group = match (kind, gi) {
-                (Fp4Scale::E8M0, _) => Group::Size(32),
+                (FpScale::E8M0, _) => Group::Size(32),
                 (_, 4) => Group::PerRow,
                 (_, gi) => Group::Size(Group::SIZES[gi]),
             };
             let k = match group { Group::Size(g) => g * kmul, Group::PerRow => 17 * kmul };
-            let f = Fp4Format { group, scale: kind };
+            let f = FpFormat::new(elem, group, kind);
+            let codec = elem.minifloat();
+            let max = elem.max();
             // Shifted so that groups reach subnormal f16 scales and the f16 clamps.
             let w: Vec<f32> = random_weights(n * k, seed, spread)
                 .into_iter()
@@ -1126,20 +1321,20 @@ mod tests {
                     let s = v.scale(r, j);
                     // The scale each rule promises.
                     match kind {
-                        Fp4Scale::F16 => {
-                            let want = f16::from_f32((amax / 6.0).min(65504.0)).to_f32();
+                        FpScale::F16 => {
+                            let want = f16::from_f32((amax / max).min(65504.0)).to_f32();
                             let tiny = want == 0.0 && amax > 0.0;
                             prop_assert_eq!(s, if tiny { 2f32.powi(-24) } else { want });
                         }
-                        Fp4Scale::F16Pow2 => {
+                        FpScale::F16Pow2 => {
                             prop_assert!(is_f16_pow2(f16::from_f32(s)));
-                            prop_assert!(6.0 * s >= amax || s == 32768.0);
-                            prop_assert!(3.0 * s < amax || s == 2f32.powi(-24) || amax == 0.0,
+                            prop_assert!(max * s >= amax || s == 32768.0);
+                            prop_assert!(max / 2.0 * s < amax || s == 2f32.powi(-24) || amax == 0.0,
                                 "not the smallest: s {} amax {}", s, amax);
                         }
-                        Fp4Scale::E8M0 => {
+                        FpScale::E8M0 => {
                             let e = v.scales().e8m0().unwrap()[r * (k / g) + j];
-                            prop_assert_eq!(Ok(e), mx_shared_exponent(amax, E2M1.emax()));
+                            prop_assert_eq!(Ok(e), mx_shared_exponent(amax, codec.emax()));
                             prop_assert_eq!(s, e8m0_decode(e));
                         }
                     }
@@ -1147,7 +1342,7 @@ mod tests {
                         let kk = j * g + i;
                         let y = back[r * k + kk];
                         prop_assert_eq!(y, v.weight(r, kk));
-                        prop_assert_eq!(y, s * E2M1.decode(v.code(r, kk)));
+                        prop_assert_eq!(y, s * codec.decode(v.code(r, kk)));
                         let err = (f64::from(x) - f64::from(y)).abs();
                         if s == 0.0 {
                             prop_assert_eq!(y, 0.0);
@@ -1155,16 +1350,16 @@ mod tests {
                         }
                         let s64 = f64::from(s);
                         let xs = f64::from(x).abs() / s64;
-                        // Half an E2M1 step at that magnitude (or the saturation
-                        // overshoot), times the scale, plus the f32 rounding of x / s.
-                        let bound = e2m1_bound(xs) * s64 + f64::from(x).abs() * 1e-6;
+                        // Half a step at that magnitude (or the saturation overshoot),
+                        // times the scale, plus the f32 rounding of x / s.
+                        let bound = step_bound(codec, xs) * s64 + f64::from(x).abs() * 1e-6;
                         prop_assert!(
                             err <= bound,
                             "{:?} [{},{}] x={:e} y={:e} s={:e} bound={:e}",
                             f, r, kk, x, y, s, bound
                         );
                         // And no representable value is nearer (ties aside).
-                        let best = E2M1.table().iter()
+                        let best = codec.table().iter()
                             .map(|&c| (f64::from(x) - s64 * f64::from(c)).abs())
                             .fold(f64::INFINITY, f64::min);
                         prop_assert!(err <= best + f64::from(x).abs() * 1e-6);
@@ -1173,15 +1368,20 @@ mod tests {
                     }
                 }
             }
-            // Unused high nibbles of odd rows are zero.
-            if k % 2 == 1 {
-                for r in 0..n {
-                    prop_assert_eq!(v.codes()[(r + 1) * v.layout().row_bytes - 1] >> 4, 0);
+            // Unused bits of every row's last byte are zero.
+            let l = v.layout();
+            for r in 0..n {
+                if k % 2 == 1 {
+                    prop_assert_eq!(v.codes()[(r + 1) * l.row_bytes0 - 1] >> 4, 0);
+                }
+                if l.row_bytes1 > 0 && k % 4 != 0 {
+                    let last = v.high()[(r + 1) * l.row_bytes1 - 1];
+                    prop_assert_eq!(last >> (2 * (k % 4)), 0);
                 }
             }
-            // Round trip through from_parts and to_owned.
-            let (codes, scales) = (v.codes().to_vec(), v.scales().to_owned());
-            let again = Fp4Matrix::from_parts(f, n, k, codes, scales).unwrap();
+            // Round trip through from_planes and to_owned.
+            let (codes, high) = (v.codes().to_vec(), v.high().to_vec());
+            let again = FpMatrix::from_planes(f, n, k, codes, high, v.scales().to_owned()).unwrap();
             prop_assert_eq!(&again, &m);
             prop_assert_eq!(&v.to_owned(), &m);
         }

@@ -1,6 +1,6 @@
-//! FP4 through the Rust API: names, quantize/dequantize, every ISA and precision, views.
+//! FP4 and FP6 through the Rust API: names, quantize/dequantize, every ISA and precision, views.
 
-use lowbit::{Format, GemvOptions, Group, Isa, MatrixRef, Precision, QuantizedMatrix};
+use lowbit::{Format, FpElem, GemvOptions, Group, Isa, MatrixRef, Precision, QuantizedMatrix};
 
 fn values(len: usize, seed: u64) -> Vec<f32> {
     let mut s = seed | 1;
@@ -14,13 +14,25 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-const FORMATS: [&str; 5] = ["fp4_g32", "fp4_g128", "fp4_row", "fp4_g32_pow2", "mxfp4"];
+const FORMATS: [&str; 11] = [
+    "fp4_g32",
+    "fp4_g128",
+    "fp4_row",
+    "fp4_g32_pow2",
+    "mxfp4",
+    "fp6_e3m2_g32",
+    "fp6_e3m2_row",
+    "fp6_e2m3_g32",
+    "fp6_e2m3_g128_pow2",
+    "mxfp6_e3m2",
+    "mxfp6_e2m3",
+];
 
 #[test]
 fn names_roundtrip_and_bad_names_are_errors() {
     for name in FORMATS {
         let f = Format::parse(name).unwrap();
-        assert!(matches!(f, Format::Fp4(_)));
+        assert!(matches!(f, Format::Fp(_)));
         assert_eq!(f.name(), name);
     }
     assert_eq!(Format::parse("mxfp4").unwrap(), Format::mxfp4());
@@ -28,7 +40,27 @@ fn names_roundtrip_and_bad_names_are_errors() {
         Format::parse("fp4_g32").unwrap(),
         Format::fp4(Group::Size(32))
     );
-    for bad in ["fp4_g33", "fp4_", "fp4_g32_pow3", "mxfp4_g64", "fp5_g32"] {
+    assert_eq!(
+        Format::parse("mxfp6_e2m3").unwrap(),
+        Format::mxfp6(FpElem::E2M3)
+    );
+    assert_eq!(
+        Format::parse("fp6_e3m2_row").unwrap(),
+        Format::fp6(FpElem::E3M2, Group::PerRow)
+    );
+    for bad in [
+        "fp4_g33",
+        "fp4_",
+        "fp4_g32_pow3",
+        "mxfp4_g64",
+        "fp5_g32",
+        "fp6_g32",
+        "fp6_e2m1_g32",
+        "fp6_e3m2",
+        "mxfp6",
+        "mxfp6_e3m2_g32",
+        "fp6_e4m3_g32",
+    ] {
         assert!(Format::parse(bad).is_err(), "{bad}");
     }
     assert!(Format::catalog().contains(&Format::mxfp4()));
@@ -69,7 +101,7 @@ fn every_isa_and_precision_is_within_its_bound() {
                 let mut y = vec![f32::NAN; n];
                 lowbit::gemv_with(q.view(), &x, &mut y, &o).unwrap();
                 let plan = lowbit::gemv_plan(q.view(), &o).unwrap();
-                assert!(plan.name.contains("_fp4_"), "{}", plan.name);
+                assert!(plan.name.contains("_fp"), "{}", plan.name);
                 for r in 0..n {
                     let mut bound = 1e-5 * absum[r] + 1e-6;
                     if plan.precision == Precision::AllowA8 {
@@ -81,10 +113,11 @@ fn every_isa_and_precision_is_within_its_bound() {
                     assert!(d <= bound, "{name} {isa} {p:?} row {r}: {d} > {bound}");
                 }
                 // The same bytes as a view give the same bits.
-                let MatrixRef::Fp4(v) = q.view() else {
+                let MatrixRef::Fp(v) = q.view() else {
                     unreachable!()
                 };
-                let view = MatrixRef::fp4(v.format(), n, k, v.codes(), v.scales()).unwrap();
+                let view =
+                    MatrixRef::fp(v.format(), n, k, v.codes(), v.high(), v.scales()).unwrap();
                 let mut yv = vec![f32::NAN; n];
                 lowbit::gemv_with(view, &x, &mut yv, &o).unwrap();
                 assert_eq!(y, yv);
@@ -121,7 +154,7 @@ fn quantization_error_is_small_and_bad_input_is_refused() {
         q.dequantize(&mut deq).unwrap();
         // E2M1's largest step is 2 (between 4 and 6) over a max of 6: at most a sixth of
         // the group's largest magnitude (a third for MX, whose scale may leave the top
-        // element saturated at twice the step).
+        // element saturated at twice the step); the FP6 steps are finer.
         for (a, b) in w.iter().zip(&deq) {
             assert!((a - b).abs() <= 1.0 / 3.0 + 1e-6, "{name}: {a} vs {b}");
         }

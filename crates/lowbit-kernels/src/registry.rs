@@ -195,15 +195,107 @@ fn fp_a8(key: &KernelKey) -> bool {
     )
 }
 
-/// One registry entry of `$op` for FP4 on one variant: `$make::<$token, Fp4>()`.
+/// FP6 E3M2 weights.
+#[cfg(target_arch = "x86_64")]
+fn e3m2(key: &KernelKey) -> bool {
+    matches!(
+        key.scheme,
+        Scheme::Fp {
+            elem: FpElem::E3M2,
+            ..
+        }
+    )
+}
+
+/// FP6 E2M3 weights.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn e2m3(key: &KernelKey) -> bool {
+    matches!(
+        key.scheme,
+        Scheme::Fp {
+            elem: FpElem::E2M3,
+            ..
+        }
+    )
+}
+
+/// One registry entry of `$op` for a minifloat element on one variant:
+/// `$make::<$token, $decode>()`, named `<op>_<elem>_<act>_<variant>`, taking what
+/// `$accepts` says.
+macro_rules! fp_entry {
+    ($op:literal, $elem:literal, $act:literal, $vname:literal, $variant:ident, $make:ident,
+     $token:ty, $accepts:ident, $decode:ty) => {
+        Entry {
+            name: concat!($op, "_", $elem, "_", $act, "_", $vname),
+            variant: Variant::$variant,
+            accepts: $accepts,
+            run: $make::<$token, $decode>(),
+        }
+    };
+}
+
+/// The entry of `$op` for FP4 E2M1 on one variant.
 macro_rules! fp4_entry {
     ($op:literal, $act:literal, $vname:literal, $variant:ident, $make:ident, $token:ty) => {
-        Entry {
-            name: concat!($op, "_fp4_", $act, "_", $vname),
-            variant: Variant::$variant,
-            accepts: fp4,
-            run: $make::<$token, crate::decode::fp4::Fp4>(),
-        }
+        fp_entry!(
+            $op,
+            "fp4",
+            $act,
+            $vname,
+            $variant,
+            $make,
+            $token,
+            fp4,
+            crate::decode::fp4::Fp4
+        )
+    };
+}
+
+/// The entries of `$op` for FP6 E3M2 and E2M3 (f32 activations) on one variant.
+#[cfg(target_arch = "x86_64")]
+macro_rules! fp6_entries {
+    ($op:literal, $vname:literal, $variant:ident, $make:ident, $token:ty) => {
+        [
+            fp_entry!(
+                $op,
+                "fp6e3m2",
+                "f32",
+                $vname,
+                $variant,
+                $make,
+                $token,
+                e3m2,
+                crate::decode::fp6::Fp6<true>
+            ),
+            fp_entry!(
+                $op,
+                "fp6e2m3",
+                "f32",
+                $vname,
+                $variant,
+                $make,
+                $token,
+                e2m3,
+                crate::decode::fp6::Fp6<false>
+            ),
+        ]
+    };
+}
+
+/// The A8 entry for FP6 E2M3 on one variant.
+macro_rules! e2m3_a8_entry {
+    ($vname:literal, $variant:ident, $token:ty) => {
+        fp_entry!(
+            "gemv",
+            "fp6e2m3",
+            "a8",
+            $vname,
+            $variant,
+            gemv_a8,
+            $token,
+            e2m3,
+            crate::decode::fp6::Fp6<false>
+        )
     };
 }
 
@@ -248,6 +340,17 @@ static GEMV_NEON: [Entry<GemvF32>; 4] = int_entries!(
     "gemv", "f32", "neon", Neon, gemv_f32, crate::simd::neon::Neon<false>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b]
 );
+#[cfg(target_arch = "x86_64")]
+static GEMV_FP6_AVX512: [Entry<GemvF32>; 2] = fp6_entries!(
+    "gemv",
+    "avx512",
+    Avx512,
+    gemv_f32,
+    crate::simd::avx512::Avx512<false>
+);
+#[cfg(target_arch = "x86_64")]
+static GEMV_FP6_AVX2: [Entry<GemvF32>; 2] =
+    fp6_entries!("gemv", "avx2", Avx2, gemv_f32, crate::simd::avx2::Avx2);
 /// The reference f32 GEMV (every format).
 const GEMV_REF: GemvF32 = GemvF32 {
     prepare: reference::gemv::no_prepare,
@@ -273,7 +376,11 @@ pub static GEMV: Table<GemvF32> = Table(&[
     #[cfg(target_arch = "x86_64")]
     &GEMV_AVX512,
     #[cfg(target_arch = "x86_64")]
+    &GEMV_FP6_AVX512,
+    #[cfg(target_arch = "x86_64")]
     &GEMV_AVX2,
+    #[cfg(target_arch = "x86_64")]
+    &GEMV_FP6_AVX2,
     #[cfg(target_arch = "aarch64")]
     &GEMV_NEON,
     &GEMV_SCALAR,
@@ -296,6 +403,17 @@ static GEMM_NEON: [Entry<GemmFn>; 4] = int_entries!(
     "gemm", "f32", "neon", Neon, gemm_f32, crate::simd::neon::Neon<false>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b]
 );
+#[cfg(target_arch = "x86_64")]
+static GEMM_FP6_AVX512: [Entry<GemmFn>; 2] = fp6_entries!(
+    "gemm",
+    "avx512",
+    Avx512,
+    gemm_f32,
+    crate::simd::avx512::Avx512<false>
+);
+#[cfg(target_arch = "x86_64")]
+static GEMM_FP6_AVX2: [Entry<GemmFn>; 2] =
+    fp6_entries!("gemm", "avx2", Avx2, gemm_f32, crate::simd::avx2::Avx2);
 static GEMM_SCALAR: [Entry<GemmFn>; 2] = [
     Entry {
         name: "gemm_int_f32_scalar",
@@ -316,7 +434,11 @@ pub static GEMM: Table<GemmFn> = Table(&[
     #[cfg(target_arch = "x86_64")]
     &GEMM_AVX512,
     #[cfg(target_arch = "x86_64")]
+    &GEMM_FP6_AVX512,
+    #[cfg(target_arch = "x86_64")]
     &GEMM_AVX2,
+    #[cfg(target_arch = "x86_64")]
+    &GEMM_FP6_AVX2,
     #[cfg(target_arch = "aarch64")]
     &GEMM_NEON,
     &GEMM_SCALAR,
@@ -329,34 +451,39 @@ const fn gemv_a8<S: crate::driver::gemv_a8::A8Shape, D: crate::decode::A8Decode<
 }
 
 #[cfg(target_arch = "x86_64")]
-static GEMV_A8_AVX512VNNI: [Entry<GemvA8Fn>; 5] = int_entries!(
+static GEMV_A8_AVX512VNNI: [Entry<GemvA8Fn>; 6] = int_entries!(
     "gemv", "a8", "avx512vnni", Avx512Vnni, gemv_a8, crate::simd::avx512::Avx512<true>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b],
-    fp4_entry!("gemv", "a8", "avx512vnni", Avx512Vnni, gemv_a8, crate::simd::avx512::Avx512<true>)
+    fp4_entry!("gemv", "a8", "avx512vnni", Avx512Vnni, gemv_a8, crate::simd::avx512::Avx512<true>),
+    e2m3_a8_entry!("avx512vnni", Avx512Vnni, crate::simd::avx512::Avx512<true>)
 );
 #[cfg(target_arch = "x86_64")]
-static GEMV_A8_AVX512: [Entry<GemvA8Fn>; 5] = int_entries!(
+static GEMV_A8_AVX512: [Entry<GemvA8Fn>; 6] = int_entries!(
     "gemv", "a8", "avx512", Avx512, gemv_a8, crate::simd::avx512::Avx512<false>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b],
-    fp4_entry!("gemv", "a8", "avx512", Avx512, gemv_a8, crate::simd::avx512::Avx512<false>)
+    fp4_entry!("gemv", "a8", "avx512", Avx512, gemv_a8, crate::simd::avx512::Avx512<false>),
+    e2m3_a8_entry!("avx512", Avx512, crate::simd::avx512::Avx512<false>)
 );
 #[cfg(target_arch = "x86_64")]
-static GEMV_A8_AVX2: [Entry<GemvA8Fn>; 5] = int_entries!(
+static GEMV_A8_AVX2: [Entry<GemvA8Fn>; 6] = int_entries!(
     "gemv", "a8", "avx2", Avx2, gemv_a8, crate::simd::avx2::Avx2,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b],
-    fp4_entry!("gemv", "a8", "avx2", Avx2, gemv_a8, crate::simd::avx2::Avx2)
+    fp4_entry!("gemv", "a8", "avx2", Avx2, gemv_a8, crate::simd::avx2::Avx2),
+    e2m3_a8_entry!("avx2", Avx2, crate::simd::avx2::Avx2)
 );
 #[cfg(target_arch = "aarch64")]
-static GEMV_A8_NEONDOT: [Entry<GemvA8Fn>; 5] = int_entries!(
+static GEMV_A8_NEONDOT: [Entry<GemvA8Fn>; 6] = int_entries!(
     "gemv", "a8", "neondot", NeonDot, gemv_a8, crate::simd::neon::Neon<true>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b],
-    fp4_entry!("gemv", "a8", "neondot", NeonDot, gemv_a8, crate::simd::neon::Neon<true>)
+    fp4_entry!("gemv", "a8", "neondot", NeonDot, gemv_a8, crate::simd::neon::Neon<true>),
+    e2m3_a8_entry!("neondot", NeonDot, crate::simd::neon::Neon<true>)
 );
 #[cfg(target_arch = "aarch64")]
-static GEMV_A8_NEON: [Entry<GemvA8Fn>; 5] = int_entries!(
+static GEMV_A8_NEON: [Entry<GemvA8Fn>; 6] = int_entries!(
     "gemv", "a8", "neon", Neon, gemv_a8, crate::simd::neon::Neon<false>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b],
-    fp4_entry!("gemv", "a8", "neon", Neon, gemv_a8, crate::simd::neon::Neon<false>)
+    fp4_entry!("gemv", "a8", "neon", Neon, gemv_a8, crate::simd::neon::Neon<false>),
+    e2m3_a8_entry!("neon", Neon, crate::simd::neon::Neon<false>)
 );
 static GEMV_A8_SCALAR: [Entry<GemvA8Fn>; 2] = [
     Entry {

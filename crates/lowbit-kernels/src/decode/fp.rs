@@ -9,6 +9,9 @@ use lowbit_formats::minifloat::e8m0_decode;
 use super::int::f16_widen;
 use super::Planar;
 #[cfg(target_arch = "x86_64")]
+use crate::driver::gemm::{RowGroup, GPC};
+use crate::simd::Dot;
+#[cfg(target_arch = "x86_64")]
 use crate::simd::Simd;
 
 /// `2^(e - 127)` for every E8M0 byte (the NaN byte never reaches a kernel: views refuse it).
@@ -76,5 +79,66 @@ impl<'a> Planar<'a> for FpMatrixRef<'a> {
     #[inline(always)]
     fn zeros_ptr(&self) -> Option<*const u8> {
         None
+    }
+}
+
+/// The A8 scales of the step that starts at element `e0` of row `n`: its `GPS` groups
+/// (starting at group `e0 >> gshift`) spread over the lanes, times `2^-int_shift` (exact)
+/// for the elements the decode doubled (E2M1) or multiplied by 8 (E2M3); no zero-points.
+///
+/// # Safety
+/// The step's `GPS` groups lie within row `n`'s (the [`super::A8Decode::scales`]
+/// contract).
+#[inline(always)]
+pub(crate) unsafe fn a8_scales<S: Dot, const GPS: usize>(
+    s: S,
+    w: &FpMatrixRef<'_>,
+    n: usize,
+    e0: usize,
+    gshift: u32,
+) -> (S::F, S::I) {
+    let l = w.layout();
+    let j = n * l.groups_per_row + (e0 >> gshift);
+    debug_assert!(j + GPS <= l.scales_len);
+    let sw = match w.scales() {
+        // SAFETY: the step's GPS groups of row n exist (the caller's contract).
+        FpScalesRef::F16(v) => unsafe { s.f16_spread(v.as_ptr().add(j).cast(), GPS) },
+        FpScalesRef::E8M0(v) => {
+            let mut f = [0.0f32; 8];
+            for (d, &e) in f.iter_mut().zip(&v[j..j + GPS]) {
+                *d = E8M0[usize::from(e)];
+            }
+            // SAFETY: `f` holds 8 >= GPS values.
+            unsafe { s.fspread(f.as_ptr(), GPS) }
+        }
+    };
+    let inv = 1.0 / (1u32 << l.format.elem.int_shift()) as f32;
+    (s.fmul(sw, s.fsplat(inv)), s.isplat(0))
+}
+
+/// The batched GEMM's per-lane parameters of groups `j0 .. j0 + nj` of the row group:
+/// each lane's scale (no zero-points).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn gemm_params<S: Simd>(
+    s: S,
+    w: &FpMatrixRef<'_>,
+    rg: &RowGroup,
+    j0: usize,
+    nj: usize,
+    p: &mut [(S::F, S::F); GPC],
+) {
+    let nj = nj.min(GPC);
+    let mut sb = [[0.0f32; 16]; GPC];
+    for (i, &row) in rg.rows[..S::LANES].iter().enumerate() {
+        let mut col = [0.0f32; GPC];
+        scales_into(s, w, row, j0, &mut col[..nj]);
+        for (lanes, &v) in sb.iter_mut().zip(&col[..nj]) {
+            lanes[i] = v;
+        }
+    }
+    for jj in 0..nj {
+        // SAFETY: `sb[jj]` holds 16 >= LANES values.
+        p[jj] = (unsafe { s.fload(sb[jj].as_ptr()) }, s.fzero());
     }
 }

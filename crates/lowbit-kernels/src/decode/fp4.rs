@@ -14,11 +14,11 @@
 #[cfg(target_arch = "x86_64")]
 use core::ops::Range;
 
-use lowbit_formats::fp::{FpMatrixRef, FpScalesRef};
+use lowbit_formats::fp::FpMatrixRef;
 
+use super::fp::a8_scales;
 #[cfg(target_arch = "x86_64")]
-use super::fp::scales_into;
-use super::fp::E8M0;
+use super::fp::{gemm_params, scales_into};
 use super::int::{Int, IntAct};
 use super::A8Decode;
 #[cfg(target_arch = "x86_64")]
@@ -131,23 +131,8 @@ impl<S: Dot> A8Decode<S> for Fp4 {
         st: usize,
         gshift: u32,
     ) -> (S::F, S::I) {
-        let l = w.layout();
-        let j = n * l.groups_per_row + ((st * <Self as A8Decode<S>>::STEP) >> gshift);
-        debug_assert!(j + GPS <= l.scales_len);
-        let sw = match w.scales() {
-            // SAFETY: the step's GPS groups of row n exist (the caller's contract).
-            FpScalesRef::F16(v) => unsafe { s.f16_spread(v.as_ptr().add(j).cast(), GPS) },
-            FpScalesRef::E8M0(v) => {
-                let mut f = [0.0f32; 8];
-                for (d, &e) in f.iter_mut().zip(&v[j..j + GPS]) {
-                    *d = E8M0[usize::from(e)];
-                }
-                // SAFETY: `f` holds 8 >= GPS values.
-                unsafe { s.fspread(f.as_ptr(), GPS) }
-            }
-        };
-        // Half the scale (exact) for the doubled elements.
-        (s.fmul(sw, s.fsplat(0.5)), s.isplat(0))
+        // SAFETY: the caller's contract is a8_scales'.
+        unsafe { a8_scales::<S, GPS>(s, w, n, st * <Self as A8Decode<S>>::STEP, gshift) }
     }
 }
 
@@ -244,19 +229,7 @@ impl<S: Simd> GemmDecode<S> for Fp4 {
         nj: usize,
         p: &mut [(S::F, S::F); GPC],
     ) {
-        let nj = nj.min(GPC);
-        let mut sb = [[0.0f32; 16]; GPC];
-        for (i, &row) in rg.rows[..S::LANES].iter().enumerate() {
-            let mut col = [0.0f32; GPC];
-            scales_into(s, w, row, j0, &mut col[..nj]);
-            for (lanes, &v) in sb.iter_mut().zip(&col[..nj]) {
-                lanes[i] = v;
-            }
-        }
-        for jj in 0..nj {
-            // SAFETY: `sb[jj]` holds 16 >= LANES values.
-            p[jj] = (unsafe { s.fload(sb[jj].as_ptr()) }, s.fzero());
-        }
+        gemm_params(s, w, rg, j0, nj, p)
     }
 
     #[inline(always)]

@@ -19,6 +19,7 @@ use crate::simd::{Dot, Simd};
 
 pub(crate) mod fp;
 pub(crate) mod fp4;
+pub(crate) mod fp6;
 pub(crate) mod int;
 #[cfg(target_arch = "aarch64")]
 mod int_neon;

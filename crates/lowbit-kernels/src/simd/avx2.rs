@@ -104,6 +104,18 @@ impl Simd for Avx2 {
         // SAFETY: see `fzero`.
         unsafe { _mm256_permutevar8x32_ps(table, idx) }
     }
+    #[inline(always)]
+    fn fpermute32(self, t: &[__m256; 4], idx: __m256i) -> __m256 {
+        // SAFETY: see `fzero`. (`blendv_ps` reads bit 31: index bit 3, then bit 4.)
+        unsafe {
+            let b3 = _mm256_castsi256_ps(_mm256_slli_epi32::<28>(idx));
+            let b4 = _mm256_castsi256_ps(_mm256_slli_epi32::<27>(idx));
+            let p = |v| _mm256_permutevar8x32_ps(v, idx);
+            let lo = _mm256_blendv_ps(p(t[0]), p(t[1]), b3);
+            let hi = _mm256_blendv_ps(p(t[2]), p(t[3]), b3);
+            _mm256_blendv_ps(lo, hi, b4)
+        }
+    }
     const VPERM16: bool = false;
     const VPERM8: bool = true;
 
@@ -231,6 +243,15 @@ impl Simd for Avx2 {
     }
 }
 
+impl Avx2 {
+    /// Shift left of every 16-bit lane by `n` (a constant after inlining).
+    #[inline(always)]
+    fn bsll16_dyn(self, v: __m256i, n: u32) -> __m256i {
+        // SAFETY: see `Simd::fzero`.
+        unsafe { _mm256_sll_epi16(v, _mm_cvtsi32_si128(n as i32)) }
+    }
+}
+
 impl Dot for Avx2 {
     #[inline(always)]
     unsafe fn bload(self, p: *const u8) -> __m256i {
@@ -254,6 +275,22 @@ impl Dot for Avx2 {
     fn btable(self, t: &[u8; 16]) -> __m256i {
         // SAFETY: `t` holds 16 bytes; the token the instructions.
         unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(t.as_ptr().cast())) }
+    }
+    #[inline(always)]
+    fn bsel_bit<const BIT: u32>(self, src: __m256i, a: __m256i, b: __m256i) -> __m256i {
+        // `blendv` reads bit 7 of each byte: a 16-bit shift by 7 - BIT moves bit BIT of
+        // both bytes there (bits crossing into the high byte land below bit 7).
+        // SAFETY: see `Simd::fzero`.
+        unsafe { _mm256_blendv_epi8(a, b, self.bsll16_dyn(src, 7 - BIT)) }
+    }
+    #[inline(always)]
+    fn bneg_bit<const BIT: u32>(self, src: __m256i, x: __m256i) -> __m256i {
+        // `psignb` by a byte whose sign is the selected bit (and never zero).
+        // SAFETY: see `Simd::fzero`.
+        unsafe {
+            let m = _mm256_or_si256(self.bsll16_dyn(src, 7 - BIT), _mm256_set1_epi8(1));
+            _mm256_sign_epi8(x, m)
+        }
     }
     #[inline(always)]
     fn blookup(self, table: __m256i, idx: __m256i) -> __m256i {

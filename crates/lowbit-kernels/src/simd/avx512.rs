@@ -115,6 +115,11 @@ impl<const VNNI: bool> Simd for Avx512<VNNI> {
         // SAFETY: see `fzero`.
         unsafe { _mm512_permutexvar_ps(idx, table) }
     }
+    #[inline(always)]
+    fn fpermute32(self, t: &[__m512; 4], idx: __m512i) -> __m512 {
+        // SAFETY: see `fzero`.
+        unsafe { _mm512_permutex2var_ps(t[0], idx, t[1]) }
+    }
     const VPERM16: bool = true;
     const VPERM8: bool = false;
 
@@ -275,6 +280,22 @@ impl<const VNNI: bool> Dot for Avx512<VNNI> {
     fn btable(self, t: &[u8; 16]) -> __m512i {
         // SAFETY: `t` holds 16 bytes; the token the instructions.
         unsafe { _mm512_broadcast_i32x4(_mm_loadu_si128(t.as_ptr().cast())) }
+    }
+    #[inline(always)]
+    fn bsel_bit<const BIT: u32>(self, src: __m512i, a: __m512i, b: __m512i) -> __m512i {
+        // SAFETY: see `Simd::fzero`.
+        unsafe {
+            let k = _mm512_test_epi8_mask(src, _mm512_set1_epi8((1u8 << BIT) as i8));
+            _mm512_mask_blend_epi8(k, a, b)
+        }
+    }
+    #[inline(always)]
+    fn bneg_bit<const BIT: u32>(self, src: __m512i, x: __m512i) -> __m512i {
+        // SAFETY: see `Simd::fzero`.
+        unsafe {
+            let k = _mm512_test_epi8_mask(src, _mm512_set1_epi8((1u8 << BIT) as i8));
+            _mm512_mask_sub_epi8(x, k, _mm512_setzero_si512(), x)
+        }
     }
     #[inline(always)]
     fn blookup(self, table: __m512i, idx: __m512i) -> __m512i {

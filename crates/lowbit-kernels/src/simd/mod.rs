@@ -184,6 +184,11 @@ pub(crate) trait Simd: Copy + Send + Sync + 'static {
     /// (`VPERM16`), else `table[idx[i] & 7]` with an 8-entry one (`VPERM8`). Call only
     /// when one of them is true.
     fn fpermute(self, table: Self::F, idx: Self::I) -> Self::F;
+    /// Lane `i` = `table[idx[i] & 31]` of the 32 f32 `t[0][..LANES], t[1][..LANES], ...`
+    /// (the first `32 / LANES` vectors are read): `vpermi2ps` on AVX-512, four 8-entry
+    /// permutes and three blends on AVX2 (NEON has no f32 permute).
+    #[cfg(target_arch = "x86_64")]
+    fn fpermute32(self, t: &[Self::F; 4], idx: Self::I) -> Self::F;
     /// Whether [`Simd::fpermute`] indexes 16 entries (`vpermps` zmm).
     const VPERM16: bool;
     /// Whether [`Simd::fpermute`] indexes 8 entries (`vpermps` ymm).
@@ -286,6 +291,11 @@ pub(crate) trait Dot: Simd {
     /// Byte `i` = `table[idx[i]]` for indices `0..16` (`pshufb` / `vqtbl1q`): the
     /// table-lookup decode of 4-bit codes.
     fn blookup(self, table: Self::B, idx: Self::B) -> Self::B;
+    /// Per byte: `b` where bit `BIT` of `src` is set, else `a` (`BIT < 8`).
+    fn bsel_bit<const BIT: u32>(self, src: Self::B, a: Self::B, b: Self::B) -> Self::B;
+    /// Per byte: `-x` where bit `BIT` of `src` is set, else `x`, for `x` in `-127..=127`
+    /// (the activation codes; `BIT < 8`).
+    fn bneg_bit<const BIT: u32>(self, src: Self::B, x: Self::B) -> Self::B;
     /// `groups` f32 at `p`, each spread over `LANES / groups` consecutive lanes (`groups`
     /// a power of two up to `LANES`).
     ///

@@ -300,6 +300,19 @@ impl<const DOT: bool> Dot for Neon<DOT> {
         unsafe { vld1q_u8(t.as_ptr()) }
     }
     #[inline(always)]
+    fn bsel_bit<const BIT: u32>(self, src: uint8x16_t, a: uint8x16_t, b: uint8x16_t) -> uint8x16_t {
+        // SAFETY: see `Simd::fsplat`.
+        unsafe { vbslq_u8(vtstq_u8(src, vdupq_n_u8(1 << BIT)), b, a) }
+    }
+    #[inline(always)]
+    fn bneg_bit<const BIT: u32>(self, src: uint8x16_t, x: uint8x16_t) -> uint8x16_t {
+        // SAFETY: see `Simd::fsplat`.
+        unsafe {
+            let m = vtstq_u8(src, vdupq_n_u8(1 << BIT));
+            vbslq_u8(m, vreinterpretq_u8_s8(vnegq_s8(vreinterpretq_s8_u8(x))), x)
+        }
+    }
+    #[inline(always)]
     fn blookup(self, table: uint8x16_t, idx: uint8x16_t) -> uint8x16_t {
         // SAFETY: see `Simd::fsplat`.
         unsafe { vqtbl1q_u8(table, idx) }

@@ -1,20 +1,21 @@
-//! Every FP4 E2M1 kernel (f32 GEMV, A8 GEMV, batched GEMM) on every ISA this machine
-//! has, against the scalar reference: random shapes with tails, every group size, every
-//! scale kind (f16, power-of-two f16, E8M0), and every code at extreme scales.
+//! Every minifloat kernel (FP4 E2M1, FP6 E3M2 and E2M3; f32 GEMV, A8 GEMV, batched GEMM)
+//! on every ISA this machine has, against the scalar reference: random shapes with tails,
+//! every group size, every scale kind (f16, power-of-two f16, E8M0), and every code at
+//! extreme scales.
 //!
 //! Bounds (as for INT, see `int_gemv.rs` and `int_a8.rs`):
-//! - f32 GEMV: the weights `s * e2m1` are exact in every path, so paths differ only in
+//! - f32 GEMV: the weights `s * elem` are exact in every path, so paths differ only in
 //!   the order of the f32 sum: within `2 gamma_{K+2} sum_k |w_k x_k|` of the reference.
-//! - A8 GEMV: the block dot products `sum 2 e2m1(q) x8` are exact integers in every path;
-//!   paths differ in how the terms `(s/2 * s_x) d_b` are summed: within
-//!   `2 gamma_{K+8} sum |s/2 s_x 2e2m1 x8|`.
+//! - A8 GEMV (E2M1 as `2 e`, E2M3 as `8 e`): the block dot products `sum 2^t e(q) x8` are
+//!   exact integers in every path; paths differ in how the terms `(s 2^-t * s_x) d_b` are
+//!   summed: within `2 gamma_{K+8} sum |s 2^-t s_x 2^t e x8|`.
 //! - GEMM: bitwise the fused order ([`reference::gemm::gemm_fused`]), whatever `m`.
 //!
 //! An off-by-one code or a wrong nibble changes a term by at least `|s x| / 2`, far above
 //! these bounds for the magnitudes used here.
 
 use lowbit_formats::act::BLOCK;
-use lowbit_formats::fp::{FpFormat, FpMatrix, FpMatrixRef};
+use lowbit_formats::fp::{FpElem, FpFormat, FpMatrix, FpMatrixRef, FpScale, FpScales};
 use lowbit_formats::Group;
 use lowbit_kernels::a8::A8Activations;
 use lowbit_kernels::reference::{self, Elements};
@@ -24,7 +25,7 @@ use proptest::prelude::*;
 mod common;
 use common::{a8_entries, gamma, gemm_entries, gemv_entries, run_gemv, xorshift};
 
-/// A random `n x k` FP4 matrix whose weights span `2^-e .. 2^e` around `mag`, and
+/// A random `n x k` minifloat matrix whose weights span `2^-e .. 2^e` around `mag`, and
 /// activations of `k` elements.
 fn matrix(format: FpFormat, n: usize, k: usize, mag: f32, seed: u64) -> (FpMatrix, Vec<f32>) {
     let mut s = seed | 1;
@@ -63,7 +64,7 @@ fn a8_tolerance(w: &FpMatrixRef<'_>, x: &A8Activations, n: usize) -> f64 {
     2.0 * gamma(w.k() + 8) * a * 1.01 + 1e-30
 }
 
-/// Runs every FP4 entry of every operation on `w` and checks it against the reference.
+/// Runs every minifloat entry of every operation on `w` and checks it against the reference.
 fn check(w: &FpMatrixRef<'_>, x: &[f32], rows: std::ops::Range<usize>) {
     let wt = Weights::Fp(*w);
     let nr = rows.len();
@@ -87,9 +88,14 @@ fn check(w: &FpMatrixRef<'_>, x: &[f32], rows: std::ops::Range<usize>) {
             );
         }
     }
-    // A8 GEMV.
+    // A8 GEMV (E3M2 has none: its integers reach 448).
     let xq = A8Activations::new(x).unwrap();
-    for e in a8_entries(&wt) {
+    let a8 = if w.elem_type() == FpElem::E3M2 {
+        Vec::new()
+    } else {
+        a8_entries(&wt)
+    };
+    for e in a8 {
         let mut y = vec![f32::NAN; nr];
         (e.run)(&wt, &xq, rows.clone(), &mut y, &Out::STORE);
         for (i, n) in rows.clone().enumerate() {
@@ -133,22 +139,56 @@ fn check(w: &FpMatrixRef<'_>, x: &[f32], rows: std::ops::Range<usize>) {
     }
 }
 
+const ELEMS: [FpElem; 3] = [FpElem::E2M1, FpElem::E3M2, FpElem::E2M3];
+
 fn formats(k: usize) -> Vec<FpFormat> {
-    let mut v = vec![FpFormat::mxfp4()];
-    for g in [
-        Group::Size(32),
-        Group::Size(64),
-        Group::Size(128),
-        Group::Size(256),
-        Group::PerRow,
-    ] {
-        if g.resolve(k).is_ok() {
-            v.push(FpFormat::f16(g));
-            v.push(FpFormat::f16_pow2(g));
+    let mut v = Vec::new();
+    for elem in ELEMS {
+        v.push(FpFormat::mx(elem));
+        for g in [
+            Group::Size(32),
+            Group::Size(64),
+            Group::Size(128),
+            Group::Size(256),
+            Group::PerRow,
+        ] {
+            if g.resolve(k).is_ok() {
+                v.push(FpFormat::new(elem, g, FpScale::F16));
+                v.push(FpFormat::new(elem, g, FpScale::F16Pow2));
+            }
         }
     }
     v.retain(|f| f.layout(1, k).is_ok());
     v
+}
+
+/// Every entry a key can select exists for FP6 on the SIMD ISAs this machine runs (so
+/// the tests above do not pass by running the reference alone).
+#[test]
+fn fp6_has_simd_entries() {
+    let (q, _) = matrix(FpFormat::mx(FpElem::E2M3), 4, 64, 1.0, 5);
+    let wt = Weights::Fp(q.view());
+    let names: Vec<&str> = a8_entries(&wt).iter().map(|e| e.name).collect();
+    if lowbit_kernels::cpu_features().avx2 {
+        assert!(names.contains(&"gemv_fp6e2m3_a8_avx2"), "{names:?}");
+    }
+    #[cfg(target_arch = "aarch64")]
+    assert!(names.contains(&"gemv_fp6e2m3_a8_neon"), "{names:?}");
+    let (q, _) = matrix(FpFormat::mx(FpElem::E3M2), 4, 64, 1.0, 5);
+    let wt = Weights::Fp(q.view());
+    let key = lowbit_kernels::registry::KernelKey::of(&wt);
+    assert!(
+        !lowbit_kernels::registry::GEMV_A8
+            .iter()
+            .any(|e| (e.accepts)(&key)),
+        "E3M2 has no A8 path"
+    );
+    if lowbit_kernels::cpu_features().avx2 {
+        let g: Vec<&str> = gemv_entries(&wt).iter().map(|e| e.name).collect();
+        assert!(g.contains(&"gemv_fp6e3m2_f32_avx2"), "{g:?}");
+        let g: Vec<&str> = gemm_entries(&wt).iter().map(|e| e.name).collect();
+        assert!(g.contains(&"gemm_fp6e3m2_f32_avx2"), "{g:?}");
+    }
 }
 
 #[test]
@@ -184,6 +224,8 @@ fn every_code_at_extreme_scales() {
             (a | (b << 4)) as u8
         })
         .collect();
+    // FP6's high bits: every pair value next to every nibble.
+    let high: Vec<u8> = (0..n * k / 4).map(|i| (i * 29 + i / 64) as u8).collect();
     let x: Vec<f32> = (0..k).map(|i| ((i * 37) % 19) as f32 / 9.0 - 1.0).collect();
     let f16s = [
         lowbit_formats::f16::from_bits(1),
@@ -192,37 +234,35 @@ fn every_code_at_extreme_scales() {
         lowbit_formats::f16::ZERO,
     ];
     let scales: Vec<lowbit_formats::f16> = (0..n * k / 32).map(|i| f16s[i % 4]).collect();
-    let f = FpFormat::f16(Group::Size(32));
-    let q = FpMatrix::from_parts(
-        f,
-        n,
-        k,
-        codes.clone(),
-        lowbit_formats::fp::FpScales::F16(scales),
-    )
-    .unwrap();
-    check(&q.view(), &x, 0..n);
     // E8M0: from 2^-127 (an f32 subnormal) to 2^100.
     let e8: Vec<u8> = (0..n * k / 32).map(|i| [0u8, 1, 127, 227][i % 4]).collect();
-    let q = FpMatrix::from_parts(
-        FpFormat::mxfp4(),
-        n,
-        k,
-        codes,
-        lowbit_formats::fp::FpScales::E8M0(e8),
-    )
-    .unwrap();
-    check(&q.view(), &x, 0..n);
+    for elem in ELEMS {
+        let hi = if elem == FpElem::E2M1 {
+            Vec::new()
+        } else {
+            high.clone()
+        };
+        for (f, sc) in [
+            (
+                FpFormat::new(elem, Group::Size(32), FpScale::F16),
+                FpScales::F16(scales.clone()),
+            ),
+            (FpFormat::mx(elem), FpScales::E8M0(e8.clone())),
+        ] {
+            let q = FpMatrix::from_planes(f, n, k, codes.clone(), hi.clone(), sc).unwrap();
+            check(&q.view(), &x, 0..n);
+        }
+    }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(48))]
     #[test]
     fn random_shapes_match_the_reference(
         n in 1usize..24,
         kb in 1usize..20,
         tail in 0usize..2,
-        fi in 0usize..16,
+        fi in 0usize..48,
         seed in any::<u64>(),
     ) {
         // K: whole blocks of 32, or an odd length (per-row groups only).

@@ -103,8 +103,11 @@ fn check(w: &FpMatrixRef<'_>, x: &[f32], rows: std::ops::Range<usize>) {
             let d = (f64::from(y[i]) - f64::from(r)).abs();
             assert!(
                 d <= a8_tolerance(w, &xq, n),
-                "{} row {n}: {} vs {r}",
+                "{} on {:?} {}x{} row {n}: {} vs {r}",
                 e.name,
+                w.format(),
+                w.layout().n,
+                w.layout().k,
                 y[i]
             );
         }

@@ -83,8 +83,10 @@ impl<'a> Planar<'a> for FpMatrixRef<'a> {
 }
 
 /// The A8 scales of the step that starts at element `e0` of row `n`: its `GPS` groups
-/// (starting at group `e0 >> gshift`) spread over the lanes, times `2^-int_shift` (exact)
-/// for the elements the decode doubled (E2M1) or multiplied by 8 (E2M3); no zero-points.
+/// (starting at group `e0 >> gshift`) spread over the lanes, as f32 (the decode's
+/// `2^int_shift` is undone by [`super::A8Decode::LANE_UNIT`]); no zero-points. An E8M0
+/// byte `e` becomes `2^(e - 127)` in integer lanes: `e << 23` is its f32 bit pattern for
+/// `e >= 1`, and `e = 0` (`2^-127`, subnormal) is bit 22, set by `(e - 1) >> 31` (logical).
 ///
 /// # Safety
 /// The step's `GPS` groups lie within row `n`'s (the [`super::A8Decode::scales`]
@@ -104,16 +106,13 @@ pub(crate) unsafe fn a8_scales<S: Dot, const GPS: usize>(
         // SAFETY: the step's GPS groups of row n exist (the caller's contract).
         FpScalesRef::F16(v) => unsafe { s.f16_spread(v.as_ptr().add(j).cast(), GPS) },
         FpScalesRef::E8M0(v) => {
-            let mut f = [0.0f32; 8];
-            for (d, &e) in f.iter_mut().zip(&v[j..j + GPS]) {
-                *d = E8M0[usize::from(e)];
-            }
-            // SAFETY: `f` holds 8 >= GPS values.
-            unsafe { s.fspread(f.as_ptr(), GPS) }
+            // SAFETY: as above (one byte per group).
+            let e = unsafe { s.u8_spread(v.as_ptr().add(j), GPS) };
+            let sub = s.isll(s.isrl(s.isub(e, s.isplat(1)), 31), 22);
+            s.fbits(s.ior(s.isll(e, 23), sub))
         }
     };
-    let inv = 1.0 / (1u32 << l.format.elem.int_shift()) as f32;
-    (s.fmul(sw, s.fsplat(inv)), s.isplat(0))
+    (sw, s.isplat(0))
 }
 
 /// The batched GEMM's per-lane parameters of groups `j0 .. j0 + nj` of the row group:

@@ -5,7 +5,7 @@
 //! - A8: a byte table lookup (`pshufb` / `vqtbl1q`) turns each nibble into
 //!   `2 e2m1 + 12` (0..=24, an unsigned byte for the `u8 x i8` dot), the `+12` removed
 //!   through the activations' negated sums exactly as INT4 removes its zero-point 8; the
-//!   scale is halved (exact) to undo the 2.
+//!   activation scales are halved (exact, [`A8Decode::LANE_UNIT`]) to undo the 2.
 //! - f32 GEMV and GEMM (x86): an f32 permute of the magnitudes `|e2m1|` (scaled by the
 //!   group's scale for the GEMV) indexed by the nibble, then the nibble's sign bit moved to
 //!   bit 31 and XORed in ([`Simd::fflip`]). Every weight is exact (a 2-bit significand
@@ -88,11 +88,18 @@ impl<S: Dot> A8Decode<S> for Fp4 {
 
     const STEP: usize = <Int<4> as A8Decode<S>>::STEP;
     const STEP_BYTES: (usize, usize) = (<Self as A8Decode<S>>::STEP / 2, 0);
+    // The table doubles every element.
+    const LANE_UNIT: f32 = 0.5;
     type Act = IntAct<S>;
 
+    /// INT4's activations, with the correction `-12 * (the lane's activation sum)` (the
+    /// table's `+12`) computed once for all rows.
     #[inline(always)]
     fn act(s: S, x: &A8Activations, st: usize) -> IntAct<S> {
-        <Int<4> as A8Decode<S>>::act(s, x, st)
+        let mut a = <Int<4> as A8Decode<S>>::act(s, x, st);
+        let neg = a.neg[0];
+        a.corr = s.iadd(s.isll(neg, 3), s.isll(neg, 2));
+        a
     }
 
     #[inline(always)]
@@ -112,10 +119,8 @@ impl<S: Dot> A8Decode<S> for Fp4 {
         let t = s.btable(&A8_TABLE);
         let lo = s.blookup(t, s.band(wv, m));
         let hi = s.blookup(t, s.band(s.bsrl16::<4>(wv), m));
-        // -12 * (the lane's activation sum): the +12 of the table, removed exactly.
-        let neg = act.neg[0];
-        let corr = s.iadd(s.isll(neg, 3), s.isll(neg, 2));
-        s.dot_small::<2>(corr, [lo, hi, lo, hi], act.x)
+        // The +12 of the table, removed exactly by the activations' correction.
+        s.dot_small::<2>(act.corr, [lo, hi, lo, hi], act.x)
     }
 
     #[inline(always)]

@@ -9,7 +9,8 @@
 //!   is its low nibble itself when `e1 = 0` (`e = 0`: `m`; `e = 1`: `8 + m`), else one byte
 //!   table lookup of the nibble ([`E2M3_E1`]); the sign is moved onto the activation byte
 //!   ([`Dot::bneg_bit`], exact for codes in -127..=127), so the `u8 x i8` dot needs no
-//!   offset and no correction; the scale is divided by 8 (exact).
+//!   offset and no correction; the activation scales are divided by 8 (exact,
+//!   [`A8Decode::LANE_UNIT`]).
 //! - f32 GEMV and GEMM (x86): the 5-bit magnitude index `e1 : nibble` through a 32-entry
 //!   f32 permute ([`Simd::fpermute32`]: one `vpermi2ps` on AVX-512) of the group's
 //!   `s * |elem|` (GEMV) or of `|elem|` times the lane's scale (GEMM), and the sign bit
@@ -126,6 +127,8 @@ impl<S: Dot> A8Decode<S> for Fp6<false> {
         <Self as A8Decode<S>>::STEP / 2,
         <Self as A8Decode<S>>::STEP / 4,
     );
+    // The decode multiplies every element by 8.
+    const LANE_UNIT: f32 = 0.125;
     type Act = IntAct<S>;
 
     #[inline(always)]

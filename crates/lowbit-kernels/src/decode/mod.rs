@@ -152,6 +152,11 @@ pub(crate) trait A8Decode<S: Dot> {
     /// Bytes per row and step of planes 0 and 1 (what the prefetch of the next row block
     /// covers).
     const STEP_BYTES: (usize, usize);
+    /// What one unit of the integer lanes stands for, per unit of weight scale: a power
+    /// of two (exact) for formats whose decode multiplies every code to make it an
+    /// integer (FP4 doubles, FP6 E2M3 multiplies by 8). The driver folds it into the
+    /// step's activation scales, once for all rows.
+    const LANE_UNIT: f32 = 1.0;
     /// The activation vectors of one step, shared by every row.
     type Act: Copy;
     /// The activations of step `st` (`(st + 1) * STEP` within the activations' padding).

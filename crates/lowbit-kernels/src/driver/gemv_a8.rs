@@ -184,7 +184,10 @@ impl<S: A8Shape, D: A8Decode<S>> Ctx<'_, '_, S, D> {
             let act = D::act(s, x, st);
             // SAFETY: the activation scales hold nb values per step beyond the last whole
             // one (asserted: they are padded to 256 elements).
-            let sx = unsafe { s.fspread(xs.as_ptr().add(st * nb), nb) };
+            let mut sx = unsafe { s.fspread(xs.as_ptr().add(st * nb), nb) };
+            if D::LANE_UNIT != 1.0 {
+                sx = s.fmul(sx, s.fsplat(D::LANE_UNIT));
+            }
             for (r, fa) in facc.iter_mut().enumerate() {
                 let n = n0 + r;
                 // SAFETY: n < N (asserted), (st + 1) STEP <= K, and the step's groups are

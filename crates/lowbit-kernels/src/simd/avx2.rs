@@ -67,6 +67,11 @@ impl Simd for Avx2 {
         unsafe { _mm256_mul_ps(a, b) }
     }
     #[inline(always)]
+    fn fbits(self, v: __m256i) -> __m256 {
+        // SAFETY: see `fzero`.
+        unsafe { _mm256_castsi256_ps(v) }
+    }
+    #[inline(always)]
     fn fflip(self, v: __m256, bits: __m256i) -> __m256 {
         // SAFETY: see `fzero`.
         unsafe {

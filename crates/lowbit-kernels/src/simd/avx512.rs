@@ -83,6 +83,11 @@ impl<const VNNI: bool> Simd for Avx512<VNNI> {
         unsafe { _mm512_mul_ps(a, b) }
     }
     #[inline(always)]
+    fn fbits(self, v: __m512i) -> __m512 {
+        // SAFETY: see `fzero`.
+        unsafe { _mm512_castsi512_ps(v) }
+    }
+    #[inline(always)]
     fn fflip(self, v: __m512, bits: __m512i) -> __m512 {
         // SAFETY: see `fzero`.
         unsafe {

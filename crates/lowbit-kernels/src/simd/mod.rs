@@ -128,6 +128,8 @@ pub(crate) trait Simd: Copy + Send + Sync + 'static {
     fn fmul(self, a: Self::F, b: Self::F) -> Self::F;
     /// `a * b + c`, rounded once.
     fn fma(self, a: Self::F, b: Self::F, c: Self::F) -> Self::F;
+    /// The lanes' bit patterns read as f32 (a cast: no instruction).
+    fn fbits(self, v: Self::I) -> Self::F;
     /// `v` with the sign of each lane flipped where bit 31 of the lane of `bits` is set
     /// (a sign-magnitude decode: exact).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]

@@ -79,6 +79,11 @@ impl<const DOT: bool> Simd for Neon<DOT> {
         unsafe { vmulq_f32(a, b) }
     }
     #[inline(always)]
+    fn fbits(self, v: int32x4_t) -> float32x4_t {
+        // SAFETY: see `fsplat`.
+        unsafe { vreinterpretq_f32_s32(v) }
+    }
+    #[inline(always)]
     fn fflip(self, v: float32x4_t, bits: int32x4_t) -> float32x4_t {
         // SAFETY: see `fsplat`.
         unsafe {

@@ -1,15 +1,17 @@
-//! Importers: other projects' packed INT tensors into the canonical [`IntMatrix`].
+//! Importers: other projects' packed INT and FP tensors into the canonical [`IntMatrix`]
+//! and [`FpMatrix`](crate::fp::FpMatrix).
 //!
 //! Every importer validates every shape and buffer length before it allocates or writes
 //! anything, and returns an [`Error`] on any mismatch; none of them panics on bad input.
 //! Byte order is explicit: tensors that other projects store as `int32` / `float16` are
 //! taken as `&[i32]` / `&[f16]` *values* (use [`i32s_from_le_bytes`] and
 //! [`f16s_from_le_bytes`] to decode the little-endian bytes of a safetensors file), and
-//! llama.cpp tensors are taken as their on-disk little-endian block bytes.
+//! llama.cpp tensors are taken as their on-disk little-endian block bytes. Byte-oriented
+//! tensors (`uint8` MXFP4 blocks and E8M0 scales, the FP6 bitstream) are taken as bytes.
 //!
 //! Shapes use lowbit's names: `n` is the number of output channels (`out_features`) and
 //! `k` is the reduction length (`in_features`). The canonical result always has rows =
-//! output channels and groups contiguous along `K` (see [`crate::int`]).
+//! output channels and groups contiguous along `K` (see [`crate::int`], [`crate::fp`]).
 //!
 //! | Source | Function | Result | Exact? |
 //! |---|---|---|---|
@@ -18,15 +20,28 @@
 //! | llama.cpp `Q4_0` | [`import_q4_0`] | symmetric INT4, g32 | yes |
 //! | llama.cpp `Q8_0` | [`import_q8_0`] | symmetric INT8, g32 | yes |
 //! | llama.cpp `Q4_1` | [`import_q4_1`] | INT4, zero-points, g32 | when `m` is an integer multiple of `-d` (error reported) |
+//! | llama.cpp `MXFP4` (`block_mxfp4`) | [`import_mxfp4_ggml`] | MXFP4 (E2M1, E8M0, g32) | yes (code 8 is `-0.0`, llama.cpp's table gives `+0.0`) |
+//! | Hugging Face / gpt-oss MXFP4 (`*_blocks` + `*_scales`), one 2-D slice ([`hf_mxfp4_expert`]) | [`import_mxfp4_hf`] | MXFP4 (E2M1, E8M0, g32) | yes |
+//! | FP6-LLM / DeepSpeed packed FP6 bitstream (4 codes in 3 bytes, MSB first), E3M2 or E2M3 | [`import_fp6_packed`] | FP6 4+2 split, f16 scales (per row for those producers) | yes (the producers round the product to f16) |
 //!
-//! "Exact" means that the imported matrix dequantizes (with [`crate::int::decode`]) to
-//! the same `f32` bits as the source format's reference dequantizer evaluated in `f32`:
+//! "Exact" means that the imported matrix dequantizes (with [`crate::int::decode`] or
+//! [`FpMatrixRef::dequantize`](crate::fp::FpMatrixRef::dequantize)) to the same `f32` bits
+//! as the source format's reference dequantizer evaluated in `f32`:
 //! llama.cpp's `dequantize_row_*`, and `scale * (q - z)` for GPTQ and AWQ (whose PyTorch
-//! fallbacks evaluate that product in `f16`, i.e. round the same value once more).
+//! fallbacks evaluate that product in `f16`, i.e. round the same value once more);
+//! `FP4_VALUES[c] * 2^(e - 127)` for Hugging Face MXFP4; `scale * fp6(c)` for FP6, which
+//! FP6-LLM's `weight_dequant_cpu` then rounds to `f16`.
 
 use crate::error::check_len;
 use crate::int::{IntFormat, IntMatrix};
 use crate::{f16, pack, Error, Group, Result};
+
+mod fp;
+
+pub use fp::{
+    hf_mxfp4_expert, import_fp6_packed, import_mxfp4_ggml, import_mxfp4_hf, MXFP4_BLOCK_BYTES,
+    MXFP4_BLOCK_CODE_BYTES, MX_BLOCK,
+};
 
 // ---------------------------------------------------------------------------------------
 // Shared helpers

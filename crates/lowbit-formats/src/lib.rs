@@ -3,7 +3,7 @@
 //! What the bits mean. This crate is the specification of every lowbit format in code:
 //! element codecs ([`minifloat`], [`int`]), bit packing ([`pack`]), the canonical
 //! interchange layouts (for example [`int::IntMatrix`] and its borrowed view
-//! [`int::IntMatrixRef`], or [`fp4::FpMatrix`] and [`fp4::FpMatrixRef`]), quantizers
+//! [`int::IntMatrixRef`], or [`fp::FpMatrix`] and [`fp::FpMatrixRef`]), quantizers
 //! from `f32` and scalar dequantizers.
 //!
 //! It contains no `unsafe` code and no SIMD; the kernels crate is tested against it.

@@ -388,6 +388,234 @@ static void test_formats(void) {
         }
 }
 
+/* ---- FP4 / FP6: an independent reference from FORMATS.md ---- */
+
+/* The value of a minifloat code: sign in the top bit, then `ebits` exponent bits and
+ * `mbits` mantissa bits, exponent bias `bias`, subnormals when the exponent field is 0. */
+static float minifloat(unsigned c, unsigned ebits, unsigned mbits, int bias) {
+    unsigned sign = (c >> (ebits + mbits)) & 1u;
+    unsigned e = (c >> mbits) & ((1u << ebits) - 1u), m = c & ((1u << mbits) - 1u);
+    float v = e == 0 ? ldexpf((float)m, 1 - bias - (int)mbits)
+                     : ldexpf((float)((1u << mbits) | m), (int)e - bias - (int)mbits);
+    return sign ? -v : v;
+}
+
+static float fp_elem_value(uint32_t element, unsigned c) {
+    switch (element) {
+    case LOWBIT_FP_E2M1: return minifloat(c, 2, 1, 1);
+    case LOWBIT_FP_E3M2: return minifloat(c, 3, 2, 3);
+    default: return minifloat(c, 2, 3, 1); /* E2M3 */
+    }
+}
+
+static unsigned fp_code_at(const lowbit_fp_view *v, const lowbit_fp_layout *l, size_t r,
+                           size_t i) {
+    unsigned lo = (v->codes[r * l->codes_row_bytes + i / 2] >> ((i % 2) * 4)) & 0xFu;
+    unsigned hi = 0;
+    if (l->high_row_bytes)
+        hi = (v->high[r * l->high_row_bytes + i / 4] >> ((i % 4) * 2)) & 3u;
+    return lo | (hi << 4);
+}
+
+static float fp_scale_at(const lowbit_fp_view *v, const lowbit_fp_layout *l, size_t r,
+                         size_t i) {
+    size_t idx = r * l->groups_per_row + i / l->group_len;
+    if (l->scale_bytes == 1) {
+        uint8_t e = ((const uint8_t *)v->scales)[idx];
+        return ldexpf(1.0f, (int)e - 127);
+    }
+    return f16_to_f32(((const uint16_t *)v->scales)[idx]);
+}
+
+static void check_fp_format(uint32_t element, uint32_t group, uint32_t scale, size_t n,
+                            size_t k) {
+    lowbit_format fmt = lowbit_format_fp(element, group, scale), got_fmt;
+    lowbit_fp_layout l;
+    lowbit_fp_view v, cv, bv;
+    lowbit_int_view iv;
+    lowbit_matrix *m = NULL, *m2 = NULL;
+    lowbit_activations *a = NULL;
+    lowbit_status st;
+    float *w = alloc_floats(n * k), *deq = alloc_floats(n * k), *ref = alloc_floats(n * k);
+    float *x = alloc_floats(k), *y = alloc_floats(n), *y2 = alloc_floats(n);
+    size_t i, j, r, scale_size;
+    int32_t code;
+    unsigned bits = element == LOWBIT_FP_E2M1 ? 4u : 6u;
+    uint8_t *bad_scales;
+
+    for (i = 0; i < n * k; i++) w[i] = rnd() * (1.0f + (float)(i % 7)) * (i % 5 ? 1.0f : 0.01f);
+    for (j = 0; j < k; j++) x[j] = rnd();
+
+    OK(lowbit_quantize(&fmt, w, n, k, &m));
+    if (m == NULL) {
+        failures++;
+        fprintf(stderr, "quantize failed for FP element %u group %u scale %#x\n", element,
+                group, scale);
+        goto done;
+    }
+    OK(lowbit_matrix_format(m, &got_fmt));
+    CHECK(memcmp(&got_fmt, &fmt, sizeof fmt) == 0);
+    CHECK(fmt.kind == LOWBIT_FORMAT_FP && fmt.bits == bits);
+    CHECK((fmt.variant & LOWBIT_FP_ELEMENT_MASK) == element);
+    CHECK((fmt.variant & LOWBIT_FP_SCALE_MASK) == scale);
+
+    OK(lowbit_fp_sizes(&fmt, n, k, &l));
+    OK(lowbit_matrix_fp_view(m, &v));
+    CHECK(v.n == n && v.k == k);
+    CHECK(l.codes_row_bytes == (k + 1) / 2 && l.codes_len == n * l.codes_row_bytes);
+    CHECK(l.high_row_bytes == (bits == 6 ? (k + 3) / 4 : 0) && l.high_len == n * l.high_row_bytes);
+    CHECK(l.group_len == (group ? group : k) && l.groups_per_row == k / l.group_len);
+    CHECK(l.scales_len == n * l.groups_per_row);
+    CHECK(l.scale_bytes == (scale == LOWBIT_FP_SCALE_E8M0 ? 1u : 2u));
+    CHECK(v.codes_len == l.codes_len && v.codes != NULL);
+    CHECK(v.high_len == l.high_len && (v.high == NULL) == (bits == 4));
+    CHECK(v.scales_len == l.scales_len && v.scales != NULL);
+    scale_size = l.scale_bytes;
+
+    /* dequantize is exact: scale * element, decoded here */
+    for (r = 0; r < n; r++)
+        for (i = 0; i < k; i++)
+            ref[r * k + i] = fp_scale_at(&v, &l, r, i) * fp_elem_value(element, fp_code_at(&v, &l, r, i));
+    fill(deq, n * k, SENTINEL);
+    OK(lowbit_dequantize(m, deq, n * k));
+    CHECK(memcmp(deq, ref, n * k * sizeof(float)) == 0);
+
+    /* a view over caller-owned copies of the exported planes */
+    cv = v;
+    cv.codes = (const uint8_t *)copy_bytes(v.codes, v.codes_len);
+    cv.high = (const uint8_t *)copy_bytes(v.high, v.high_len);
+    cv.scales = copy_bytes(v.scales, v.scales_len * scale_size);
+
+    for (code = 0; code <= 3; code++) {
+        if (!lowbit_isa_is_available(code)) continue;
+        OK(lowbit_set_isa_cap(code));
+        fill(y, n, SENTINEL);
+        OK(lowbit_gemv(m, x, k, y, n));
+        for (r = 0; r < n; r++) {
+            double exact = 0.0, mag = 0.0;
+            for (j = 0; j < k; j++) {
+                exact += (double)ref[r * k + j] * (double)x[j];
+                mag += fabs((double)ref[r * k + j] * (double)x[j]);
+            }
+            if (!(fabs((double)y[r] - exact) <= 1e-4 * mag + 1e-6)) {
+                fprintf(stderr, "isa %s FP element %u group %u scale %#x row %u: %g vs %g\n",
+                        lowbit_isa_name(code), element, group, scale, (unsigned)r,
+                        (double)y[r], exact);
+                CHECK(fabs((double)y[r] - exact) <= 1e-4 * mag + 1e-6);
+            }
+        }
+        fill(y2, n, SENTINEL);
+        OK(lowbit_fp_view_gemv(&cv, x, k, y2, n));
+        CHECK(memcmp(y2, y, n * sizeof(float)) == 0);
+        fill(y2, n, SENTINEL);
+        OK(lowbit_fp_view_gemv_rows(&cv, x, k, 1, n, y2 + 1, n - 1));
+        CHECK(memcmp(y2 + 1, y + 1, (n - 1) * sizeof(float)) == 0 && y2[0] == SENTINEL);
+
+        /* A8 with prepared activations: the view and the matrix agree bitwise (or both
+         * refuse a format that has no A8 kernel, writing nothing) */
+        OK(lowbit_activations_quantize(x, k, &a));
+        fill(y, n, SENTINEL);
+        fill(y2, n, SENTINEL);
+        st = lowbit_gemv_rows_a8(m, a, 0, n, y, n);
+        CHECK(st == LOWBIT_OK || (st == LOWBIT_ERR_UNSUPPORTED && element == LOWBIT_FP_E3M2));
+        CHECK_STATUS(lowbit_fp_view_gemv_rows_a8(&cv, a, 0, n, y2, n), st);
+        if (st == LOWBIT_OK) {
+            CHECK(memcmp(y2, y, n * sizeof(float)) == 0);
+        } else {
+            CHECK(all_equal(y, n, SENTINEL) && all_equal(y2, n, SENTINEL));
+        }
+        lowbit_activations_free(a);
+        a = NULL;
+    }
+    OK(lowbit_set_isa_cap(LOWBIT_ISA_AUTO));
+
+    fill(ref, n * k, SENTINEL);
+    OK(lowbit_fp_view_dequantize(&cv, ref, n * k));
+    CHECK(memcmp(ref, deq, n * k * sizeof(float)) == 0);
+
+    /* bad views: nothing is written */
+    fill(y, n, SENTINEL);
+    bv = cv;
+    bv.codes_len--;
+    CHECK_STATUS(lowbit_fp_view_gemv(&bv, x, k, y, n), LOWBIT_ERR_BUFFER_LENGTH);
+    bv = cv;
+    if (bits == 4) {
+        bv.high = cv.codes; /* FP4 has no high plane */
+        bv.high_len = 1;
+    } else {
+        bv.high = NULL;
+    }
+    CHECK_STATUS(lowbit_fp_view_gemv(&bv, x, k, y, n),
+                 bits == 4 ? LOWBIT_ERR_BUFFER_LENGTH : LOWBIT_ERR_NULL);
+    bad_scales = (uint8_t *)copy_bytes(cv.scales, cv.scales_len * scale_size);
+    if (scale_size == 1) {
+        bad_scales[cv.scales_len - 1] = 0xFF; /* the E8M0 NaN */
+    } else {
+        bad_scales[2] = bad_scales[3] = 0x7E; /* scale 1 = 0x7E7E, a NaN in either byte order */
+    }
+    bv = cv;
+    bv.scales = bad_scales;
+    CHECK_STATUS(lowbit_fp_view_gemv(&bv, x, k, y, n), LOWBIT_ERR_INVALID_PARAMETER);
+    CHECK_STATUS(lowbit_matrix_from_fp_view(&bv, &m2), LOWBIT_ERR_INVALID_PARAMETER);
+    CHECK(m2 == NULL);
+    free(bad_scales);
+    bv = cv;
+    bv.format.variant = element | 0x300u; /* a scale kind this version does not know */
+    CHECK_STATUS(lowbit_fp_view_gemv(&bv, x, k, y, n), LOWBIT_ERR_UNSUPPORTED);
+    bv = cv;
+    bv.format.reserved = 1;
+    CHECK_STATUS(lowbit_fp_view_dequantize(&bv, ref, n * k), LOWBIT_ERR_INVALID_PARAMETER);
+    CHECK(all_equal(y, n, SENTINEL));
+    CHECK(memcmp(ref, deq, n * k * sizeof(float)) == 0);
+    CHECK_STATUS(lowbit_matrix_int_view(m, &iv), LOWBIT_ERR_UNSUPPORTED); /* an FP matrix */
+
+    /* the owned copy outlives the caller's buffers */
+    OK(lowbit_matrix_from_fp_view(&cv, &m2));
+    free((void *)cv.codes);
+    free((void *)cv.high);
+    free((void *)cv.scales);
+    fill(y2, n, SENTINEL);
+    OK(lowbit_gemv(m2, x, k, y2, n));
+    OK(lowbit_gemv(m, x, k, y, n));
+    CHECK(memcmp(y2, y, n * sizeof(float)) == 0);
+    lowbit_matrix_free(m2);
+
+done:
+    lowbit_matrix_free(m);
+    free(w);
+    free(deq);
+    free(ref);
+    free(x);
+    free(y);
+    free(y2);
+}
+
+static void test_fp_formats(void) {
+    lowbit_fp_layout l;
+    lowbit_format f;
+    /* FP4 */
+    check_fp_format(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_F16, 9, 256);
+    check_fp_format(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_E8M0, 5, 128); /* mxfp4 */
+    check_fp_format(LOWBIT_FP_E2M1, 0, LOWBIT_FP_SCALE_F16_POW2, 3, 99); /* per row, odd K */
+    /* FP6 */
+    check_fp_format(LOWBIT_FP_E3M2, 64, LOWBIT_FP_SCALE_F16, 7, 192);
+    check_fp_format(LOWBIT_FP_E2M3, 32, LOWBIT_FP_SCALE_E8M0, 4, 96); /* mxfp6_e2m3 */
+    check_fp_format(LOWBIT_FP_E2M3, 0, LOWBIT_FP_SCALE_F16, 3, 70); /* per row */
+    /* format errors */
+    f = lowbit_format_fp(LOWBIT_FP_E2M1, 64, LOWBIT_FP_SCALE_E8M0); /* MX needs group 32 */
+    CHECK_STATUS(lowbit_fp_sizes(&f, 2, 128, &l), LOWBIT_ERR_INVALID_PARAMETER);
+    f = lowbit_format_fp(7, 32, LOWBIT_FP_SCALE_F16); /* unknown element */
+    CHECK(f.bits == 0);
+    CHECK_STATUS(lowbit_fp_sizes(&f, 2, 128, &l), LOWBIT_ERR_UNSUPPORTED);
+    f = lowbit_format_fp(LOWBIT_FP_E3M2, 32, LOWBIT_FP_SCALE_F16);
+    f.bits = 4;
+    CHECK_STATUS(lowbit_fp_sizes(&f, 2, 128, &l), LOWBIT_ERR_INVALID_PARAMETER);
+    f = lowbit_format_fp(LOWBIT_FP_E3M2, 48, LOWBIT_FP_SCALE_F16);
+    CHECK_STATUS(lowbit_fp_sizes(&f, 2, 96, &l), LOWBIT_ERR_BAD_GROUP_SIZE);
+    f = lowbit_format_int(4, 32, false);
+    CHECK_STATUS(lowbit_fp_sizes(&f, 2, 128, &l), LOWBIT_ERR_UNSUPPORTED);
+}
+
 /* Every failure returns the right code, leaves outputs untouched and sets a message. */
 static void test_errors(void) {
     enum { N = 6, K = 64 };
@@ -1109,6 +1337,7 @@ int main(void) {
     test_status_strings();
     test_isa();
     test_formats();
+    test_fp_formats();
     test_errors();
     test_gemv_ex();
     test_activations();

@@ -44,6 +44,58 @@
 #define LOWBIT_FORMAT_INT 1
 
 /**
+ * `lowbit_format.kind` of the minifloat formats (FP4 E2M1, FP6 E3M2 / E2M3): a small
+ * floating-point code `c` per element and a scale `s` per group, `w = s * elem(c)`.
+ * `variant` is an element code (`LOWBIT_FP_E2M1`...) OR-ed with a scale kind
+ * (`LOWBIT_FP_SCALE_F16`...); see `lowbit_format`.
+ */
+#define LOWBIT_FORMAT_FP 2
+
+/**
+ * FP element code (in `lowbit_format.variant`): FP4 E2M1 (max 6), one 4-bit plane.
+ */
+#define LOWBIT_FP_E2M1 1
+
+/**
+ * FP element code (in `lowbit_format.variant`): FP6 E3M2 (max 28), in the 4+2 split.
+ */
+#define LOWBIT_FP_E3M2 2
+
+/**
+ * FP element code (in `lowbit_format.variant`): FP6 E2M3 (max 7.5), in the 4+2 split.
+ */
+#define LOWBIT_FP_E2M3 3
+
+/**
+ * The bits of `lowbit_format.variant` that hold the FP element code.
+ */
+#define LOWBIT_FP_ELEMENT_MASK 255
+
+/**
+ * FP scale kind (in `lowbit_format.variant`): an f16 scale per group, any finite value.
+ * It is 0, so a `variant` holding only an element code means f16 scales.
+ */
+#define LOWBIT_FP_SCALE_F16 0
+
+/**
+ * FP scale kind (in `lowbit_format.variant`): an f16 scale per group restricted to a
+ * positive power of two, 2^-24 ..= 2^15 (ZeroQuant-FP). Stored as f16 like
+ * `LOWBIT_FP_SCALE_F16`.
+ */
+#define LOWBIT_FP_SCALE_F16_POW2 256
+
+/**
+ * FP scale kind (in `lowbit_format.variant`): an E8M0 byte per group meaning
+ * 2^(e - 127) (OCP MX; 0xFF is NaN and refused). Needs `group = 32`: MXFP4 / MXFP6.
+ */
+#define LOWBIT_FP_SCALE_E8M0 512
+
+/**
+ * The bits of `lowbit_format.variant` that hold the FP scale kind.
+ */
+#define LOWBIT_FP_SCALE_MASK 65280
+
+/**
  * `x_type` of `lowbit_gemv_ex()`: `x` holds `float`s (4-byte aligned).
  */
 #define LOWBIT_ACT_F32 0
@@ -147,7 +199,8 @@ enum lowbit_status
      */
     LOWBIT_ERR_BAD_GROUP_SIZE = 4,
     /**
-     * A buffer has the wrong length (see `lowbit_int_sizes()` for the lengths).
+     * A buffer has the wrong length (see `lowbit_int_sizes()` and `lowbit_fp_sizes()` for
+     * the lengths).
      */
     LOWBIT_ERR_BUFFER_LENGTH = 5,
     /**
@@ -156,8 +209,10 @@ enum lowbit_status
      */
     LOWBIT_ERR_NON_FINITE = 6,
     /**
-     * A parameter is out of range (bit width, zero-point flag, zero-point value, a
-     * format that does not match the view type, an output overlapping an input...).
+     * A parameter is out of range (bit width, zero-point flag, zero-point value, an FP
+     * scale that is NaN, infinite, not a power of two where one is required, or the
+     * E8M0 NaN byte 0xFF, a format field that must be 0, an output overlapping an
+     * input...).
      */
     LOWBIT_ERR_INVALID_PARAMETER = 7,
     /**
@@ -200,7 +255,7 @@ typedef struct lowbit_activations lowbit_activations;
 
 /**
  * An owned quantized matrix, opaque to C. Create it with `lowbit_quantize()`,
- * `lowbit_matrix_from_int_view()` or an importer (`lowbit_import_q4_0()`...) and release
+ * `lowbit_matrix_from_int_view()`, `lowbit_matrix_from_fp_view()` or an importer (`lowbit_import_q4_0()`...) and release
  * it with `lowbit_matrix_free()`. It is immutable: any number of threads may use one
  * matrix concurrently.
  */
@@ -225,11 +280,29 @@ typedef struct lowbit_workspace lowbit_workspace;
  *   (the zero-point is 2^(bits-1) and no zero-point buffer exists);
  * - `variant` and `reserved`: 0.
  *
- * `lowbit_format_int()` builds one.
+ * For the minifloats (`kind = LOWBIT_FORMAT_FP`):
+ * - `bits`: bits per code, 4 for E2M1 and 6 for E3M2 and E2M3 (any other value is
+ *   `LOWBIT_ERR_INVALID_PARAMETER`);
+ * - `group`: as for INT (32, 64, 128, 256 dividing K, K itself, or 0 for per row);
+ * - `zero_point`: 0;
+ * - `variant`: an element code (`LOWBIT_FP_E2M1`, `LOWBIT_FP_E3M2`, `LOWBIT_FP_E2M3`)
+ *   OR-ed with a scale kind (`LOWBIT_FP_SCALE_F16` = 0, `LOWBIT_FP_SCALE_F16_POW2`,
+ *   `LOWBIT_FP_SCALE_E8M0`); element and scale codes this version does not know are
+ *   `LOWBIT_ERR_UNSUPPORTED`, bits outside the two masks `LOWBIT_ERR_INVALID_PARAMETER`;
+ *   E8M0 scales need `group = 32` (`LOWBIT_ERR_INVALID_PARAMETER` otherwise);
+ * - `reserved`: 0.
+ *
+ * The names of the Rust API map as: `fp4_g32` = E2M1, group 32, f16 scales;
+ * `fp4_g32_pow2` = the same with `LOWBIT_FP_SCALE_F16_POW2`; `mxfp4` = E2M1 with
+ * `LOWBIT_FP_SCALE_E8M0` and group 32; `fp6_e3m2_row` = E3M2, group 0, f16 scales;
+ * `mxfp6_e2m3` = E2M3, E8M0, group 32.
+ *
+ * `lowbit_format_int()` and `lowbit_format_fp()` build one.
  */
 typedef struct lowbit_format {
     /**
-     * The family: `LOWBIT_FORMAT_INT` (later versions add more kinds).
+     * The family: `LOWBIT_FORMAT_INT` or `LOWBIT_FORMAT_FP` (later versions add more
+     * kinds).
      */
     uint32_t kind;
     /**
@@ -241,11 +314,12 @@ typedef struct lowbit_format {
      */
     uint32_t group;
     /**
-     * 1: a zero-point per group; 0: symmetric.
+     * 1: a zero-point per group; 0: symmetric (always 0 for FP).
      */
     uint32_t zero_point;
     /**
-     * A kind-specific sub-format (for example an element encoding); 0 for INT.
+     * A kind-specific sub-format: 0 for INT; for FP the element code OR-ed with the
+     * scale kind.
      */
     uint32_t variant;
     /**
@@ -304,6 +378,57 @@ typedef struct lowbit_int_layout {
 } lowbit_int_layout;
 
 /**
+ * Lengths of every buffer of a minifloat (FP) matrix in the canonical layout, and the
+ * row geometry needed to fill them. Layout (FORMATS.md): rows are output channels;
+ * groups run along K.
+ * - `codes` (uint8): `N` rows of `codes_row_bytes = ceil(K / 2)` bytes of 4-bit codes,
+ *   element `i` of a row in the low nibble of byte `i / 2` when `i` is even, the high
+ *   nibble when odd (INT4's order). For E2M1 the whole code (bit 3 the sign); for the
+ *   FP6 elements the low four bits of each 6-bit code.
+ * - `high` (uint8, FP6 only, else empty): `N` rows of `high_row_bytes = ceil(K / 4)`
+ *   bytes holding the top two bits of each 6-bit code (the sign and the top exponent
+ *   bit), element `i` at bits `2 * (i % 4)` of byte `i / 4` (INT2's order).
+ * - `scales`: `[N][K / group_len]`, f16 bits as uint16 for the f16 scale kinds, E8M0
+ *   bytes as uint8 for `LOWBIT_FP_SCALE_E8M0` (`scale_bytes` says which).
+ *
+ * Unused bits of a row's last byte are written as zero by lowbit and ignored when read.
+ */
+typedef struct lowbit_fp_layout {
+    /**
+     * Length of `codes` in bytes: `N * codes_row_bytes`.
+     */
+    size_t codes_len;
+    /**
+     * Length of `high` in bytes: `N * high_row_bytes` (0 for E2M1).
+     */
+    size_t high_len;
+    /**
+     * Number of scales: `N * groups_per_row` (f16 values or E8M0 bytes).
+     */
+    size_t scales_len;
+    /**
+     * Bytes per scale: 2 (f16 kinds) or 1 (E8M0).
+     */
+    size_t scale_bytes;
+    /**
+     * Elements per group (K when per-row).
+     */
+    size_t group_len;
+    /**
+     * `K / group_len`.
+     */
+    size_t groups_per_row;
+    /**
+     * Bytes per row of `codes`, `ceil(K / 2)`.
+     */
+    size_t codes_row_bytes;
+    /**
+     * Bytes per row of `high`, `ceil(K / 4)` for FP6 (0 for E2M1).
+     */
+    size_t high_row_bytes;
+} lowbit_fp_layout;
+
+/**
  * A borrowed INT matrix over caller buffers in the canonical layout (see
  * `lowbit_int_layout` for the layout and `lowbit_int_sizes()` for every length). Nothing
  * is copied: the buffers must stay valid and unmodified during each call that uses the
@@ -357,6 +482,55 @@ typedef struct lowbit_int_view {
      */
     size_t zeros_len;
 } lowbit_int_view;
+
+/**
+ * A borrowed minifloat (FP4 / FP6) matrix over caller buffers in the canonical layout
+ * (see `lowbit_fp_layout` for the layout and `lowbit_fp_sizes()` for every length).
+ * Nothing is copied: the buffers must stay valid and unmodified during each call that
+ * uses the view. Every length and every scale is checked against `format`, `n` and `k`
+ * on every call: f16 scales must be finite (and positive powers of two under
+ * `LOWBIT_FP_SCALE_F16_POW2`), E8M0 scales must not be the NaN byte 0xFF
+ * (`LOWBIT_ERR_INVALID_PARAMETER` otherwise). `high` is NULL with length 0 for E2M1.
+ */
+typedef struct lowbit_fp_view {
+    /**
+     * The format (`kind` must be `LOWBIT_FORMAT_FP`).
+     */
+    struct lowbit_format format;
+    /**
+     * Rows (output channels).
+     */
+    size_t n;
+    /**
+     * Columns (the reduction length).
+     */
+    size_t k;
+    /**
+     * Plane 0: 4-bit codes (E2M1) or the low four bits of each 6-bit code (FP6).
+     */
+    const uint8_t *codes;
+    /**
+     * Bytes in `codes`.
+     */
+    size_t codes_len;
+    /**
+     * Plane 1 (FP6 only): the high two bits of each code.
+     */
+    const uint8_t *high;
+    /**
+     * Bytes in `high`.
+     */
+    size_t high_len;
+    /**
+     * Scales, `[N][K / group_len]`: `uint16_t` f16 bits (2-byte aligned) for the f16
+     * scale kinds, `uint8_t` E8M0 bytes for `LOWBIT_FP_SCALE_E8M0`.
+     */
+    const void *scales;
+    /**
+     * Number of scales (elements, not bytes).
+     */
+    size_t scales_len;
+} lowbit_fp_view;
 
 /**
  * Options of the calls that take them (`lowbit_gemv_ex()`, `lowbit_gemv_rows_ex()`,
@@ -491,6 +665,16 @@ lowbit_status lowbit_set_isa_cap(int32_t isa);
 struct lowbit_format lowbit_format_int(uint32_t bits, uint32_t group, bool zero_point);
 
 /**
+ * An FP format description: `element` one of `LOWBIT_FP_E2M1`, `LOWBIT_FP_E3M2`,
+ * `LOWBIT_FP_E2M3`; `group` 32, 64, 128, 256, K, or 0 for one group per row; `scale`
+ * one of `LOWBIT_FP_SCALE_F16`, `LOWBIT_FP_SCALE_F16_POW2`, `LOWBIT_FP_SCALE_E8M0`
+ * (which needs group 32). `bits` is set from the element (4 or 6; 0 for an unknown
+ * element). Nothing is validated here: the functions that take the format do that.
+ * MXFP4 is `lowbit_format_fp(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_E8M0)`.
+ */
+struct lowbit_format lowbit_format_fp(uint32_t element, uint32_t group, uint32_t scale);
+
+/**
  * Stores in `*out` the buffer lengths and row geometry of an `n x k` matrix in INT
  * format `format` (which is validated: bad bit widths, group sizes and shapes are
  * errors, exactly as `lowbit_quantize()` would report them). `*out` is written only on
@@ -505,6 +689,22 @@ lowbit_status lowbit_int_sizes(const struct lowbit_format *format,
                                size_t n,
                                size_t k,
                                struct lowbit_int_layout *out);
+
+/**
+ * Stores in `*out` the buffer lengths and row geometry of an `n x k` matrix in FP
+ * format `format` (which is validated: unknown elements or scale kinds, bad group
+ * sizes and shapes are errors, exactly as `lowbit_quantize()` would report them; an
+ * INT format is `LOWBIT_ERR_UNSUPPORTED`). `*out` is written only on success.
+ *
+ * # Safety
+ *
+ * `format` must be NULL or point to a `lowbit_format`; `out` must be NULL or valid for
+ * writing one `lowbit_fp_layout`.
+ */
+lowbit_status lowbit_fp_sizes(const struct lowbit_format *format,
+                              size_t n,
+                              size_t k,
+                              struct lowbit_fp_layout *out);
 
 /**
  * Quantizes a row-major `n x k` float matrix `w` (`n * k` floats) into `format` and
@@ -538,8 +738,21 @@ lowbit_status lowbit_matrix_from_int_view(const struct lowbit_int_view *view,
                                           struct lowbit_matrix **out);
 
 /**
+ * Copies an FP view's buffers into a new owned matrix (every length and scale is
+ * validated, as for the FP view calls) and stores its handle in `*out`: how to load
+ * stored FP4 / FP6 weights. `*out` is written only on success.
+ *
+ * # Safety
+ *
+ * `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+ * documentation; `out` must be NULL or valid for writing one pointer.
+ */
+lowbit_status lowbit_matrix_from_fp_view(const struct lowbit_fp_view *view,
+                                         struct lowbit_matrix **out);
+
+/**
  * Frees a matrix. NULL is a no-op. The handle, and every pointer obtained from
- * `lowbit_matrix_int_view()`, is invalid afterwards.
+ * `lowbit_matrix_int_view()` or `lowbit_matrix_fp_view()`, is invalid afterwards.
  *
  * # Safety
  *
@@ -591,6 +804,21 @@ lowbit_status lowbit_matrix_format(const struct lowbit_matrix *m, struct lowbit_
  * `lowbit_int_view`.
  */
 lowbit_status lowbit_matrix_int_view(const struct lowbit_matrix *m, struct lowbit_int_view *out);
+
+/**
+ * Fills `*out` with a view of an FP matrix's own canonical buffers (pointers into the
+ * matrix, valid until `lowbit_matrix_free()`; they must not be written through): the
+ * FP counterpart of `lowbit_matrix_int_view()`. `high` is NULL with length 0 for E2M1;
+ * `scales` points to f16 bits (`uint16_t`) or E8M0 bytes as the format's scale kind
+ * says. `LOWBIT_ERR_UNSUPPORTED` for matrices of other kinds. `*out` is written only on
+ * success.
+ *
+ * # Safety
+ *
+ * `m` must be NULL or a live handle; `out` must be NULL or valid for writing one
+ * `lowbit_fp_view`.
+ */
+lowbit_status lowbit_matrix_fp_view(const struct lowbit_matrix *m, struct lowbit_fp_view *out);
 
 /**
  * Dequantizes a matrix into `out`, row-major `n x k` floats (`out_len = n * k`).
@@ -688,6 +916,51 @@ lowbit_status lowbit_view_gemv_rows(const struct lowbit_int_view *view,
 lowbit_status lowbit_view_dequantize(const struct lowbit_int_view *view,
                                      float *out,
                                      size_t out_len);
+
+/**
+ * `y = W x` for an FP view: as `lowbit_view_gemv()`. `y` is written only on success.
+ *
+ * # Safety
+ *
+ * `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+ * documentation; `x` must be NULL or valid for reading `x_len` floats; `y` must be NULL
+ * or valid for reading and writing `y_len` floats.
+ */
+lowbit_status lowbit_fp_view_gemv(const struct lowbit_fp_view *view,
+                                  const float *x,
+                                  size_t x_len,
+                                  float *y,
+                                  size_t y_len);
+
+/**
+ * Output rows `row_begin..row_end` of `W x` for an FP view, on the calling thread: as
+ * `lowbit_view_gemv_rows()`. `y` is written only on success.
+ *
+ * # Safety
+ *
+ * As for `lowbit_fp_view_gemv()`.
+ */
+lowbit_status lowbit_fp_view_gemv_rows(const struct lowbit_fp_view *view,
+                                       const float *x,
+                                       size_t x_len,
+                                       size_t row_begin,
+                                       size_t row_end,
+                                       float *y,
+                                       size_t y_len);
+
+/**
+ * Dequantizes an FP view into `out`, row-major `n x k` floats (`out_len = n * k`);
+ * exact (every weight is `scale * element` without rounding). `out` is written only on
+ * success.
+ *
+ * # Safety
+ *
+ * `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+ * documentation; `out` must be NULL or valid for reading and writing `out_len` floats.
+ */
+lowbit_status lowbit_fp_view_dequantize(const struct lowbit_fp_view *view,
+                                        float *out,
+                                        size_t out_len);
 
 /**
  * The default options, the same as passing NULL or a zero-initialized struct. Start
@@ -915,6 +1188,88 @@ const char *lowbit_view_gemv_kernel_name(const struct lowbit_int_view *view,
                                          const struct lowbit_gemv_options *opts);
 
 /**
+ * `y = W x` for an FP view, with options and a choice of activation type: as
+ * `lowbit_gemv_ex()`. `y` is written only on success.
+ *
+ * # Safety
+ *
+ * `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+ * documentation; `x`, `y` and `opts` as for `lowbit_gemv_ex()`.
+ */
+lowbit_status lowbit_fp_view_gemv_ex(const struct lowbit_fp_view *view,
+                                     const void *x,
+                                     size_t x_len,
+                                     int32_t x_type,
+                                     float *y,
+                                     size_t y_len,
+                                     const struct lowbit_gemv_options *opts);
+
+/**
+ * As `lowbit_gemv_rows_ex()` for an FP view.
+ *
+ * # Safety
+ *
+ * `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+ * documentation; `x`, `y` and `opts` as for `lowbit_gemv_ex()`.
+ */
+lowbit_status lowbit_fp_view_gemv_rows_ex(const struct lowbit_fp_view *view,
+                                          const void *x,
+                                          size_t x_len,
+                                          int32_t x_type,
+                                          size_t row_begin,
+                                          size_t row_end,
+                                          float *y,
+                                          size_t y_len,
+                                          const struct lowbit_gemv_options *opts);
+
+/**
+ * `Y = X W^T` for an FP view: as `lowbit_gemm()`. `y` is written only on success.
+ *
+ * # Safety
+ *
+ * `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+ * documentation; `x`, `y` and `opts` as for `lowbit_gemm()`.
+ */
+lowbit_status lowbit_fp_view_gemm(const struct lowbit_fp_view *view,
+                                  const float *x,
+                                  size_t m,
+                                  size_t x_len,
+                                  float *y,
+                                  size_t y_len,
+                                  const struct lowbit_gemv_options *opts);
+
+/**
+ * As `lowbit_gemm_rows()` for an FP view.
+ *
+ * # Safety
+ *
+ * `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+ * documentation; `x`, `y` and `opts` as for `lowbit_gemm_rows()`.
+ */
+lowbit_status lowbit_fp_view_gemm_rows(const struct lowbit_fp_view *view,
+                                       const float *x,
+                                       size_t m,
+                                       size_t x_len,
+                                       size_t row_begin,
+                                       size_t row_end,
+                                       float *y,
+                                       size_t y_len,
+                                       size_t ldy,
+                                       const struct lowbit_gemv_options *opts);
+
+/**
+ * `lowbit_gemv_kernel_name()` for a borrowed FP view (its buffers are checked, not
+ * multiplied).
+ *
+ * # Safety
+ *
+ * `view` must be NULL or point to an FP view whose buffers are valid for the call;
+ * `opts` as in `lowbit_gemv_kernel_name()`.
+ */
+const char *lowbit_fp_view_gemv_kernel_name(const struct lowbit_fp_view *view,
+                                            const struct lowbit_gemv_options *opts);
+
+/**
  * Imports a llama.cpp `Q4_0` tensor of `n` rows by `k` columns into a new matrix and
  * stores its handle in `*out` (free it with `lowbit_matrix_free()`). `data` is the raw
  * little-endian `block_q4_0` array (`len = n * k / 32 * 18` bytes, row after row: an f16
@@ -1134,6 +1489,41 @@ lowbit_status lowbit_view_gemv_rows_a8_ex(const struct lowbit_int_view *view,
                                           float *y,
                                           size_t y_len,
                                           const struct lowbit_gemv_options *opts);
+
+/**
+ * As `lowbit_gemv_rows_a8()` for an FP view over caller buffers. As for matrices, a
+ * format that has no A8 kernel at or below the ISA in use fails with
+ * `LOWBIT_ERR_UNSUPPORTED` (with `LOWBIT_PRECISION_ALLOW_A8`, `lowbit_gemv_ex()` runs
+ * such a format in f32 instead).
+ *
+ * # Safety
+ *
+ * `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+ * documentation; `a` NULL or a live activations handle; `y` NULL or valid for reading
+ * and writing `y_len` floats.
+ */
+lowbit_status lowbit_fp_view_gemv_rows_a8(const struct lowbit_fp_view *view,
+                                          const struct lowbit_activations *a,
+                                          size_t row_begin,
+                                          size_t row_end,
+                                          float *y,
+                                          size_t y_len);
+
+/**
+ * As `lowbit_gemv_rows_a8_ex()` for an FP view.
+ *
+ * # Safety
+ *
+ * As for `lowbit_fp_view_gemv_rows_a8()`; `opts` must be NULL or point to a
+ * `lowbit_gemv_options`.
+ */
+lowbit_status lowbit_fp_view_gemv_rows_a8_ex(const struct lowbit_fp_view *view,
+                                             const struct lowbit_activations *a,
+                                             size_t row_begin,
+                                             size_t row_end,
+                                             float *y,
+                                             size_t y_len,
+                                             const struct lowbit_gemv_options *opts);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -7,7 +7,12 @@
 //! Q4_0 / Q8_0, AWQ or GPTQ tensors; with every INT bit width (and invalid ones), every
 //! group size (and invalid ones), zero-points on and off, shapes including 0 and odd K,
 //! buffers of the wrong length, NULL and misaligned pointers, NaN/Inf weights and wild f16
-//! scales. It then runs a few operations on the matrix, alternating with a view of the
+//! scales. FP4 / FP6 formats (`LOWBIT_FORMAT_FP`: every element and scale kind, and
+//! invalid element, scale, bits, group and reserved fields) are quantized too
+//! (`lowbit_fp_sizes`, `lowbit_quantize`, exported with `lowbit_matrix_fp_view`) and
+//! viewed over raw buffers (`lowbit_fp_view`, `lowbit_matrix_from_fp_view`) with wrong
+//! plane lengths, a high plane given for FP4, NaN/Inf or non-power-of-two f16 scales and
+//! the E8M0 NaN byte; the `lowbit_fp_view_*` variants run every operation below. It then runs a few operations on the matrix, alternating with a view of the
 //! same buffers: every GEMV, GEMM and A8 entry point (`lowbit_gemv*`, `lowbit_gemm*`,
 //! `lowbit_activations_*`, the `_view_` variants), `lowbit_*_kernel_name` and
 //! `lowbit_*dequantize`, with fuzzer-chosen ISA codes (unknown ones, and ones this CPU
@@ -987,11 +992,13 @@ impl Clean {
 // Weight handles and the entry points, by handle kind
 // ---------------------------------------------------------------------------------------
 
-/// A weight handle: an owned matrix or a view struct (either may be NULL on purpose).
+/// A weight handle: an owned matrix, an INT view struct or an FP view struct (any may be
+/// NULL on purpose).
 #[derive(Clone, Copy, Debug)]
 enum H {
     M(*const lowbit_matrix),
     V(*const lowbit_int_view),
+    F(*const lowbit_fp_view),
 }
 
 impl H {
@@ -999,6 +1006,7 @@ impl H {
         match self {
             H::M(_) => H::M(null()),
             H::V(_) => H::V(null()),
+            H::F(_) => H::F(null()),
         }
     }
 }
@@ -1028,6 +1036,11 @@ unsafe fn gemv(
             (H::V(v), Some((a, b))) => (
                 lowbit_view_gemv_rows(v, x, xl, a, b, y, yl),
                 "lowbit_view_gemv_rows",
+            ),
+            (H::F(v), None) => (lowbit_fp_view_gemv(v, x, xl, y, yl), "lowbit_fp_view_gemv"),
+            (H::F(v), Some((a, b))) => (
+                lowbit_fp_view_gemv_rows(v, x, xl, a, b, y, yl),
+                "lowbit_fp_view_gemv_rows",
             ),
         }
     }
@@ -1059,6 +1072,14 @@ unsafe fn gemv_ex(
                 lowbit_view_gemv_rows_ex(v, x, xl, ty, a, b, y, yl, o),
                 "lowbit_view_gemv_rows_ex",
             ),
+            (H::F(v), None) => (
+                lowbit_fp_view_gemv_ex(v, x, xl, ty, y, yl, o),
+                "lowbit_fp_view_gemv_ex",
+            ),
+            (H::F(v), Some((a, b))) => (
+                lowbit_fp_view_gemv_rows_ex(v, x, xl, ty, a, b, y, yl, o),
+                "lowbit_fp_view_gemv_rows_ex",
+            ),
         }
     }
 }
@@ -1085,6 +1106,14 @@ unsafe fn gemm(
             (H::V(v), Some((a, b, ldy))) => (
                 lowbit_view_gemm_rows(v, x, m, xl, a, b, y, yl, ldy, o),
                 "lowbit_view_gemm_rows",
+            ),
+            (H::F(v), None) => (
+                lowbit_fp_view_gemm(v, x, m, xl, y, yl, o),
+                "lowbit_fp_view_gemm",
+            ),
+            (H::F(v), Some((a, b, ldy))) => (
+                lowbit_fp_view_gemm_rows(v, x, m, xl, a, b, y, yl, ldy, o),
+                "lowbit_fp_view_gemm_rows",
             ),
         }
     }
@@ -1119,6 +1148,14 @@ unsafe fn rows_a8(
                 lowbit_view_gemv_rows_a8_ex(v, a, rb, re, y, yl, o),
                 "lowbit_view_gemv_rows_a8_ex",
             ),
+            (H::F(v), None) => (
+                lowbit_fp_view_gemv_rows_a8(v, a, rb, re, y, yl),
+                "lowbit_fp_view_gemv_rows_a8",
+            ),
+            (H::F(v), Some(o)) => (
+                lowbit_fp_view_gemv_rows_a8_ex(v, a, rb, re, y, yl, o),
+                "lowbit_fp_view_gemv_rows_a8_ex",
+            ),
         }
     }
 }
@@ -1132,6 +1169,10 @@ unsafe fn kernel_name(h: H, o: *const lowbit_gemv_options) -> (*const c_char, &'
                 lowbit_view_gemv_kernel_name(v, o),
                 "lowbit_view_gemv_kernel_name",
             ),
+            H::F(v) => (
+                lowbit_fp_view_gemv_kernel_name(v, o),
+                "lowbit_fp_view_gemv_kernel_name",
+            ),
         }
     }
 }
@@ -1144,6 +1185,10 @@ unsafe fn dequantize(h: H, out: *mut f32, len: usize) -> (St, &'static str) {
             H::V(v) => (
                 lowbit_view_dequantize(v, out, len),
                 "lowbit_view_dequantize",
+            ),
+            H::F(v) => (
+                lowbit_fp_view_dequantize(v, out, len),
+                "lowbit_fp_view_dequantize",
             ),
         }
     }
@@ -1310,7 +1355,8 @@ fn gen_format(u: &mut Unstructured, k: usize) -> lowbit_format {
     };
     if chance(u, 5) {
         match range(u, 0, 5) {
-            0 => f.kind = pick(u, &[0, 2, u32::MAX]),
+            // A kind no version defines, or FP with INT's fields (an unknown element).
+            0 => f.kind = pick(u, &[0, 3, LOWBIT_FORMAT_FP, u32::MAX]),
             1 => f.bits = pick(u, &[0, 1, 5, 7, 9, 16, 260, u32::MAX]),
             2 => f.group = pick(u, &[1, 2, 16, 48, 96, 512, k as u32 + 1, u32::MAX]),
             3 => f.zero_point = pick(u, &[2, u32::MAX]),
@@ -1321,13 +1367,87 @@ fn gen_format(u: &mut Unstructured, k: usize) -> lowbit_format {
     f
 }
 
-/// Defects of a format description itself (`lowbit_format` fields).
+/// An FP format (`lowbit_format_fp`), sometimes with one field made invalid.
+fn gen_fp_format(u: &mut Unstructured, k: usize) -> lowbit_format {
+    let elem = pick(u, &[LOWBIT_FP_E2M1, LOWBIT_FP_E3M2, LOWBIT_FP_E2M3]);
+    let scale = pick(
+        u,
+        &[
+            LOWBIT_FP_SCALE_F16,
+            LOWBIT_FP_SCALE_F16_POW2,
+            LOWBIT_FP_SCALE_E8M0,
+        ],
+    );
+    let group = if scale == LOWBIT_FP_SCALE_E8M0 && !chance(u, 6) {
+        32
+    } else {
+        pick(u, &[0, 32, 64, 128, 256, k as u32, 32, 0])
+    };
+    let mut f = lowbit_format_fp(elem, group, scale);
+    if chance(u, 5) {
+        match range(u, 0, 6) {
+            0 => f.variant = scale | pick(u, &[0, 4, 9, 0xFF]),
+            1 => f.variant = elem | pick(u, &[0x300, 0xFF00]),
+            2 => f.variant |= pick(u, &[0x1_0000, 0x8000_0000]),
+            3 => f.bits = pick(u, &[0, 2, 4, 6, 8, u32::MAX]),
+            4 => f.zero_point = pick(u, &[1, u32::MAX]),
+            5 => f.group = pick(u, &[1, 16, 48, 96, 512, k as u32 + 1, u32::MAX]),
+            _ => f.reserved = pick(u, &[1, 0x8000_0000]),
+        }
+    }
+    f
+}
+
+/// The bits per code of an FP element code, if it is one.
+fn fp_bits(variant: u32) -> Option<u32> {
+    match variant & LOWBIT_FP_ELEMENT_MASK {
+        LOWBIT_FP_E2M1 => Some(4),
+        LOWBIT_FP_E3M2 | LOWBIT_FP_E2M3 => Some(6),
+        _ => None,
+    }
+}
+
+/// Whether `f` is an FP format with E8M0 scales (stored as bytes).
+fn is_e8m0(f: &lowbit_format) -> bool {
+    f.kind == LOWBIT_FORMAT_FP && f.variant & LOWBIT_FP_SCALE_MASK == LOWBIT_FP_SCALE_E8M0
+}
+
+/// Whether `f` is an FP E3M2 format (which has no A8 path).
+fn is_e3m2(f: &lowbit_format) -> bool {
+    f.kind == LOWBIT_FORMAT_FP && f.variant & LOWBIT_FP_ELEMENT_MASK == LOWBIT_FP_E3M2
+}
+
+/// Defects of a format description itself (`lowbit_format` fields), by kind.
 fn fmt_defects(f: &lowbit_format) -> Defects {
     let mut d = Defects::default();
-    d.add(f.kind != LOWBIT_FORMAT_INT, E_UNSUPPORTED);
-    d.add(!matches!(f.bits, 2 | 3 | 4 | 8), E_PARAM);
-    d.add(f.zero_point > 1, E_PARAM);
-    d.add(f.variant != 0 || f.reserved != 0, E_PARAM);
+    match f.kind {
+        LOWBIT_FORMAT_INT => {
+            d.add(!matches!(f.bits, 2 | 3 | 4 | 8), E_PARAM);
+            d.add(f.zero_point > 1, E_PARAM);
+            d.add(f.variant != 0 || f.reserved != 0, E_PARAM);
+        }
+        LOWBIT_FORMAT_FP => {
+            let stray = f.variant & !(LOWBIT_FP_ELEMENT_MASK | LOWBIT_FP_SCALE_MASK);
+            let scale = f.variant & LOWBIT_FP_SCALE_MASK;
+            let bits = fp_bits(f.variant);
+            d.add(stray != 0, E_PARAM);
+            d.add(bits.is_none(), E_UNSUPPORTED);
+            d.add(
+                ![
+                    LOWBIT_FP_SCALE_F16,
+                    LOWBIT_FP_SCALE_F16_POW2,
+                    LOWBIT_FP_SCALE_E8M0,
+                ]
+                .contains(&scale),
+                E_UNSUPPORTED,
+            );
+            d.add(bits.is_some_and(|b| b != f.bits), E_PARAM);
+            d.add(f.zero_point != 0 || f.reserved != 0, E_PARAM);
+            d.add(scale == LOWBIT_FP_SCALE_E8M0 && f.group != 32, E_PARAM);
+        }
+        // A kind no version defines: refused whatever the other fields hold.
+        _ => d.add(true, E_UNSUPPORTED),
+    }
     d
 }
 
@@ -1366,6 +1486,100 @@ fn layout_of(f: &lowbit_format, n: usize, k: usize) -> lowbit_int_layout {
         codes_row_bytes: rb0,
         plane1_row_bytes: rb1,
     }
+}
+
+/// The layout of a valid `n x k` FP matrix, from the header's description.
+fn fp_layout_of(f: &lowbit_format, n: usize, k: usize) -> lowbit_fp_layout {
+    let g = if f.group == 0 { k } else { f.group as usize };
+    let rb0 = k.div_ceil(2);
+    let rb1 = if f.bits == 6 { k.div_ceil(4) } else { 0 };
+    let groups = k / g;
+    lowbit_fp_layout {
+        codes_len: n * rb0,
+        high_len: n * rb1,
+        scales_len: n * groups,
+        scale_bytes: if is_e8m0(f) { 1 } else { 2 },
+        group_len: g,
+        groups_per_row: groups,
+        codes_row_bytes: rb0,
+        high_row_bytes: rb1,
+    }
+}
+
+/// The value of a minifloat code as FORMATS.md defines it: sign in the top bit, then
+/// `eb` exponent and `mb` mantissa bits, bias `bias`, subnormals at exponent field 0.
+fn minifloat(c: u8, eb: u32, mb: u32, bias: i32) -> f32 {
+    let c = u32::from(c);
+    let e = (c >> mb) & ((1 << eb) - 1);
+    let m = c & ((1 << mb) - 1);
+    let v = if e == 0 {
+        m as f32 * pow2(1 - bias - mb as i32)
+    } else {
+        ((1 << mb) | m) as f32 * pow2(e as i32 - bias - mb as i32)
+    };
+    if (c >> (eb + mb)) & 1 == 1 {
+        -v
+    } else {
+        v
+    }
+}
+
+/// The scales of an FP view's store: f16 bits or E8M0 bytes.
+#[derive(Clone, Copy)]
+enum FpScaleBits<'a> {
+    F16(&'a [u16]),
+    E8m0(&'a [u8]),
+}
+
+/// Whether f16 `bits` is a positive power of two (what `LOWBIT_FP_SCALE_F16_POW2`
+/// allows: a normal with mantissa 0, or a subnormal with one mantissa bit).
+fn f16_pow2(bits: u16) -> bool {
+    let (e, m) = ((bits >> 10) & 0x1F, bits & 0x3FF);
+    bits & 0x8000 == 0 && ((e == 0 && m.is_power_of_two()) || (e != 0 && e != 31 && m == 0))
+}
+
+/// The weights `scale * elem(code)` of a valid FP matrix in the canonical layout, decoded
+/// here (one f32 multiplication, as the library's dequantizer), and per row: whether all
+/// its weights are finite (E8M0 scales up to 2^127 times 28 overflow), and its largest
+/// scale magnitude.
+fn decode_ref_fp(
+    f: &lowbit_format,
+    n: usize,
+    k: usize,
+    codes: &[u8],
+    high: &[u8],
+    scales: FpScaleBits<'_>,
+) -> (Vec<f32>, Vec<(bool, f32)>) {
+    let l = fp_layout_of(f, n, k);
+    let (eb, mb, bias) = match f.variant & LOWBIT_FP_ELEMENT_MASK {
+        LOWBIT_FP_E2M1 => (2, 1, 1),
+        LOWBIT_FP_E3M2 => (3, 2, 3),
+        _ => (2, 3, 1),
+    };
+    let mut deq = Vec::with_capacity(n * k);
+    let mut rows = vec![(true, 0.0f32); n];
+    for r in 0..n {
+        let row0 = &codes[r * l.codes_row_bytes..(r + 1) * l.codes_row_bytes];
+        let row1 = &high[r * l.high_row_bytes..(r + 1) * l.high_row_bytes];
+        for c in 0..k {
+            let j = r * l.groups_per_row + c / l.group_len;
+            let s = match scales {
+                FpScaleBits::F16(s) => f16::from_bits(s[j]).to_f32(),
+                FpScaleBits::E8m0(s) => pow2(i32::from(s[j]) - 127),
+            };
+            let lo = (row0[c / 2] >> (4 * (c % 2))) & 0xF;
+            let hi = if row1.is_empty() {
+                0
+            } else {
+                (row1[c / 4] >> (2 * (c % 4))) & 3
+            };
+            let w = s * minifloat(lo | (hi << 4), eb, mb, bias);
+            rows[r].0 &= w.is_finite();
+            rows[r].1 = rows[r].1.max(s.abs());
+            deq.push(w);
+        }
+    }
+    (deq, rows)
 }
 
 /// Element `i` of a row from the packed planes, as the header describes them.
@@ -1445,7 +1659,21 @@ struct Wt {
     #[allow(clippy::vec_box)]
     views: Vec<Box<lowbit_int_view>>,
     stores: Vec<ViewStore>,
+    #[allow(clippy::vec_box)]
+    fp_views: Vec<Box<lowbit_fp_view>>,
+    fp_stores: Vec<FpStore>,
     mats: Vec<MatGuard>,
+}
+
+/// Buffers of a raw FP view.
+#[derive(Clone, PartialEq)]
+struct FpStore {
+    codes: Vec<u8>,
+    high: Vec<u8>,
+    /// f16 scales (one spare for a misaligned pointer), or empty.
+    s16: Vec<u16>,
+    /// E8M0 scales, or empty.
+    s8: Vec<u8>,
 }
 
 impl Wt {
@@ -1473,6 +1701,20 @@ fn empty_view() -> lowbit_int_view {
     }
 }
 
+fn empty_fp_view() -> lowbit_fp_view {
+    lowbit_fp_view {
+        format: lowbit_format::default(),
+        n: 0,
+        k: 0,
+        codes: null(),
+        codes_len: 0,
+        high: null(),
+        high_len: 0,
+        scales: null(),
+        scales_len: 0,
+    }
+}
+
 /// # Safety
 ///
 /// `p` is NULL with `len == 0`, or valid for reading `len` `T`s during `'a`.
@@ -1490,21 +1732,34 @@ unsafe fn raw_slice<'a, T>(p: *const T, len: usize) -> &'a [T] {
 fn adopt(m: *mut lowbit_matrix, expect: Option<lowbit_format>, u: &mut Unstructured) -> Wt {
     let guard = MatGuard(m);
     let mp = m.cast_const();
-    // SAFETY: `m` is a live handle the library just returned; outputs are locals.
-    let (n, k, st1, f, st2, v) = unsafe {
-        let mut f = lowbit_format::default();
-        let st1 = lowbit_matrix_format(mp, &mut f);
-        let mut v = empty_view();
-        let st2 = lowbit_matrix_int_view(mp, &mut v);
-        (lowbit_matrix_n(mp), lowbit_matrix_k(mp), st1, f, st2, v)
-    };
-    assert!(
-        st1 == OK && st2 == OK,
-        "lowbit_matrix_format / int_view: {st1:?} {st2:?}"
-    );
+    let mut f = lowbit_format::default();
+    // SAFETY: `m` is a live handle the library just returned; `f` is a local.
+    let st1 = unsafe { lowbit_matrix_format(mp, &mut f) };
+    assert!(st1 == OK, "lowbit_matrix_format: {st1:?}");
     if let Some(e) = expect {
         assert_eq!(f, e, "lowbit_matrix_format");
     }
+    if f.kind == LOWBIT_FORMAT_FP {
+        return adopt_fp(guard, f, u);
+    }
+    // The FP export refuses an INT matrix and writes nothing.
+    let mut fv = empty_fp_view();
+    mark();
+    // SAFETY: `m` is live; `fv` is a local.
+    let st = unsafe { lowbit_matrix_fp_view(mp, &mut fv) };
+    check(
+        "lowbit_matrix_fp_view",
+        st,
+        Want::Code(E_UNSUPPORTED),
+        fv.codes.is_null() && fv.n == 0,
+    );
+    // SAFETY: `m` is a live handle the library just returned; outputs are locals.
+    let (n, k, st2, v) = unsafe {
+        let mut v = empty_view();
+        let st2 = lowbit_matrix_int_view(mp, &mut v);
+        (lowbit_matrix_n(mp), lowbit_matrix_k(mp), st2, v)
+    };
+    assert!(st2 == OK, "lowbit_matrix_int_view: {st2:?}");
     assert!(
         v.format == f && v.n == n && v.k == k,
         "lowbit_matrix_int_view: {v:?}"
@@ -1578,6 +1833,112 @@ fn adopt(m: *mut lowbit_matrix, expect: Option<lowbit_format>, u: &mut Unstructu
         rows,
         views: vec![view],
         stores: vec![],
+        fp_views: vec![],
+        fp_stores: vec![],
+        mats: vec![guard],
+    }
+}
+
+/// `adopt` for an FP matrix: its getters, `lowbit_matrix_fp_view` (and the INT export's
+/// refusal), dequantization against the weights decoded here, and (sometimes) a copy
+/// through `lowbit_matrix_from_fp_view`. The twin handle is the FP view of its buffers.
+fn adopt_fp(guard: MatGuard, f: lowbit_format, u: &mut Unstructured) -> Wt {
+    let mp = guard.0.cast_const();
+    let mut iv = empty_view();
+    mark();
+    // SAFETY: `m` is live; `iv` is a local.
+    let st = unsafe { lowbit_matrix_int_view(mp, &mut iv) };
+    check(
+        "lowbit_matrix_int_view",
+        st,
+        Want::Code(E_UNSUPPORTED),
+        iv.codes.is_null() && iv.n == 0,
+    );
+    // SAFETY: `m` is a live handle; outputs are locals.
+    let (n, k, st, v) = unsafe {
+        let mut v = empty_fp_view();
+        let st = lowbit_matrix_fp_view(mp, &mut v);
+        (lowbit_matrix_n(mp), lowbit_matrix_k(mp), st, v)
+    };
+    assert!(st == OK, "lowbit_matrix_fp_view: {st:?}: {}", last_error());
+    assert!(
+        v.format == f && v.n == n && v.k == k,
+        "lowbit_matrix_fp_view: {v:?}"
+    );
+    let l = fp_layout_of(&f, n, k);
+    assert_eq!(
+        [v.codes_len, v.high_len, v.scales_len],
+        [l.codes_len, l.high_len, l.scales_len],
+        "lowbit_matrix_fp_view lengths"
+    );
+    assert!(
+        v.codes.is_null() == (v.codes_len == 0)
+            && v.high.is_null() == (v.high_len == 0)
+            && v.scales.is_null() == (v.scales_len == 0),
+        "lowbit_matrix_fp_view: NULL exactly for empty buffers: {v:?}"
+    );
+    // SAFETY: the header documents the view's pointers as pointing into the live matrix,
+    // valid for their lengths (scales in the type the scale kind names) until
+    // lowbit_matrix_free (NULL only when empty).
+    let (codes, high, scales) = unsafe {
+        (
+            raw_slice(v.codes, v.codes_len),
+            raw_slice(v.high, v.high_len),
+            if is_e8m0(&f) {
+                FpScaleBits::E8m0(raw_slice(v.scales.cast::<u8>(), v.scales_len))
+            } else {
+                FpScaleBits::F16(raw_slice(v.scales.cast::<u16>(), v.scales_len))
+            },
+        )
+    };
+    let (deq, rows) = decode_ref_fp(&f, n, k, codes, high, scales);
+    let mut out = vec![f32::from_bits(0x7FC0_0BAD); n * k];
+    // SAFETY: `m` is live; `out` is a live buffer of `out.len()` floats.
+    let st = unsafe { lowbit_dequantize(mp, out.as_mut_ptr(), out.len()) };
+    assert!(st == OK, "lowbit_dequantize: {st:?}: {}", last_error());
+    same(
+        "lowbit_dequantize",
+        "the weights decoded from the matrix's FP view",
+        &out,
+        &deq,
+    );
+    if chance(u, 4) {
+        let mut m2 = sentinel::<lowbit_matrix>();
+        // SAFETY: `v` describes the live matrix's own buffers; `out` points to a local.
+        let st = unsafe { lowbit_matrix_from_fp_view(&v, &mut m2) };
+        assert!(
+            st == OK,
+            "lowbit_matrix_from_fp_view of a matrix's own view: {st:?}: {}",
+            last_error()
+        );
+        let g2 = MatGuard(m2);
+        let mut out2 = vec![0.0f32; n * k];
+        let mut f2 = lowbit_format::default();
+        // SAFETY: `m2` is live; `out2` and `f2` are locals of the right size.
+        let (sa, sb) = unsafe {
+            (
+                lowbit_dequantize(g2.0, out2.as_mut_ptr(), out2.len()),
+                lowbit_matrix_format(g2.0, &mut f2),
+            )
+        };
+        assert!(sa == OK && sb == OK && f2 == f);
+        same("lowbit_dequantize of a copy", "the original", &out2, &deq);
+    }
+    let view = Box::new(v);
+    let vp: *const lowbit_fp_view = &*view;
+    Wt {
+        h: H::M(mp),
+        twin: Some(H::F(vp)),
+        n,
+        k,
+        fmt: f,
+        defects: Defects::default(),
+        deq,
+        rows,
+        views: vec![],
+        stores: vec![],
+        fp_views: vec![view],
+        fp_stores: vec![],
         mats: vec![guard],
     }
 }
@@ -1608,9 +1969,38 @@ fn gen_shape(u: &mut Unstructured) -> (usize, usize) {
 /// `lowbit_int_sizes` and `lowbit_quantize` with a fuzzed format, shape and weights.
 fn wt_quantize(cx: &mut Cx, u: &mut Unstructured) -> Option<Wt> {
     let (n, k) = gen_shape(u);
-    let f = gen_format(u, k);
+    let f = if chance(u, 3) {
+        gen_fp_format(u, k)
+    } else {
+        gen_format(u, k)
+    };
     let mut d = fmt_defects(&f);
     d.extend(&shape_defects(&f, n, k));
+
+    // The FP size query: INT formats are refused.
+    let (fnull, onull) = (chance(u, 40), chance(u, 40));
+    let mut fl = lowbit_fp_layout {
+        codes_len: 0xDEAD,
+        ..Default::default()
+    };
+    let fbefore = fl;
+    let mut ds = d.clone();
+    ds.add(fnull, E_NULL);
+    ds.add(onull, E_NULL);
+    ds.add(f.kind == LOWBIT_FORMAT_INT, E_UNSUPPORTED);
+    mark();
+    // SAFETY: `format` is NULL or a local; `out` is NULL or a local layout.
+    let st = unsafe {
+        lowbit_fp_sizes(
+            if fnull { null() } else { &f },
+            n,
+            k,
+            if onull { null_mut() } else { &mut fl },
+        )
+    };
+    if check("lowbit_fp_sizes", st, ds.want(), fl == fbefore) {
+        assert_eq!(fl, fp_layout_of(&f, n, k), "lowbit_fp_sizes {f:?} {n}x{k}");
+    }
 
     let (fnull, onull) = (chance(u, 40), chance(u, 40));
     let mut lay = lowbit_int_layout {
@@ -1621,6 +2011,7 @@ fn wt_quantize(cx: &mut Cx, u: &mut Unstructured) -> Option<Wt> {
     let mut ds = d.clone();
     ds.add(fnull, E_NULL);
     ds.add(onull, E_NULL);
+    ds.add(f.kind == LOWBIT_FORMAT_FP, E_UNSUPPORTED);
     mark();
     // SAFETY: `format` is NULL or a local; `out` is NULL or a local layout.
     let st = unsafe {
@@ -1709,6 +2100,7 @@ fn wt_view(cx: &mut Cx, u: &mut Unstructured) -> Wt {
     let f = gen_format(u, k);
     let mut fd = fmt_defects(&f);
     fd.extend(&shape_defects(&f, n, k));
+    fd.add(f.kind == LOWBIT_FORMAT_FP, E_UNSUPPORTED);
     let lay = fd.is_empty().then(|| layout_of(&f, n, k));
     let mut lens = match lay {
         Some(l) => [l.codes_len, l.plane1_len, l.scales_len, l.zeros_len],
@@ -1848,6 +2240,8 @@ fn wt_view(cx: &mut Cx, u: &mut Unstructured) -> Wt {
         rows: vec![],
         views: vec![],
         stores: vec![],
+        fp_views: vec![],
+        fp_stores: vec![],
         mats: vec![],
     };
     if w.defects.is_empty() {
@@ -1878,6 +2272,203 @@ fn wt_view(cx: &mut Cx, u: &mut Unstructured) -> Wt {
     }
     w.views.push(view);
     w.stores.push(store);
+    w
+}
+
+/// `len` FP scales for format `f`: E8M0 bytes (mostly near 2^0, sometimes any byte,
+/// the NaN byte 0xFF included), or f16 bits (powers of two for the pow2 kind, tame values
+/// otherwise, sometimes any bits: NaN, Inf, zero, negative, subnormal).
+fn gen_fp_scales(cx: &mut Cx, u: &mut Unstructured, f: &lowbit_format, len: usize) -> FpStore {
+    let wild = chance(u, 4);
+    let mut st = FpStore {
+        codes: vec![],
+        high: vec![],
+        s16: vec![],
+        s8: vec![],
+    };
+    if is_e8m0(f) {
+        st.s8 = (0..len)
+            .map(|_| {
+                let r = cx.rng.next();
+                if wild {
+                    r as u8
+                } else {
+                    (112 + r % 32) as u8
+                }
+            })
+            .collect();
+    } else {
+        let pow2_kind = f.variant & LOWBIT_FP_SCALE_MASK == LOWBIT_FP_SCALE_F16_POW2;
+        // One spare: a misaligned pointer still has `len` scales of room.
+        st.s16 = (0..len + 1)
+            .map(|_| {
+                let r = cx.rng.next();
+                if wild {
+                    r as u16
+                } else if pow2_kind {
+                    (5 + (r % 20) as u16) << 10
+                } else {
+                    tame_f16(cx)
+                }
+            })
+            .collect();
+    }
+    st
+}
+
+/// An FP view over fuzzed buffers (`lowbit_fp_view`), and `lowbit_matrix_from_fp_view`
+/// of it.
+fn wt_fp_view(cx: &mut Cx, u: &mut Unstructured) -> Wt {
+    let (n, k) = gen_shape(u);
+    let f = if chance(u, 16) {
+        gen_format(u, k)
+    } else {
+        gen_fp_format(u, k)
+    };
+    let mut fd = fmt_defects(&f);
+    fd.extend(&shape_defects(&f, n, k));
+    fd.add(f.kind == LOWBIT_FORMAT_INT, E_UNSUPPORTED);
+    let lay = fd.is_empty().then(|| fp_layout_of(&f, n, k));
+    let mut lens = match lay {
+        Some(l) => [l.codes_len, l.high_len, l.scales_len],
+        None => [range(u, 0, 64), range(u, 0, 16), range(u, 0, 16)],
+    };
+    if chance(u, 6) {
+        let i = range(u, 0, 2);
+        lens[i] = pick(
+            u,
+            &[0, lens[i] + 1, lens[i].saturating_sub(1), 2 * lens[i] + 1],
+        );
+    }
+    let mut store = gen_fp_scales(cx, u, &f, lens[2]);
+    store.codes = bulk_bytes(cx, u, lens[0]);
+    store.high = bulk_bytes(cx, u, lens[1]);
+    let e8 = is_e8m0(&f);
+    let nulls = [chance(u, 24), chance(u, 24), chance(u, 24)];
+    let smis = !e8 && chance(u, 24);
+    let scales: *const c_void = if nulls[2] {
+        null()
+    } else if e8 {
+        store.s8.as_ptr().cast()
+    } else if smis {
+        store.s16.as_ptr().cast::<u8>().wrapping_add(1).cast()
+    } else {
+        store.s16.as_ptr().cast()
+    };
+    let view = Box::new(lowbit_fp_view {
+        format: f,
+        n,
+        k,
+        codes: if nulls[0] {
+            null()
+        } else {
+            store.codes.as_ptr()
+        },
+        codes_len: lens[0],
+        high: if nulls[1] {
+            null()
+        } else {
+            store.high.as_ptr()
+        },
+        high_len: lens[1],
+        scales,
+        scales_len: lens[2],
+    });
+    let mut d = fd;
+    for (i, &len) in lens.iter().enumerate() {
+        d.add(nulls[i] && len > 0, E_NULL);
+    }
+    d.add(!nulls[2] && smis, E_MIS);
+    if let Some(l) = lay {
+        d.add(lens[0] != l.codes_len, E_LEN);
+        d.add(lens[1] != l.high_len, E_LEN);
+        d.add(lens[2] != l.scales_len, E_LEN);
+        // Scale values are checked when the view is built.
+        let bad_value = if e8 {
+            store.s8.iter().take(lens[2]).any(|&e| e == 0xFF)
+        } else {
+            let pow2_kind = f.variant & LOWBIT_FP_SCALE_MASK == LOWBIT_FP_SCALE_F16_POW2;
+            store
+                .s16
+                .iter()
+                .take(lens[2])
+                .any(|&b| !f16::from_bits(b).is_finite() || (pow2_kind && !f16_pow2(b)))
+        };
+        d.add(bad_value, E_PARAM);
+    }
+
+    if debug() {
+        eprintln!(
+            "fp view {f:?} {n}x{k} lens {lens:?} codes {:?} high {:?} scales {:x?} {:?}",
+            store.codes, store.high, store.s16, store.s8
+        );
+    }
+    let (vnull, onull) = (chance(u, 40), chance(u, 40));
+    let mut dm = d.clone();
+    dm.add(vnull, E_NULL);
+    dm.add(onull, E_NULL);
+    let before = store.clone();
+    let mut out = sentinel::<lowbit_matrix>();
+    mark();
+    // SAFETY: the view is NULL or a local struct whose pointers are NULL or point into
+    // `store`'s live buffers with room for the lengths given (a misaligned f16 scales
+    // pointer has one spare scale after it); `out` is NULL or a local.
+    let st = unsafe {
+        lowbit_matrix_from_fp_view(
+            if vnull { null() } else { &*view },
+            if onull { null_mut() } else { &mut out },
+        )
+    };
+    let ok = check(
+        "lowbit_matrix_from_fp_view",
+        st,
+        dm.want(),
+        out == sentinel() && store == before,
+    );
+    assert!(
+        store == before,
+        "lowbit_matrix_from_fp_view wrote to its input"
+    );
+
+    let mut w = Wt {
+        h: H::F(&*view),
+        twin: None,
+        n,
+        k,
+        fmt: f,
+        defects: d,
+        deq: vec![],
+        rows: vec![],
+        views: vec![],
+        stores: vec![],
+        fp_views: vec![],
+        fp_stores: vec![],
+        mats: vec![],
+    };
+    if w.defects.is_empty() {
+        let scales = if e8 {
+            FpScaleBits::E8m0(&store.s8[..lens[2]])
+        } else {
+            FpScaleBits::F16(&store.s16[..lens[2]])
+        };
+        let (deq, rows) = decode_ref_fp(&f, n, k, &store.codes, &store.high, scales);
+        if ok {
+            let m = adopt(out, Some(f), u);
+            same(
+                "lowbit_matrix_from_fp_view",
+                "the view's weights",
+                &m.deq,
+                &deq,
+            );
+            w.twin = Some(m.h);
+            w.fp_views.extend(m.fp_views);
+            w.mats.extend(m.mats);
+        }
+        w.deq = deq;
+        w.rows = rows;
+    }
+    w.fp_views.push(view);
+    w.fp_stores.push(store);
     w
 }
 
@@ -2802,7 +3393,14 @@ fn op_a8(cx: &mut Cx, u: &mut Unstructured, w: &Wt, ex: bool) {
             optp,
         )
     };
-    if !check(f, st, d.want(), fr.unchanged()) {
+    let mut want = d.want();
+    // Whether FP6 E3M2 has an A8 kernel depends on the version (its `16 e` does not fit
+    // int8, so its kernels are newer than E2M1's and E2M3's): with every argument valid,
+    // a refusal is allowed (every other check runs before the kernel is chosen).
+    if is_e3m2(&w.fmt) && want == Want::Ok && st == E_UNSUPPORTED {
+        want = Want::Code(E_UNSUPPORTED);
+    }
+    if !check(f, st, want, fr.unchanged()) {
         return;
     }
     fr.untouched_outside(f, &[(fr.y.off, 4 * ys.len)]);
@@ -2893,11 +3491,18 @@ fn op_name(cx: &mut Cx, u: &mut Unstructured, w: &Wt) {
         parts.len() == 4 && parts[0] == "gemv" && (parts[2] == "f32" || parts[2] == "a8"),
         "{f}: {s} does not follow <op>_<weights>_<activations>_<variant>"
     );
-    assert!(
-        parts[1] == "int" || parts[1] == format!("int{}", w.fmt.bits),
-        "{f}: {s} for {:?}",
-        w.fmt
-    );
+    let family_ok = if w.fmt.kind == LOWBIT_FORMAT_FP {
+        let own = match w.fmt.variant & LOWBIT_FP_ELEMENT_MASK {
+            LOWBIT_FP_E2M1 => "fp4",
+            LOWBIT_FP_E3M2 => "fp6e3m2",
+            _ => "fp6e2m3",
+        };
+        parts[1] == "fp" || parts[1] == own
+    } else {
+        parts[1] == "int" || parts[1] == format!("int{}", w.fmt.bits)
+    };
+    assert!(family_ok, "{f}: {s} for {:?}", w.fmt);
+
     let o = opt.clean();
     assert!(
         o.precision == 1 || parts[2] == "f32",
@@ -2994,9 +3599,10 @@ fuzz_target!(|data: &[u8]| {
     cx.ws = ws.0;
 
     for _ in 0..1 + usize::from(chance(u, 4)) {
-        let w = match range(u, 0, 8) {
+        let w = match range(u, 0, 10) {
             0..=2 => wt_quantize(&mut cx, u),
             3..=5 => Some(wt_view(&mut cx, u)),
+            9 | 10 => Some(wt_fp_view(&mut cx, u)),
             6 => {
                 let q8 = chance(u, 2);
                 wt_ggml(&mut cx, u, q8)

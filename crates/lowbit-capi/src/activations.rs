@@ -9,7 +9,7 @@ use crate::boundary::{ref_in, slice_in, slice_out, status_call, value_call, Fail
 use crate::matrix::{handle, lowbit_matrix};
 use crate::ops::{lowbit_gemv_options, options};
 use crate::status::lowbit_status;
-use crate::view::{lowbit_int_view, matrix_ref, matrix_spans};
+use crate::view::{fp_matrix_ref, lowbit_fp_view, lowbit_int_view, matrix_ref, matrix_spans};
 
 /// An activation vector quantized to int8 per block of 32 (scale `amax / 127` per block),
 /// opaque to C. Create it with `lowbit_activations_quantize()`, refill it with
@@ -256,6 +256,61 @@ pub unsafe extern "C" fn lowbit_view_gemv_rows_a8_ex(
         let v = unsafe { ref_in("view", view) }?;
         // SAFETY: the caller guarantees the view's buffers are valid for the call.
         let w = unsafe { matrix_ref(v) }?;
+        // SAFETY: the caller guarantees `a`, `y` and `opts` as `gemv_rows_a8` requires.
+        unsafe { gemv_rows_a8(w, a, row_begin, row_end, y, y_len, opts) }
+    })
+}
+
+/// As `lowbit_gemv_rows_a8()` for an FP view over caller buffers. As for matrices, a
+/// format that has no A8 kernel at or below the ISA in use fails with
+/// `LOWBIT_ERR_UNSUPPORTED` (with `LOWBIT_PRECISION_ALLOW_A8`, `lowbit_gemv_ex()` runs
+/// such a format in f32 instead).
+///
+/// # Safety
+///
+/// `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+/// documentation; `a` NULL or a live activations handle; `y` NULL or valid for reading
+/// and writing `y_len` floats.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_fp_view_gemv_rows_a8(
+    view: *const lowbit_fp_view,
+    a: *const lowbit_activations,
+    row_begin: usize,
+    row_end: usize,
+    y: *mut f32,
+    y_len: usize,
+) -> lowbit_status {
+    status_call("lowbit_fp_view_gemv_rows_a8", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { fp_matrix_ref(v) }?;
+        // SAFETY: the caller guarantees `a` and `y` as `gemv_rows_a8` requires.
+        unsafe { gemv_rows_a8(w, a, row_begin, row_end, y, y_len, null()) }
+    })
+}
+
+/// As `lowbit_gemv_rows_a8_ex()` for an FP view.
+///
+/// # Safety
+///
+/// As for `lowbit_fp_view_gemv_rows_a8()`; `opts` must be NULL or point to a
+/// `lowbit_gemv_options`.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_fp_view_gemv_rows_a8_ex(
+    view: *const lowbit_fp_view,
+    a: *const lowbit_activations,
+    row_begin: usize,
+    row_end: usize,
+    y: *mut f32,
+    y_len: usize,
+    opts: *const lowbit_gemv_options,
+) -> lowbit_status {
+    status_call("lowbit_fp_view_gemv_rows_a8_ex", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { fp_matrix_ref(v) }?;
         // SAFETY: the caller guarantees `a`, `y` and `opts` as `gemv_rows_a8` requires.
         unsafe { gemv_rows_a8(w, a, row_begin, row_end, y, y_len, opts) }
     })

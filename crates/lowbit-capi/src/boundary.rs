@@ -262,6 +262,16 @@ impl Span {
         bytes: 0,
     };
 
+    /// A span that overlaps every nonempty buffer: what a buffer whose address is not
+    /// known stands for, so that no output is written past it.
+    pub(crate) const fn everything(what: &'static str) -> Span {
+        Span {
+            what,
+            start: 0,
+            bytes: usize::MAX,
+        }
+    }
+
     /// The span of a slice.
     pub(crate) fn of<T>(what: &'static str, s: &[T]) -> Span {
         Span {

@@ -42,11 +42,15 @@ mod activations;
 
 pub use activations::{
     lowbit_activations, lowbit_activations_free, lowbit_activations_k, lowbit_activations_quantize,
-    lowbit_activations_requantize, lowbit_gemv_rows_a8, lowbit_gemv_rows_a8_ex,
-    lowbit_view_gemv_rows_a8, lowbit_view_gemv_rows_a8_ex,
+    lowbit_activations_requantize, lowbit_fp_view_gemv_rows_a8, lowbit_fp_view_gemv_rows_a8_ex,
+    lowbit_gemv_rows_a8, lowbit_gemv_rows_a8_ex, lowbit_view_gemv_rows_a8,
+    lowbit_view_gemv_rows_a8_ex,
 };
 pub use format::{
-    lowbit_format, lowbit_format_int, lowbit_int_layout, lowbit_int_sizes, LOWBIT_FORMAT_INT,
+    lowbit_format, lowbit_format_fp, lowbit_format_int, lowbit_fp_layout, lowbit_fp_sizes,
+    lowbit_int_layout, lowbit_int_sizes, LOWBIT_FORMAT_FP, LOWBIT_FORMAT_INT, LOWBIT_FP_E2M1,
+    LOWBIT_FP_E2M3, LOWBIT_FP_E3M2, LOWBIT_FP_ELEMENT_MASK, LOWBIT_FP_SCALE_E8M0,
+    LOWBIT_FP_SCALE_F16, LOWBIT_FP_SCALE_F16_POW2, LOWBIT_FP_SCALE_MASK,
 };
 pub use import::{lowbit_import_awq, lowbit_import_gptq, lowbit_import_q4_0, lowbit_import_q8_0};
 pub use isa::{
@@ -55,19 +59,25 @@ pub use isa::{
 };
 pub use matrix::{
     lowbit_dequantize, lowbit_gemv, lowbit_gemv_rows, lowbit_matrix, lowbit_matrix_format,
-    lowbit_matrix_free, lowbit_matrix_from_int_view, lowbit_matrix_int_view, lowbit_matrix_k,
-    lowbit_matrix_n, lowbit_quantize,
+    lowbit_matrix_fp_view, lowbit_matrix_free, lowbit_matrix_from_fp_view,
+    lowbit_matrix_from_int_view, lowbit_matrix_int_view, lowbit_matrix_k, lowbit_matrix_n,
+    lowbit_quantize,
 };
 pub use ops::{
-    lowbit_gemm, lowbit_gemm_rows, lowbit_gemv_ex, lowbit_gemv_kernel_name, lowbit_gemv_options,
-    lowbit_gemv_options_default, lowbit_gemv_rows_ex, lowbit_view_gemm, lowbit_view_gemm_rows,
-    lowbit_view_gemv_ex, lowbit_view_gemv_kernel_name, lowbit_view_gemv_rows_ex, lowbit_workspace,
+    lowbit_fp_view_gemm, lowbit_fp_view_gemm_rows, lowbit_fp_view_gemv_ex,
+    lowbit_fp_view_gemv_kernel_name, lowbit_fp_view_gemv_rows_ex, lowbit_gemm, lowbit_gemm_rows,
+    lowbit_gemv_ex, lowbit_gemv_kernel_name, lowbit_gemv_options, lowbit_gemv_options_default,
+    lowbit_gemv_rows_ex, lowbit_view_gemm, lowbit_view_gemm_rows, lowbit_view_gemv_ex,
+    lowbit_view_gemv_kernel_name, lowbit_view_gemv_rows_ex, lowbit_workspace,
     lowbit_workspace_bytes, lowbit_workspace_free, lowbit_workspace_new, LOWBIT_ACT_BF16,
     LOWBIT_ACT_F16, LOWBIT_ACT_F32, LOWBIT_PRECISION_ALLOW_A8, LOWBIT_PRECISION_F32,
 };
 pub use status::{lowbit_last_error_message, lowbit_status, lowbit_status_string};
 pub use version::{lowbit_version, lowbit_version_string};
-pub use view::{lowbit_int_view, lowbit_view_dequantize, lowbit_view_gemv, lowbit_view_gemv_rows};
+pub use view::{
+    lowbit_fp_view, lowbit_fp_view_dequantize, lowbit_fp_view_gemv, lowbit_fp_view_gemv_rows,
+    lowbit_int_view, lowbit_view_dequantize, lowbit_view_gemv, lowbit_view_gemv_rows,
+};
 
 #[cfg(test)]
 mod tests;

@@ -1,14 +1,16 @@
 //! Owned matrices behind an opaque handle.
 
-use lowbit_rs::{MatrixRef, QuantizedMatrix};
+use core::ffi::c_void;
+
+use lowbit_rs::{FpScalesRef, MatrixRef, QuantizedMatrix};
 
 use crate::boundary::{ref_in, slice_in, status_call, value_call, Fail, OutPtr};
 use crate::format::{from_format, lowbit_format, to_format};
 use crate::status::lowbit_status;
-use crate::view::{self, lowbit_int_view};
+use crate::view::{self, lowbit_fp_view, lowbit_int_view};
 
 /// An owned quantized matrix, opaque to C. Create it with `lowbit_quantize()`,
-/// `lowbit_matrix_from_int_view()` or an importer (`lowbit_import_q4_0()`...) and release
+/// `lowbit_matrix_from_int_view()`, `lowbit_matrix_from_fp_view()` or an importer (`lowbit_import_q4_0()`...) and release
 /// it with `lowbit_matrix_free()`. It is immutable: any number of threads may use one
 /// matrix concurrently.
 #[allow(non_camel_case_types)]
@@ -93,8 +95,33 @@ pub unsafe extern "C" fn lowbit_matrix_from_int_view(
     })
 }
 
+/// Copies an FP view's buffers into a new owned matrix (every length and scale is
+/// validated, as for the FP view calls) and stores its handle in `*out`: how to load
+/// stored FP4 / FP6 weights. `*out` is written only on success.
+///
+/// # Safety
+///
+/// `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+/// documentation; `out` must be NULL or valid for writing one pointer.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_matrix_from_fp_view(
+    view: *const lowbit_fp_view,
+    out: *mut *mut lowbit_matrix,
+) -> lowbit_status {
+    status_call("lowbit_matrix_from_fp_view", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees `out` is NULL or valid for one write.
+        let out = unsafe { OutPtr::new("out", out) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { view::fp_matrix_ref(v) }?;
+        store(out, w.to_owned());
+        Ok(())
+    })
+}
+
 /// Frees a matrix. NULL is a no-op. The handle, and every pointer obtained from
-/// `lowbit_matrix_int_view()`, is invalid afterwards.
+/// `lowbit_matrix_int_view()` or `lowbit_matrix_fp_view()`, is invalid afterwards.
 ///
 /// # Safety
 ///
@@ -187,13 +214,6 @@ pub unsafe extern "C" fn lowbit_matrix_int_view(
                 what: format!("lowbit_matrix_int_view of a {} matrix", m.inner.format()),
             }));
         };
-        fn raw<T, U>(s: &[T]) -> (*const U, usize) {
-            if s.is_empty() {
-                (core::ptr::null(), 0)
-            } else {
-                (s.as_ptr().cast::<U>(), s.len())
-            }
-        }
         let (codes, codes_len) = raw(v.plane0());
         let (plane1, plane1_len) = raw(v.plane1());
         let (scales, scales_len) = raw(v.scales());
@@ -213,6 +233,63 @@ pub unsafe extern "C" fn lowbit_matrix_int_view(
         });
         Ok(())
     })
+}
+
+/// Fills `*out` with a view of an FP matrix's own canonical buffers (pointers into the
+/// matrix, valid until `lowbit_matrix_free()`; they must not be written through): the
+/// FP counterpart of `lowbit_matrix_int_view()`. `high` is NULL with length 0 for E2M1;
+/// `scales` points to f16 bits (`uint16_t`) or E8M0 bytes as the format's scale kind
+/// says. `LOWBIT_ERR_UNSUPPORTED` for matrices of other kinds. `*out` is written only on
+/// success.
+///
+/// # Safety
+///
+/// `m` must be NULL or a live handle; `out` must be NULL or valid for writing one
+/// `lowbit_fp_view`.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_matrix_fp_view(
+    m: *const lowbit_matrix,
+    out: *mut lowbit_fp_view,
+) -> lowbit_status {
+    status_call("lowbit_matrix_fp_view", || {
+        // SAFETY: the caller guarantees `m` is NULL or a live handle.
+        let m = unsafe { handle(m) }?;
+        // SAFETY: the caller guarantees `out` is NULL or valid for one write.
+        let out = unsafe { OutPtr::new("out", out) }?;
+        let MatrixRef::Fp(v) = m.inner.view() else {
+            return Err(Fail::Lib(lowbit_rs::Error::Unsupported {
+                what: format!("lowbit_matrix_fp_view of a {} matrix", m.inner.format()),
+            }));
+        };
+        let format = from_format(m.inner.format())?;
+        let (codes, codes_len) = raw(v.codes());
+        let (high, high_len) = raw(v.high());
+        let (scales, scales_len) = match v.scales() {
+            FpScalesRef::F16(s) => raw::<_, c_void>(s),
+            FpScalesRef::E8M0(s) => raw::<_, c_void>(s),
+        };
+        out.write(lowbit_fp_view {
+            format,
+            n: v.n(),
+            k: v.k(),
+            codes,
+            codes_len,
+            high,
+            high_len,
+            scales,
+            scales_len,
+        });
+        Ok(())
+    })
+}
+
+/// A buffer as a C `(pointer, length)` pair: NULL with length 0 when empty.
+fn raw<T, U>(s: &[T]) -> (*const U, usize) {
+    if s.is_empty() {
+        (core::ptr::null(), 0)
+    } else {
+        (s.as_ptr().cast::<U>(), s.len())
+    }
 }
 
 /// Dequantizes a matrix into `out`, row-major `n x k` floats (`out_len = n * k`).

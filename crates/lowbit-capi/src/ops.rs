@@ -13,7 +13,9 @@ use crate::boundary::{
 use crate::isa::{isa_choice, lowbit_isa};
 use crate::matrix::{handle, lowbit_matrix};
 use crate::status::lowbit_status;
-use crate::view::{bf16_slice, f16_slice, lowbit_int_view, matrix_ref, matrix_spans};
+use crate::view::{
+    bf16_slice, f16_slice, fp_matrix_ref, lowbit_fp_view, lowbit_int_view, matrix_ref, matrix_spans,
+};
 
 /// `x_type` of `lowbit_gemv_ex()`: `x` holds `float`s (4-byte aligned).
 pub const LOWBIT_ACT_F32: i32 = 0;
@@ -664,6 +666,142 @@ pub unsafe extern "C" fn lowbit_view_gemv_kernel_name(
         let v = unsafe { ref_in("view", view) }?;
         // SAFETY: the caller guarantees the view's buffers are valid for the call.
         let w = unsafe { matrix_ref(v) }?;
+        // SAFETY: the caller guarantees `opts` as `kernel_name` requires.
+        unsafe { kernel_name(w, opts) }
+    })
+}
+
+/// `y = W x` for an FP view, with options and a choice of activation type: as
+/// `lowbit_gemv_ex()`. `y` is written only on success.
+///
+/// # Safety
+///
+/// `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+/// documentation; `x`, `y` and `opts` as for `lowbit_gemv_ex()`.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_fp_view_gemv_ex(
+    view: *const lowbit_fp_view,
+    x: *const c_void,
+    x_len: usize,
+    x_type: i32,
+    y: *mut f32,
+    y_len: usize,
+    opts: *const lowbit_gemv_options,
+) -> lowbit_status {
+    status_call("lowbit_fp_view_gemv_ex", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { fp_matrix_ref(v) }?;
+        // SAFETY: the caller guarantees `x`, `y` and `opts` as `gemv_ex` requires.
+        unsafe { gemv_ex(w, x, x_len, x_type, None, y, y_len, opts) }
+    })
+}
+
+/// As `lowbit_gemv_rows_ex()` for an FP view.
+///
+/// # Safety
+///
+/// `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+/// documentation; `x`, `y` and `opts` as for `lowbit_gemv_ex()`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn lowbit_fp_view_gemv_rows_ex(
+    view: *const lowbit_fp_view,
+    x: *const c_void,
+    x_len: usize,
+    x_type: i32,
+    row_begin: usize,
+    row_end: usize,
+    y: *mut f32,
+    y_len: usize,
+    opts: *const lowbit_gemv_options,
+) -> lowbit_status {
+    status_call("lowbit_fp_view_gemv_rows_ex", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { fp_matrix_ref(v) }?;
+        let rows = Some(row_begin..row_end);
+        // SAFETY: the caller guarantees `x`, `y` and `opts` as `gemv_ex` requires.
+        unsafe { gemv_ex(w, x, x_len, x_type, rows, y, y_len, opts) }
+    })
+}
+
+/// `Y = X W^T` for an FP view: as `lowbit_gemm()`. `y` is written only on success.
+///
+/// # Safety
+///
+/// `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+/// documentation; `x`, `y` and `opts` as for `lowbit_gemm()`.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_fp_view_gemm(
+    view: *const lowbit_fp_view,
+    x: *const f32,
+    m: usize,
+    x_len: usize,
+    y: *mut f32,
+    y_len: usize,
+    opts: *const lowbit_gemv_options,
+) -> lowbit_status {
+    status_call("lowbit_fp_view_gemm", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { fp_matrix_ref(v) }?;
+        // SAFETY: the caller guarantees `x`, `y` and `opts` as `gemm` requires.
+        unsafe { gemm(w, x, m, x_len, None, y, y_len, opts) }
+    })
+}
+
+/// As `lowbit_gemm_rows()` for an FP view.
+///
+/// # Safety
+///
+/// `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+/// documentation; `x`, `y` and `opts` as for `lowbit_gemm_rows()`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn lowbit_fp_view_gemm_rows(
+    view: *const lowbit_fp_view,
+    x: *const f32,
+    m: usize,
+    x_len: usize,
+    row_begin: usize,
+    row_end: usize,
+    y: *mut f32,
+    y_len: usize,
+    ldy: usize,
+    opts: *const lowbit_gemv_options,
+) -> lowbit_status {
+    status_call("lowbit_fp_view_gemm_rows", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { fp_matrix_ref(v) }?;
+        let rows = Some((row_begin..row_end, ldy));
+        // SAFETY: the caller guarantees `x`, `y` and `opts` as `gemm` requires.
+        unsafe { gemm(w, x, m, x_len, rows, y, y_len, opts) }
+    })
+}
+
+/// `lowbit_gemv_kernel_name()` for a borrowed FP view (its buffers are checked, not
+/// multiplied).
+///
+/// # Safety
+///
+/// `view` must be NULL or point to an FP view whose buffers are valid for the call;
+/// `opts` as in `lowbit_gemv_kernel_name()`.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_fp_view_gemv_kernel_name(
+    view: *const lowbit_fp_view,
+    opts: *const lowbit_gemv_options,
+) -> *const c_char {
+    name_call("lowbit_fp_view_gemv_kernel_name", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { fp_matrix_ref(v) }?;
         // SAFETY: the caller guarantees `opts` as `kernel_name` requires.
         unsafe { kernel_name(w, opts) }
     })

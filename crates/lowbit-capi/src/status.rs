@@ -22,13 +22,16 @@ pub enum lowbit_status {
     LOWBIT_ERR_INVALID_SHAPE = 3,
     /// The group size is not 32, 64, 128, 256 (dividing K), K itself, or 0 (per row).
     LOWBIT_ERR_BAD_GROUP_SIZE = 4,
-    /// A buffer has the wrong length (see `lowbit_int_sizes()` for the lengths).
+    /// A buffer has the wrong length (see `lowbit_int_sizes()` and `lowbit_fp_sizes()` for
+    /// the lengths).
     LOWBIT_ERR_BUFFER_LENGTH = 5,
     /// A weight to quantize or an activation is NaN or infinite (every call, every ISA
     /// and precision; nothing is written).
     LOWBIT_ERR_NON_FINITE = 6,
-    /// A parameter is out of range (bit width, zero-point flag, zero-point value, a
-    /// format that does not match the view type, an output overlapping an input...).
+    /// A parameter is out of range (bit width, zero-point flag, zero-point value, an FP
+    /// scale that is NaN, infinite, not a power of two where one is required, or the
+    /// E8M0 NaN byte 0xFF, a format field that must be 0, an output overlapping an
+    /// input...).
     LOWBIT_ERR_INVALID_PARAMETER = 7,
     /// The requested instruction set is not available on this CPU.
     LOWBIT_ERR_ISA_UNAVAILABLE = 8,

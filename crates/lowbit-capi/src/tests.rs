@@ -436,21 +436,36 @@ fn concurrent_row_ranges_on_one_matrix_match_gemv() {
 #[test]
 fn formats_roundtrip_and_unknown_kinds_are_unsupported() {
     for f in lowbit_rs::Format::catalog() {
-        match f {
-            lowbit_rs::Format::Int(_) => {
-                let c = crate::format::from_format(f).unwrap();
-                assert_eq!(crate::format::to_format(&c).unwrap(), f);
-            }
-            // The C ABI has no FP4 kind yet (issue #9): a clear error, not a wrong kind.
-            _ => assert!(crate::format::from_format(f).is_err(), "{f}"),
-        }
+        let c = crate::format::from_format(f).unwrap();
+        assert_eq!(crate::format::to_format(&c).unwrap(), f, "{f}");
+        let want_kind = match f {
+            lowbit_rs::Format::Int(_) => LOWBIT_FORMAT_INT,
+            _ => LOWBIT_FORMAT_FP,
+        };
+        assert_eq!(c.kind, want_kind, "{f}");
     }
-    let mut f = lowbit_format_int(4, 0, true);
-    f.kind = 2;
-    let mut out = lowbit_int_layout::default();
-    // SAFETY: valid pointers.
-    let s = unsafe { lowbit_int_sizes(&f, 1, 64, &mut out) };
-    assert_eq!(s, lowbit_status::LOWBIT_ERR_UNSUPPORTED);
+    // A kind no version has defined yet: a clear error, not a guess.
+    for kind in [0, 3, 99, u32::MAX] {
+        let mut f = lowbit_format_int(4, 0, true);
+        f.kind = kind;
+        let mut out = lowbit_int_layout::default();
+        // SAFETY: valid pointers.
+        let s = unsafe { lowbit_int_sizes(&f, 1, 64, &mut out) };
+        assert_eq!(s, lowbit_status::LOWBIT_ERR_UNSUPPORTED, "kind {kind}");
+        assert_eq!(out, lowbit_int_layout::default());
+        let mut out = lowbit_fp_layout::default();
+        // SAFETY: valid pointers.
+        let s = unsafe { lowbit_fp_sizes(&f, 1, 64, &mut out) };
+        assert_eq!(s, lowbit_status::LOWBIT_ERR_UNSUPPORTED, "kind {kind}");
+        assert_eq!(out, lowbit_fp_layout::default());
+        let w = vec![0.5f32; 64];
+        let mut m = ptr::null_mut();
+        // SAFETY: valid pointers; `w` has 64 floats.
+        let s = unsafe { lowbit_quantize(&f, w.as_ptr(), 1, 64, &mut m) };
+        assert_eq!(s, lowbit_status::LOWBIT_ERR_UNSUPPORTED, "kind {kind}");
+        assert!(m.is_null());
+        assert!(last_error().contains("format kind"), "{}", last_error());
+    }
 }
 
 #[test]
@@ -1035,4 +1050,922 @@ fn activations_entry_points_catch_panics_and_check_handles() {
     assert_eq!(s, lowbit_status::LOWBIT_OK);
     // SAFETY: `a` is live and freed once.
     unsafe { lowbit_activations_free(a) };
+}
+
+// ---- FP4 / FP6 formats, matrices and views ----
+
+/// The C descriptions of the Rust API's FP format names.
+fn fp_formats() -> Vec<(&'static str, lowbit_format)> {
+    vec![
+        (
+            "fp4_g32",
+            lowbit_format_fp(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_F16),
+        ),
+        (
+            "fp4_g32_pow2",
+            lowbit_format_fp(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_F16_POW2),
+        ),
+        (
+            "fp4_row",
+            lowbit_format_fp(LOWBIT_FP_E2M1, 0, LOWBIT_FP_SCALE_F16),
+        ),
+        (
+            "mxfp4",
+            lowbit_format_fp(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_E8M0),
+        ),
+        (
+            "fp6_e3m2_g32",
+            lowbit_format_fp(LOWBIT_FP_E3M2, 32, LOWBIT_FP_SCALE_F16),
+        ),
+        (
+            "fp6_e2m3_g64",
+            lowbit_format_fp(LOWBIT_FP_E2M3, 64, LOWBIT_FP_SCALE_F16),
+        ),
+        (
+            "fp6_e2m3_row",
+            lowbit_format_fp(LOWBIT_FP_E2M3, 0, LOWBIT_FP_SCALE_F16),
+        ),
+        (
+            "fp6_e3m2_g32_pow2",
+            lowbit_format_fp(LOWBIT_FP_E3M2, 32, LOWBIT_FP_SCALE_F16_POW2),
+        ),
+        (
+            "mxfp6_e2m3",
+            lowbit_format_fp(LOWBIT_FP_E2M3, 32, LOWBIT_FP_SCALE_E8M0),
+        ),
+        (
+            "mxfp6_e3m2",
+            lowbit_format_fp(LOWBIT_FP_E3M2, 32, LOWBIT_FP_SCALE_E8M0),
+        ),
+    ]
+}
+
+/// Weights with a wide spread of magnitudes per group (so FP codes of every size occur).
+fn fp_weights(n: usize, k: usize) -> Vec<f32> {
+    (0..n * k)
+        .map(|i| {
+            let v = ((i * 37 % 101) as f32 - 50.0) / 9.0;
+            if i % 7 == 0 {
+                v * 0.01
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
+fn quantize_c(f: &lowbit_format, w: &[f32], n: usize, k: usize) -> Matrix {
+    let mut m = ptr::null_mut();
+    // SAFETY: valid format, `w` has n * k floats, `m` is a valid out pointer.
+    let s = unsafe { lowbit_quantize(f, w.as_ptr(), n, k, &mut m) };
+    assert_eq!(s, lowbit_status::LOWBIT_OK, "{}", last_error());
+    owned(m)
+}
+
+fn fp_view_of(m: &Matrix) -> lowbit_fp_view {
+    let mut v = std::mem::MaybeUninit::<lowbit_fp_view>::uninit();
+    // SAFETY: live handle; `v` is valid for one write.
+    let s = unsafe { lowbit_matrix_fp_view(m.0, v.as_mut_ptr()) };
+    assert_eq!(s, lowbit_status::LOWBIT_OK, "{}", last_error());
+    // SAFETY: written on success.
+    unsafe { v.assume_init() }
+}
+
+fn fp_view_gemv(v: &lowbit_fp_view, x: &[f32], y: &mut [f32]) -> lowbit_status {
+    // SAFETY: the view's buffers are valid or refused before access; slices valid.
+    unsafe { lowbit_fp_view_gemv(v, x.as_ptr(), x.len(), y.as_mut_ptr(), y.len()) }
+}
+
+fn fp_view_dequantize(v: &lowbit_fp_view, out: &mut [f32]) -> lowbit_status {
+    // SAFETY: as above.
+    unsafe { lowbit_fp_view_dequantize(v, out.as_mut_ptr(), out.len()) }
+}
+
+#[test]
+fn fp_format_descriptions_match_the_rust_names() {
+    for (name, f) in fp_formats() {
+        let want = lowbit_rs::Format::parse(name).unwrap();
+        assert_eq!(crate::format::to_format(&f).unwrap(), want, "{name}");
+        assert_eq!(crate::format::from_format(want).unwrap(), f, "{name}");
+        assert_eq!(
+            f.bits,
+            if name.starts_with("fp4") || name == "mxfp4" {
+                4
+            } else {
+                6
+            }
+        );
+    }
+    // Sizes: FP6 per row, K = 66 (odd number of nibble pairs, a partial 2-bit byte).
+    let f = lowbit_format_fp(LOWBIT_FP_E3M2, 0, LOWBIT_FP_SCALE_F16);
+    let mut out = lowbit_fp_layout::default();
+    // SAFETY: valid pointers.
+    let s = unsafe { lowbit_fp_sizes(&f, 3, 66, &mut out) };
+    assert_eq!(s, lowbit_status::LOWBIT_OK, "{}", last_error());
+    assert_eq!(
+        out,
+        lowbit_fp_layout {
+            codes_len: 3 * 33,
+            high_len: 3 * 17,
+            scales_len: 3,
+            scale_bytes: 2,
+            group_len: 66,
+            groups_per_row: 1,
+            codes_row_bytes: 33,
+            high_row_bytes: 17,
+        }
+    );
+    let f = lowbit_format_fp(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_E8M0);
+    // SAFETY: valid pointers.
+    let s = unsafe { lowbit_fp_sizes(&f, 2, 96, &mut out) };
+    assert_eq!(s, lowbit_status::LOWBIT_OK, "{}", last_error());
+    assert_eq!(
+        (out.codes_len, out.high_len, out.scales_len, out.scale_bytes),
+        (96, 0, 6, 1)
+    );
+}
+
+#[test]
+fn bad_fp_format_fields_have_their_status_and_write_nothing() {
+    use lowbit_status as S;
+    let ok = lowbit_format_fp(LOWBIT_FP_E2M3, 32, LOWBIT_FP_SCALE_F16);
+    let with = |g: &dyn Fn(&mut lowbit_format)| {
+        let mut f = ok;
+        g(&mut f);
+        f
+    };
+    let cases: Vec<(&str, lowbit_format, S)> = vec![
+        (
+            "bits 4 for E2M3",
+            with(&|f| f.bits = 4),
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "bits 0",
+            with(&|f| f.bits = 0),
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "zero_point",
+            with(&|f| f.zero_point = 1),
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "reserved",
+            with(&|f| f.reserved = 7),
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "element 0",
+            with(&|f| f.variant = 0),
+            S::LOWBIT_ERR_UNSUPPORTED,
+        ),
+        (
+            "element 4",
+            with(&|f| f.variant = 4),
+            S::LOWBIT_ERR_UNSUPPORTED,
+        ),
+        (
+            "scale kind 3",
+            with(&|f| f.variant = LOWBIT_FP_E2M3 | 0x300),
+            S::LOWBIT_ERR_UNSUPPORTED,
+        ),
+        (
+            "bits outside the masks",
+            with(&|f| f.variant = LOWBIT_FP_E2M3 | 0x1_0000),
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "E8M0 with group 64",
+            lowbit_format_fp(LOWBIT_FP_E2M1, 64, LOWBIT_FP_SCALE_E8M0),
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "E8M0 per row",
+            lowbit_format_fp(LOWBIT_FP_E3M2, 0, LOWBIT_FP_SCALE_E8M0),
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "group 48",
+            with(&|f| f.group = 48),
+            S::LOWBIT_ERR_BAD_GROUP_SIZE,
+        ),
+        (
+            "group 256 > K",
+            with(&|f| f.group = 256),
+            S::LOWBIT_ERR_BAD_GROUP_SIZE,
+        ),
+    ];
+    let (n, k) = (2usize, 64usize);
+    let w = fp_weights(n, k);
+    for (what, f, want) in cases {
+        let before = lowbit_fp_layout {
+            codes_len: 1,
+            ..Default::default()
+        };
+        let mut out = before;
+        // SAFETY: valid pointers.
+        let s = unsafe { lowbit_fp_sizes(&f, n, k, &mut out) };
+        assert_eq!(s, want, "{what}: {}", last_error());
+        assert_eq!(out, before, "{what}");
+        let sentinel = ptr::dangling_mut::<lowbit_matrix>();
+        let mut m = sentinel;
+        // SAFETY: valid pointers; `w` has n * k floats.
+        let s = unsafe { lowbit_quantize(&f, w.as_ptr(), n, k, &mut m) };
+        assert_eq!(s, want, "{what}: {}", last_error());
+        assert_eq!(m, sentinel, "{what}");
+    }
+    // Each family's size query refuses the other's formats.
+    let mut out = lowbit_fp_layout::default();
+    let int = lowbit_format_int(4, 32, false);
+    // SAFETY: valid pointers.
+    let s = unsafe { lowbit_fp_sizes(&int, n, k, &mut out) };
+    assert_eq!(s, S::LOWBIT_ERR_UNSUPPORTED);
+    let mut iout = lowbit_int_layout::default();
+    // SAFETY: valid pointers.
+    let s = unsafe { lowbit_int_sizes(&ok, n, k, &mut iout) };
+    assert_eq!(s, S::LOWBIT_ERR_UNSUPPORTED);
+    assert_eq!(iout, lowbit_int_layout::default());
+    // NaN weights are refused for FP as for INT.
+    let mut bad = w.clone();
+    bad[5] = f32::NAN;
+    let mut m = ptr::null_mut();
+    // SAFETY: valid pointers.
+    let s = unsafe { lowbit_quantize(&ok, bad.as_ptr(), n, k, &mut m) };
+    assert_eq!(s, S::LOWBIT_ERR_NON_FINITE);
+    assert!(m.is_null());
+}
+
+#[test]
+fn fp_matrices_and_views_agree_on_every_operation() {
+    use lowbit_status as S;
+    let (n, k) = (5usize, 128usize);
+    let w = fp_weights(n, k);
+    let x: Vec<f32> = (0..k)
+        .map(|i| ((i * 13 % 29) as f32 - 14.0) / 8.0)
+        .collect();
+    let single = lowbit_gemv_options {
+        single_thread: 1,
+        ..lowbit_gemv_options_default()
+    };
+    let a8 = lowbit_gemv_options {
+        precision: LOWBIT_PRECISION_ALLOW_A8,
+        ..lowbit_gemv_options_default()
+    };
+    let mut act = ptr::null_mut();
+    // SAFETY: `x` has k floats; `act` is valid for one write.
+    let s = unsafe { lowbit_activations_quantize(x.as_ptr(), k, &mut act) };
+    assert_eq!(s, S::LOWBIT_OK);
+    for (name, f) in fp_formats() {
+        let m = quantize_c(&f, &w, n, k);
+        // The format read back is the one given, and the matrix is what Rust quantizes.
+        let mut got = lowbit_format::default();
+        // SAFETY: live handle; `got` valid for one write.
+        let s = unsafe { lowbit_matrix_format(m.0, &mut got) };
+        assert_eq!(s, S::LOWBIT_OK, "{name}");
+        assert_eq!(got, f, "{name}");
+        let rust =
+            lowbit_rs::QuantizedMatrix::quantize(&w, n, k, lowbit_rs::Format::parse(name).unwrap())
+                .unwrap();
+        let mut want_w = vec![0.0f32; n * k];
+        rust.dequantize(&mut want_w).unwrap();
+        assert_eq!(dequantized(&m), want_w, "{name}");
+
+        // The exported planes as a view.
+        let v = fp_view_of(&m);
+        assert_eq!(v.format, f);
+        assert_eq!((v.n, v.k), (n, k));
+        assert_eq!(v.codes_len, n * k / 2, "{name}");
+        if f.bits == 4 {
+            assert!(v.high.is_null() && v.high_len == 0, "{name}");
+        } else {
+            assert_eq!(v.high_len, n * k / 4, "{name}");
+        }
+        let mut vw = vec![0.0f32; n * k];
+        assert_eq!(fp_view_dequantize(&v, &mut vw), S::LOWBIT_OK);
+        assert_eq!(vw, want_w, "{name}");
+        let mut int_out = std::mem::MaybeUninit::<lowbit_int_view>::uninit();
+        // SAFETY: live handle; `int_out` valid for one write.
+        let s = unsafe { lowbit_matrix_int_view(m.0, int_out.as_mut_ptr()) };
+        assert_eq!(s, S::LOWBIT_ERR_UNSUPPORTED, "{name}");
+
+        // GEMV: handle, view, row ranges, options, against f64 over the weights.
+        let mut y = vec![0.0f32; n];
+        assert_eq!(m.gemv(&x, &mut y), S::LOWBIT_OK, "{name}: {}", last_error());
+        for r in 0..n {
+            let exact: f64 = (0..k)
+                .map(|j| f64::from(want_w[r * k + j]) * f64::from(x[j]))
+                .sum();
+            let mag: f64 = (0..k)
+                .map(|j| f64::from(want_w[r * k + j].abs() * x[j].abs()))
+                .sum();
+            assert!(
+                (f64::from(y[r]) - exact).abs() <= 1e-5 * mag + 1e-6,
+                "{name} row {r}: {} vs {exact}",
+                y[r]
+            );
+        }
+        let mut yv = vec![7.0f32; n];
+        assert_eq!(fp_view_gemv(&v, &x, &mut yv), S::LOWBIT_OK, "{name}");
+        assert_eq!(yv, y, "{name}: view vs matrix");
+        let mut yr = vec![7.0f32; n - 1];
+        // SAFETY: a view of a live matrix; buffers valid for their lengths.
+        let s =
+            unsafe { lowbit_fp_view_gemv_rows(&v, x.as_ptr(), k, 1, n, yr.as_mut_ptr(), n - 1) };
+        assert_eq!(s, S::LOWBIT_OK, "{name}");
+        assert_eq!(yr, y[1..], "{name}: rows");
+        for opts in [&single, &a8] {
+            let (mut ym, mut yv) = (vec![7.0f32; n], vec![8.0f32; n]);
+            let s = gemv_ex(
+                &m,
+                x.as_ptr().cast(),
+                k,
+                LOWBIT_ACT_F32,
+                &mut ym,
+                Some(opts),
+            );
+            assert_eq!(s, S::LOWBIT_OK, "{name}: {}", last_error());
+            // SAFETY: a view of a live matrix; buffers valid for their lengths.
+            let s = unsafe {
+                lowbit_fp_view_gemv_ex(
+                    &v,
+                    x.as_ptr().cast(),
+                    k,
+                    LOWBIT_ACT_F32,
+                    yv.as_mut_ptr(),
+                    n,
+                    opts,
+                )
+            };
+            assert_eq!(s, S::LOWBIT_OK, "{name}: {}", last_error());
+            assert_eq!(ym, yv, "{name}: gemv_ex view vs matrix");
+            let (mut ymr, mut yvr) = (vec![7.0f32; 2], vec![8.0f32; 2]);
+            // SAFETY: live handle / view; buffers valid for their lengths.
+            let (s1, s2) = unsafe {
+                (
+                    lowbit_gemv_rows_ex(
+                        m.0,
+                        x.as_ptr().cast(),
+                        k,
+                        LOWBIT_ACT_F32,
+                        2,
+                        4,
+                        ymr.as_mut_ptr(),
+                        2,
+                        opts,
+                    ),
+                    lowbit_fp_view_gemv_rows_ex(
+                        &v,
+                        x.as_ptr().cast(),
+                        k,
+                        LOWBIT_ACT_F32,
+                        2,
+                        4,
+                        yvr.as_mut_ptr(),
+                        2,
+                        opts,
+                    ),
+                )
+            };
+            assert_eq!((s1, s2), (S::LOWBIT_OK, S::LOWBIT_OK), "{name}");
+            assert_eq!(ymr, ym[2..4], "{name}: rows_ex");
+            assert_eq!(yvr, ymr, "{name}: rows_ex view");
+        }
+        // Kernel names: the same kernel for the view and the matrix, an FP one.
+        // SAFETY: live handle / view; NULL options.
+        let (km, kv) = unsafe {
+            (
+                cstr(lowbit_gemv_kernel_name(m.0, ptr::null())),
+                cstr(lowbit_fp_view_gemv_kernel_name(&v, ptr::null())),
+            )
+        };
+        assert_eq!(km, kv, "{name}");
+        assert!(km.starts_with("gemv_fp"), "{name}: {km}");
+
+        // GEMM: 3 activation rows, matrix vs view, row ranges with a stride.
+        let rows = 3;
+        let xs: Vec<f32> = (0..rows * k)
+            .map(|i| ((i * 7 % 23) as f32 - 11.0) / 4.0)
+            .collect();
+        let (mut gm, mut gv) = (vec![7.0f32; rows * n], vec![8.0f32; rows * n]);
+        // SAFETY: live handle / view; buffers valid for their lengths.
+        let (s1, s2) = unsafe {
+            (
+                lowbit_gemm(
+                    m.0,
+                    xs.as_ptr(),
+                    rows,
+                    xs.len(),
+                    gm.as_mut_ptr(),
+                    gm.len(),
+                    ptr::null(),
+                ),
+                lowbit_fp_view_gemm(
+                    &v,
+                    xs.as_ptr(),
+                    rows,
+                    xs.len(),
+                    gv.as_mut_ptr(),
+                    gv.len(),
+                    ptr::null(),
+                ),
+            )
+        };
+        assert_eq!(
+            (s1, s2),
+            (S::LOWBIT_OK, S::LOWBIT_OK),
+            "{name}: {}",
+            last_error()
+        );
+        assert_eq!(gm, gv, "{name}: gemm view vs matrix");
+        for (xi, yi) in xs.chunks(k).zip(gm.chunks(n)) {
+            let mut y1 = vec![0.0f32; n];
+            assert_eq!(m.gemv(xi, &mut y1), S::LOWBIT_OK);
+            for (a, b) in yi.iter().zip(&y1) {
+                assert!(
+                    (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                    "{name}: {a} vs {b}"
+                );
+            }
+        }
+        let ldy = 4;
+        let mut gr = vec![9.0f32; (rows - 1) * ldy + 3];
+        // SAFETY: a view of a live matrix; buffers valid for their lengths.
+        let s = unsafe {
+            lowbit_fp_view_gemm_rows(
+                &v,
+                xs.as_ptr(),
+                rows,
+                xs.len(),
+                1,
+                4,
+                gr.as_mut_ptr(),
+                gr.len(),
+                ldy,
+                ptr::null(),
+            )
+        };
+        assert_eq!(s, S::LOWBIT_OK, "{name}: {}", last_error());
+        for i in 0..rows {
+            assert_eq!(gr[i * ldy..i * ldy + 3], gm[i * n + 1..i * n + 4], "{name}");
+        }
+
+        // A8 with prepared activations: the C calls give what the Rust API gives (a
+        // format without an A8 kernel is LOWBIT_ERR_UNSUPPORTED and writes nothing).
+        let xa = lowbit_rs::quantize_activations(&x).unwrap();
+        let mut yr = vec![7.0f32; n];
+        let rust = lowbit_rs::gemv_rows_a8(rust.view(), &xa, 0..n, &mut yr, None);
+        let (mut ya, mut yva) = (vec![7.0f32; n], vec![8.0f32; n]);
+        // SAFETY: live handles / view; `y` buffers have n floats.
+        let (s1, s2) = unsafe {
+            (
+                lowbit_gemv_rows_a8(m.0, act, 0, n, ya.as_mut_ptr(), n),
+                lowbit_fp_view_gemv_rows_a8_ex(&v, act, 0, n, yva.as_mut_ptr(), n, &single),
+            )
+        };
+        match rust {
+            Err(e) => {
+                let want = lowbit_status::from_error(&e);
+                assert_eq!(want, S::LOWBIT_ERR_UNSUPPORTED, "{name}: {e}");
+                assert_eq!((s1, s2), (want, want), "{name}");
+                assert_eq!((ya, yva), (vec![7.0; n], vec![8.0; n]), "{name}");
+            }
+            Ok(_) => {
+                assert_eq!(
+                    (s1, s2),
+                    (S::LOWBIT_OK, S::LOWBIT_OK),
+                    "{name}: {}",
+                    last_error()
+                );
+                assert_eq!(ya, yr, "{name}: A8 matrix vs Rust");
+                assert_eq!(yva, yr, "{name}: A8 view vs Rust");
+                for r in 0..n {
+                    let mag: f32 = (0..k).map(|j| (want_w[r * k + j] * x[j]).abs()).sum();
+                    assert!(
+                        (ya[r] - y[r]).abs() <= 0.02 * mag + 1e-4,
+                        "{name} row {r}: {} vs {}",
+                        ya[r],
+                        y[r]
+                    );
+                }
+            }
+        }
+
+        // A copy through lowbit_matrix_from_fp_view outlives the source.
+        let mut m2 = ptr::null_mut();
+        // SAFETY: a view of a live matrix; `m2` valid for one write.
+        let s = unsafe { lowbit_matrix_from_fp_view(&v, &mut m2) };
+        assert_eq!(s, S::LOWBIT_OK, "{name}");
+        let m2 = owned(m2);
+        drop(m);
+        let mut y2 = vec![0.0f32; n];
+        assert_eq!(m2.gemv(&x, &mut y2), S::LOWBIT_OK);
+        assert_eq!(y2, y, "{name}: copy");
+        assert_eq!(dequantized(&m2), want_w, "{name}: copy");
+    }
+    // An INT matrix has no FP view.
+    let im = Matrix::new();
+    let mut out = std::mem::MaybeUninit::<lowbit_fp_view>::uninit();
+    // SAFETY: live handle; `out` valid for one write.
+    let s = unsafe { lowbit_matrix_fp_view(im.0, out.as_mut_ptr()) };
+    assert_eq!(s, S::LOWBIT_ERR_UNSUPPORTED);
+    // SAFETY: `act` is live and freed once.
+    unsafe { lowbit_activations_free(act) };
+}
+
+/// Runs every FP view entry point on `v`; each must return `want` and write nothing.
+fn all_fp_view_calls_fail(what: &str, v: &lowbit_fp_view, want: lowbit_status) {
+    let (n, k) = (v.n.max(1), v.k.max(1));
+    let x = vec![0.5f32; k];
+    let mut y = vec![7.0f32; n];
+    let check = |call: &str, s: lowbit_status, y: &[f32]| {
+        assert_eq!(s, want, "{what}: {call}: {}", last_error());
+        assert!(
+            y.iter().all(|&v| v == 7.0),
+            "{what}: {call} wrote its output"
+        );
+        if s != lowbit_status::LOWBIT_OK {
+            assert!(last_error().starts_with(call), "{what}: {}", last_error());
+        }
+    };
+    check("lowbit_fp_view_gemv", fp_view_gemv(v, &x, &mut y), &y);
+    let mut out = vec![7.0f32; n * k];
+    check(
+        "lowbit_fp_view_dequantize",
+        fp_view_dequantize(v, &mut out),
+        &out,
+    );
+    let mut act = ptr::null_mut();
+    // SAFETY: `x` has k floats; `act` valid for one write.
+    let s = unsafe { lowbit_activations_quantize(x.as_ptr(), k, &mut act) };
+    assert_eq!(s, lowbit_status::LOWBIT_OK);
+    // SAFETY: for every call below, the view's buffers are valid for their lengths or
+    // are refused before access; `x`, `y`, `out` are valid for the lengths passed; `act`
+    // is live until freed at the end.
+    unsafe {
+        let s = lowbit_fp_view_gemv_rows(v, x.as_ptr(), k, 0, n, y.as_mut_ptr(), n);
+        check("lowbit_fp_view_gemv_rows", s, &y);
+        let s = lowbit_fp_view_gemv_ex(
+            v,
+            x.as_ptr().cast(),
+            k,
+            LOWBIT_ACT_F32,
+            y.as_mut_ptr(),
+            n,
+            ptr::null(),
+        );
+        check("lowbit_fp_view_gemv_ex", s, &y);
+        let s = lowbit_fp_view_gemv_rows_ex(
+            v,
+            x.as_ptr().cast(),
+            k,
+            LOWBIT_ACT_F32,
+            0,
+            n,
+            y.as_mut_ptr(),
+            n,
+            ptr::null(),
+        );
+        check("lowbit_fp_view_gemv_rows_ex", s, &y);
+        let s = lowbit_fp_view_gemm(v, x.as_ptr(), 1, k, y.as_mut_ptr(), n, ptr::null());
+        check("lowbit_fp_view_gemm", s, &y);
+        let s =
+            lowbit_fp_view_gemm_rows(v, x.as_ptr(), 1, k, 0, n, y.as_mut_ptr(), n, n, ptr::null());
+        check("lowbit_fp_view_gemm_rows", s, &y);
+        let s = lowbit_fp_view_gemv_rows_a8(v, act, 0, n, y.as_mut_ptr(), n);
+        check("lowbit_fp_view_gemv_rows_a8", s, &y);
+        let s = lowbit_fp_view_gemv_rows_a8_ex(v, act, 0, n, y.as_mut_ptr(), n, ptr::null());
+        check("lowbit_fp_view_gemv_rows_a8_ex", s, &y);
+        let name = cstr(lowbit_fp_view_gemv_kernel_name(v, ptr::null()));
+        assert!(name.is_empty(), "{what}: kernel name {name}");
+        assert!(
+            last_error().starts_with("lowbit_fp_view_gemv_kernel_name"),
+            "{what}: {}",
+            last_error()
+        );
+        let sentinel = ptr::dangling_mut::<lowbit_matrix>();
+        let mut m = sentinel;
+        let s = lowbit_matrix_from_fp_view(v, &mut m);
+        assert_eq!(s, want, "{what}: lowbit_matrix_from_fp_view");
+        assert_eq!(m, sentinel, "{what}: lowbit_matrix_from_fp_view wrote *out");
+        lowbit_activations_free(act);
+    }
+}
+
+#[test]
+fn every_bad_fp_view_has_its_status_and_writes_nothing() {
+    use lowbit_status as S;
+    let (n, k) = (3usize, 64usize);
+    let w = fp_weights(n, k);
+    // An FP6 matrix with f16 scales, one with E8M0 scales, an FP4 one and a pow2 one;
+    // bad views are edits of their exported views pointing at local copies.
+    let f6 = quantize_c(
+        &lowbit_format_fp(LOWBIT_FP_E2M3, 32, LOWBIT_FP_SCALE_F16),
+        &w,
+        n,
+        k,
+    );
+    let mx6 = quantize_c(
+        &lowbit_format_fp(LOWBIT_FP_E3M2, 32, LOWBIT_FP_SCALE_E8M0),
+        &w,
+        n,
+        k,
+    );
+    let f4 = quantize_c(
+        &lowbit_format_fp(LOWBIT_FP_E2M1, 0, LOWBIT_FP_SCALE_F16),
+        &w,
+        n,
+        k,
+    );
+    let p4 = quantize_c(
+        &lowbit_format_fp(LOWBIT_FP_E2M1, 64, LOWBIT_FP_SCALE_F16_POW2),
+        &w,
+        n,
+        k,
+    );
+    let (v6, vmx, v4, vp) = (
+        fp_view_of(&f6),
+        fp_view_of(&mx6),
+        fp_view_of(&f4),
+        fp_view_of(&p4),
+    );
+    // SAFETY: the scales of these views are live f16 / E8M0 buffers of the lengths given.
+    let (s6, smx, sp) = unsafe {
+        (
+            std::slice::from_raw_parts(v6.scales.cast::<u16>(), v6.scales_len).to_vec(),
+            std::slice::from_raw_parts(vmx.scales.cast::<u8>(), vmx.scales_len).to_vec(),
+            std::slice::from_raw_parts(vp.scales.cast::<u16>(), vp.scales_len).to_vec(),
+        )
+    };
+    // Sanity: the untouched views work.
+    for v in [&v6, &vmx, &v4, &vp] {
+        let mut y = vec![0.0f32; n];
+        assert_eq!(
+            fp_view_gemv(v, &vec![1.0; k], &mut y),
+            S::LOWBIT_OK,
+            "{}",
+            last_error()
+        );
+    }
+
+    let mut nan6 = s6.clone();
+    nan6[2] = 0x7E00;
+    let mut inf6 = s6.clone();
+    inf6[0] = 0xFC00;
+    let mut nanmx = smx.clone();
+    nanmx[smx.len() - 1] = 0xFF;
+    let mut notpow2 = sp.clone();
+    notpow2[1] = 0x3E00; // 1.5
+    let mut negpow2 = sp.clone();
+    negpow2[0] = 0xBC00; // -1.0
+    let mut mis = vec![0u16; s6.len() + 1];
+    let mis_ptr = mis.as_mut_ptr().cast::<u8>().wrapping_add(1);
+    // SAFETY: `mis` has room for `s6.len()` u16s after its first byte.
+    unsafe { ptr::copy_nonoverlapping(s6.as_ptr().cast::<u8>(), mis_ptr, 2 * s6.len()) };
+    let extra_high = [0u8; 16];
+
+    let cases: Vec<(&str, lowbit_fp_view, S)> = vec![
+        (
+            "codes one short",
+            lowbit_fp_view {
+                codes_len: v6.codes_len - 1,
+                ..v6
+            },
+            S::LOWBIT_ERR_BUFFER_LENGTH,
+        ),
+        (
+            "codes one long",
+            lowbit_fp_view {
+                codes_len: v4.codes_len + 1,
+                ..v4
+            },
+            S::LOWBIT_ERR_BUFFER_LENGTH,
+        ),
+        (
+            "high one short",
+            lowbit_fp_view {
+                high_len: v6.high_len - 1,
+                ..v6
+            },
+            S::LOWBIT_ERR_BUFFER_LENGTH,
+        ),
+        (
+            "high missing (FP6)",
+            lowbit_fp_view {
+                high: ptr::null(),
+                high_len: 0,
+                ..vmx
+            },
+            S::LOWBIT_ERR_BUFFER_LENGTH,
+        ),
+        (
+            "high given for FP4",
+            lowbit_fp_view {
+                high: extra_high.as_ptr(),
+                high_len: 16,
+                ..v4
+            },
+            S::LOWBIT_ERR_BUFFER_LENGTH,
+        ),
+        (
+            "scales one long",
+            lowbit_fp_view {
+                scales_len: vmx.scales_len + 1,
+                ..vmx
+            },
+            S::LOWBIT_ERR_BUFFER_LENGTH,
+        ),
+        (
+            "scales empty",
+            lowbit_fp_view {
+                scales: ptr::null(),
+                scales_len: 0,
+                ..v6
+            },
+            S::LOWBIT_ERR_BUFFER_LENGTH,
+        ),
+        (
+            "codes NULL",
+            lowbit_fp_view {
+                codes: ptr::null(),
+                ..v6
+            },
+            S::LOWBIT_ERR_NULL,
+        ),
+        (
+            "high NULL",
+            lowbit_fp_view {
+                high: ptr::null(),
+                ..v6
+            },
+            S::LOWBIT_ERR_NULL,
+        ),
+        (
+            "scales NULL",
+            lowbit_fp_view {
+                scales: ptr::null(),
+                ..vmx
+            },
+            S::LOWBIT_ERR_NULL,
+        ),
+        (
+            "NaN f16 scale",
+            lowbit_fp_view {
+                scales: nan6.as_ptr().cast(),
+                ..v6
+            },
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "Inf f16 scale",
+            lowbit_fp_view {
+                scales: inf6.as_ptr().cast(),
+                ..v6
+            },
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "E8M0 NaN byte",
+            lowbit_fp_view {
+                scales: nanmx.as_ptr().cast(),
+                ..vmx
+            },
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "pow2 scale 1.5",
+            lowbit_fp_view {
+                scales: notpow2.as_ptr().cast(),
+                ..vp
+            },
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "pow2 scale -1",
+            lowbit_fp_view {
+                scales: negpow2.as_ptr().cast(),
+                ..vp
+            },
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "misaligned f16 scales",
+            lowbit_fp_view {
+                scales: mis_ptr.cast_const().cast(),
+                ..v6
+            },
+            S::LOWBIT_ERR_MISALIGNED,
+        ),
+        (
+            "unknown element",
+            lowbit_fp_view {
+                format: lowbit_format {
+                    variant: 9,
+                    ..v6.format
+                },
+                ..v6
+            },
+            S::LOWBIT_ERR_UNSUPPORTED,
+        ),
+        (
+            "element of the wrong width",
+            lowbit_fp_view {
+                format: lowbit_format {
+                    variant: LOWBIT_FP_E2M1,
+                    ..v6.format
+                },
+                ..v6
+            },
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "nonzero reserved",
+            lowbit_fp_view {
+                format: lowbit_format {
+                    reserved: 1,
+                    ..v6.format
+                },
+                ..v6
+            },
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "nonzero zero_point",
+            lowbit_fp_view {
+                format: lowbit_format {
+                    zero_point: 1,
+                    ..vmx.format
+                },
+                ..vmx
+            },
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "an INT format",
+            lowbit_fp_view {
+                format: lowbit_format_int(4, 32, false),
+                ..v4
+            },
+            S::LOWBIT_ERR_UNSUPPORTED,
+        ),
+        (
+            "N = 0",
+            lowbit_fp_view { n: 0, ..v6 },
+            S::LOWBIT_ERR_INVALID_SHAPE,
+        ),
+        (
+            "K not a multiple of the group",
+            lowbit_fp_view { k: 48, ..v6 },
+            S::LOWBIT_ERR_BAD_GROUP_SIZE,
+        ),
+    ];
+    for (what, v, want) in &cases {
+        all_fp_view_calls_fail(what, v, *want);
+    }
+    // A NULL view.
+    let mut y = vec![7.0f32; n];
+    let x = vec![1.0f32; k];
+    // SAFETY: a NULL view is refused before any access.
+    let s = unsafe { lowbit_fp_view_gemv(ptr::null(), x.as_ptr(), k, y.as_mut_ptr(), n) };
+    assert_eq!(s, S::LOWBIT_ERR_NULL);
+    assert_eq!(y, vec![7.0; n]);
+
+    // An output overlapping a plane or the scales is refused (FP buffers are checked).
+    for (which, src, len) in [
+        ("codes", v6.codes, v6.codes_len),
+        ("high", v6.high, v6.high_len),
+    ] {
+        let mut buf = vec![0.0f32; len.div_ceil(4) + n * k];
+        let bytes = buf.as_mut_ptr().cast::<u8>();
+        // SAFETY: `buf` has at least `len` bytes; the source is a live matrix.
+        unsafe { ptr::copy_nonoverlapping(src, bytes, len) };
+        let bv = if which == "codes" {
+            lowbit_fp_view { codes: bytes, ..v6 }
+        } else {
+            lowbit_fp_view { high: bytes, ..v6 }
+        };
+        // SAFETY: `out` overlaps a view buffer, which the call detects before writing.
+        let s = unsafe { lowbit_fp_view_dequantize(&bv, buf.as_mut_ptr(), n * k) };
+        assert_eq!(s, S::LOWBIT_ERR_INVALID_PARAMETER, "{which}");
+        assert!(
+            last_error().contains(&format!("overlaps input `{which}`")),
+            "{}",
+            last_error()
+        );
+    }
+    let mut sbuf = vec![0.0f32; n * k + smx.len()];
+    // SAFETY: `sbuf` has room for the E8M0 bytes at its start.
+    unsafe { ptr::copy_nonoverlapping(smx.as_ptr(), sbuf.as_mut_ptr().cast::<u8>(), smx.len()) };
+    let bv = lowbit_fp_view {
+        scales: sbuf.as_ptr().cast(),
+        ..vmx
+    };
+    // SAFETY: `y` overlaps the scales, which the call detects before writing.
+    let s = unsafe { lowbit_fp_view_gemv(&bv, x.as_ptr(), k, sbuf.as_mut_ptr(), n) };
+    assert_eq!(s, S::LOWBIT_ERR_INVALID_PARAMETER);
+    assert!(
+        last_error().contains("overlaps input `scales`"),
+        "{}",
+        last_error()
+    );
 }

@@ -1,12 +1,13 @@
 //! Zero-copy views over caller buffers in the canonical layout, and the GEMV and
 //! dequantize bodies shared by views and owned matrices.
 
+use core::ffi::c_void;
 use core::ops::Range;
 
-use lowbit_rs::{bf16, f16, MatrixRef};
+use lowbit_rs::{bf16, f16, FpScalesRef, MatrixRef};
 
 use crate::boundary::{ref_in, slice_in, slice_out, status_call, Fail, Span};
-use crate::format::{lowbit_format, to_int_format};
+use crate::format::{lowbit_format, to_fp_format, to_int_format};
 use crate::status::lowbit_status;
 
 /// A borrowed INT matrix over caller buffers in the canonical layout (see
@@ -41,6 +42,38 @@ pub struct lowbit_int_view {
     pub zeros: *const u8,
     /// Number of zero-points.
     pub zeros_len: usize,
+}
+
+/// A borrowed minifloat (FP4 / FP6) matrix over caller buffers in the canonical layout
+/// (see `lowbit_fp_layout` for the layout and `lowbit_fp_sizes()` for every length).
+/// Nothing is copied: the buffers must stay valid and unmodified during each call that
+/// uses the view. Every length and every scale is checked against `format`, `n` and `k`
+/// on every call: f16 scales must be finite (and positive powers of two under
+/// `LOWBIT_FP_SCALE_F16_POW2`), E8M0 scales must not be the NaN byte 0xFF
+/// (`LOWBIT_ERR_INVALID_PARAMETER` otherwise). `high` is NULL with length 0 for E2M1.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+#[allow(non_camel_case_types)]
+pub struct lowbit_fp_view {
+    /// The format (`kind` must be `LOWBIT_FORMAT_FP`).
+    pub format: lowbit_format,
+    /// Rows (output channels).
+    pub n: usize,
+    /// Columns (the reduction length).
+    pub k: usize,
+    /// Plane 0: 4-bit codes (E2M1) or the low four bits of each 6-bit code (FP6).
+    pub codes: *const u8,
+    /// Bytes in `codes`.
+    pub codes_len: usize,
+    /// Plane 1 (FP6 only): the high two bits of each code.
+    pub high: *const u8,
+    /// Bytes in `high`.
+    pub high_len: usize,
+    /// Scales, `[N][K / group_len]`: `uint16_t` f16 bits (2-byte aligned) for the f16
+    /// scale kinds, `uint8_t` E8M0 bytes for `LOWBIT_FP_SCALE_E8M0`.
+    pub scales: *const c_void,
+    /// Number of scales (elements, not bytes).
+    pub scales_len: usize,
 }
 
 /// Reinterprets f16 bit patterns as `f16` values.
@@ -94,6 +127,33 @@ pub(crate) unsafe fn matrix_ref<'a>(v: &lowbit_int_view) -> Result<MatrixRef<'a>
     )?)
 }
 
+/// Builds a validated Rust view from a C FP view.
+///
+/// # Safety
+///
+/// Every non-NULL pointer in `v` must be valid for reads of its length (in elements of
+/// the type its documentation names) for `'a`, and the memory must not be modified
+/// during `'a`.
+pub(crate) unsafe fn fp_matrix_ref<'a>(v: &lowbit_fp_view) -> Result<MatrixRef<'a>, Fail> {
+    let format = to_fp_format(&v.format, "an FP view")?;
+    // SAFETY: forwarded from this function's contract.
+    let codes = unsafe { slice_in("codes", v.codes, v.codes_len) }?;
+    // SAFETY: forwarded from this function's contract.
+    let high = unsafe { slice_in("high", v.high, v.high_len) }?;
+    let scales = if format.scale.is_f16() {
+        // SAFETY: forwarded from this function's contract: for the f16 scale kinds
+        // `scales` holds `scales_len` `uint16_t`s (alignment is checked by `slice_in`).
+        let s = unsafe { slice_in("scales", v.scales.cast::<u16>(), v.scales_len) }?;
+        FpScalesRef::F16(f16_slice(s))
+    } else {
+        // SAFETY: forwarded from this function's contract: for E8M0 `scales` holds
+        // `scales_len` bytes.
+        let s = unsafe { slice_in("scales", v.scales.cast::<u8>(), v.scales_len) }?;
+        FpScalesRef::E8M0(s)
+    };
+    Ok(MatrixRef::fp(format, v.n, v.k, codes, high, scales)?)
+}
+
 /// The memory spans a matrix reads, for overlap checks against outputs.
 pub(crate) fn matrix_spans(w: &MatrixRef<'_>) -> [Span; 4] {
     match w {
@@ -103,8 +163,18 @@ pub(crate) fn matrix_spans(w: &MatrixRef<'_>) -> [Span; 4] {
             Span::of("scales", m.scales()),
             m.zeros().map_or(Span::EMPTY, |z| Span::of("zeros", z)),
         ],
-        // Formats added later must list their buffers here.
-        _ => [Span::EMPTY; 4],
+        MatrixRef::Fp(m) => [
+            Span::of("codes", m.codes()),
+            Span::of("high", m.high()),
+            match m.scales() {
+                FpScalesRef::F16(s) => Span::of("scales", s),
+                FpScalesRef::E8M0(s) => Span::of("scales", s),
+            },
+            Span::EMPTY,
+        ],
+        // Formats added later must list their buffers here. Until then their matrices
+        // cannot be used: an output could overlap a buffer this cannot see.
+        _ => [Span::everything("a matrix buffer of an unknown format"); 4],
     }
 }
 
@@ -232,6 +302,81 @@ pub unsafe extern "C" fn lowbit_view_dequantize(
         let v = unsafe { ref_in("view", view) }?;
         // SAFETY: the caller guarantees the view's buffers are valid for the call.
         let w = unsafe { matrix_ref(v) }?;
+        // SAFETY: the caller guarantees `out` as `dequantize` requires.
+        unsafe { dequantize(w, out, out_len) }
+    })
+}
+
+/// `y = W x` for an FP view: as `lowbit_view_gemv()`. `y` is written only on success.
+///
+/// # Safety
+///
+/// `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+/// documentation; `x` must be NULL or valid for reading `x_len` floats; `y` must be NULL
+/// or valid for reading and writing `y_len` floats.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_fp_view_gemv(
+    view: *const lowbit_fp_view,
+    x: *const f32,
+    x_len: usize,
+    y: *mut f32,
+    y_len: usize,
+) -> lowbit_status {
+    status_call("lowbit_fp_view_gemv", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { fp_matrix_ref(v) }?;
+        // SAFETY: the caller guarantees `x` and `y` as `gemv` requires.
+        unsafe { gemv(w, x, x_len, None, y, y_len) }
+    })
+}
+
+/// Output rows `row_begin..row_end` of `W x` for an FP view, on the calling thread: as
+/// `lowbit_view_gemv_rows()`. `y` is written only on success.
+///
+/// # Safety
+///
+/// As for `lowbit_fp_view_gemv()`.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_fp_view_gemv_rows(
+    view: *const lowbit_fp_view,
+    x: *const f32,
+    x_len: usize,
+    row_begin: usize,
+    row_end: usize,
+    y: *mut f32,
+    y_len: usize,
+) -> lowbit_status {
+    status_call("lowbit_fp_view_gemv_rows", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { fp_matrix_ref(v) }?;
+        // SAFETY: the caller guarantees `x` and `y` as `gemv` requires.
+        unsafe { gemv(w, x, x_len, Some(row_begin..row_end), y, y_len) }
+    })
+}
+
+/// Dequantizes an FP view into `out`, row-major `n x k` floats (`out_len = n * k`);
+/// exact (every weight is `scale * element` without rounding). `out` is written only on
+/// success.
+///
+/// # Safety
+///
+/// `view` must be NULL or point to a `lowbit_fp_view` whose buffers satisfy its
+/// documentation; `out` must be NULL or valid for reading and writing `out_len` floats.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_fp_view_dequantize(
+    view: *const lowbit_fp_view,
+    out: *mut f32,
+    out_len: usize,
+) -> lowbit_status {
+    status_call("lowbit_fp_view_dequantize", || {
+        // SAFETY: the caller guarantees `view` is NULL or points to a view.
+        let v = unsafe { ref_in("view", view) }?;
+        // SAFETY: the caller guarantees the view's buffers are valid for the call.
+        let w = unsafe { fp_matrix_ref(v) }?;
         // SAFETY: the caller guarantees `out` as `dequantize` requires.
         unsafe { dequantize(w, out, out_len) }
     })

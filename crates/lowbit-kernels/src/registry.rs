@@ -182,21 +182,18 @@ fn any_fp(key: &KernelKey) -> bool {
     matches!(key.scheme, Scheme::Fp { .. })
 }
 
-/// Minifloat weights whose elements are small integers times a power of two that fit
-/// int8 ([`FpElem::int_shift`]: E2M1 as `2 e` in -12..=12, E2M3 as `8 e` in -60..=60);
-/// E3M2 (`16 e` up to 448) has no A8 path.
+/// Minifloat weights against int8 activations: every element is a small integer times a
+/// power of two ([`FpElem::int_shift`]: E2M1 as `2 e` in -12..=12, E2M3 as `8 e` in
+/// -60..=60, E3M2 as `16 e` in -448..=448), so the scalar A8 kernel takes every element
+/// type. The SIMD A8 kernels: E2M1 and E2M3 on every variant (byte dots); E3M2 on
+/// AVX-512 and NEON only (i16 dots after a 64-entry i16 table lookup, [`crate::simd::Dot16`]:
+/// AVX2 has no such lookup, so E3M2 stays on its f32 kernel there).
 fn fp_a8(key: &KernelKey) -> bool {
-    matches!(
-        key.scheme,
-        Scheme::Fp {
-            elem: FpElem::E2M1 | FpElem::E2M3,
-            ..
-        }
-    )
+    any_fp(key)
 }
 
 /// FP6 E3M2 weights.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn e3m2(key: &KernelKey) -> bool {
     matches!(
         key.scheme,
@@ -295,6 +292,23 @@ macro_rules! e2m3_a8_entry {
             $token,
             e2m3,
             crate::decode::fp6::Fp6<false>
+        )
+    };
+}
+
+/// The A8 entry for FP6 E3M2 on one variant (AVX-512 and NEON: see [`fp_a8`]).
+macro_rules! e3m2_a8_entry {
+    ($vname:literal, $variant:ident, $token:ty) => {
+        fp_entry!(
+            "gemv",
+            "fp6e3m2",
+            "a8",
+            $vname,
+            $variant,
+            gemv_a8,
+            $token,
+            e3m2,
+            crate::decode::fp6::Fp6<true>
         )
     };
 }
@@ -451,18 +465,20 @@ const fn gemv_a8<S: crate::driver::gemv_a8::A8Shape, D: crate::decode::A8Decode<
 }
 
 #[cfg(target_arch = "x86_64")]
-static GEMV_A8_AVX512VNNI: [Entry<GemvA8Fn>; 6] = int_entries!(
+static GEMV_A8_AVX512VNNI: [Entry<GemvA8Fn>; 7] = int_entries!(
     "gemv", "a8", "avx512vnni", Avx512Vnni, gemv_a8, crate::simd::avx512::Avx512<true>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b],
     fp4_entry!("gemv", "a8", "avx512vnni", Avx512Vnni, gemv_a8, crate::simd::avx512::Avx512<true>),
-    e2m3_a8_entry!("avx512vnni", Avx512Vnni, crate::simd::avx512::Avx512<true>)
+    e2m3_a8_entry!("avx512vnni", Avx512Vnni, crate::simd::avx512::Avx512<true>),
+    e3m2_a8_entry!("avx512vnni", Avx512Vnni, crate::simd::avx512::Avx512<true>)
 );
 #[cfg(target_arch = "x86_64")]
-static GEMV_A8_AVX512: [Entry<GemvA8Fn>; 6] = int_entries!(
+static GEMV_A8_AVX512: [Entry<GemvA8Fn>; 7] = int_entries!(
     "gemv", "a8", "avx512", Avx512, gemv_a8, crate::simd::avx512::Avx512<false>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b],
     fp4_entry!("gemv", "a8", "avx512", Avx512, gemv_a8, crate::simd::avx512::Avx512<false>),
-    e2m3_a8_entry!("avx512", Avx512, crate::simd::avx512::Avx512<false>)
+    e2m3_a8_entry!("avx512", Avx512, crate::simd::avx512::Avx512<false>),
+    e3m2_a8_entry!("avx512", Avx512, crate::simd::avx512::Avx512<false>)
 );
 #[cfg(target_arch = "x86_64")]
 static GEMV_A8_AVX2: [Entry<GemvA8Fn>; 6] = int_entries!(
@@ -472,18 +488,20 @@ static GEMV_A8_AVX2: [Entry<GemvA8Fn>; 6] = int_entries!(
     e2m3_a8_entry!("avx2", Avx2, crate::simd::avx2::Avx2)
 );
 #[cfg(target_arch = "aarch64")]
-static GEMV_A8_NEONDOT: [Entry<GemvA8Fn>; 6] = int_entries!(
+static GEMV_A8_NEONDOT: [Entry<GemvA8Fn>; 7] = int_entries!(
     "gemv", "a8", "neondot", NeonDot, gemv_a8, crate::simd::neon::Neon<true>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b],
     fp4_entry!("gemv", "a8", "neondot", NeonDot, gemv_a8, crate::simd::neon::Neon<true>),
-    e2m3_a8_entry!("neondot", NeonDot, crate::simd::neon::Neon<true>)
+    e2m3_a8_entry!("neondot", NeonDot, crate::simd::neon::Neon<true>),
+    e3m2_a8_entry!("neondot", NeonDot, crate::simd::neon::Neon<true>)
 );
 #[cfg(target_arch = "aarch64")]
-static GEMV_A8_NEON: [Entry<GemvA8Fn>; 6] = int_entries!(
+static GEMV_A8_NEON: [Entry<GemvA8Fn>; 7] = int_entries!(
     "gemv", "a8", "neon", Neon, gemv_a8, crate::simd::neon::Neon<false>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b],
     fp4_entry!("gemv", "a8", "neon", Neon, gemv_a8, crate::simd::neon::Neon<false>),
-    e2m3_a8_entry!("neon", Neon, crate::simd::neon::Neon<false>)
+    e2m3_a8_entry!("neon", Neon, crate::simd::neon::Neon<false>),
+    e3m2_a8_entry!("neon", Neon, crate::simd::neon::Neon<false>)
 );
 static GEMV_A8_SCALAR: [Entry<GemvA8Fn>; 2] = [
     Entry {

@@ -6,8 +6,8 @@
 //! Bounds (as for INT, see `int_gemv.rs` and `int_a8.rs`):
 //! - f32 GEMV: the weights `s * elem` are exact in every path, so paths differ only in
 //!   the order of the f32 sum: within `2 gamma_{K+2} sum_k |w_k x_k|` of the reference.
-//! - A8 GEMV (E2M1 as `2 e`, E2M3 as `8 e`): the block dot products `sum 2^t e(q) x8` are
-//!   exact integers in every path; paths differ in how the terms `(s 2^-t * s_x) d_b` are
+//! - A8 GEMV (E2M1 as `2 e`, E2M3 as `8 e`, E3M2 as `16 e`): the block dot products
+//!   `sum 2^t e(q) x8` are exact integers in every path; paths differ in how the terms `(s 2^-t * s_x) d_b` are
 //!   summed: within `2 gamma_{K+8} sum |s 2^-t s_x 2^t e x8|`.
 //! - GEMM: bitwise the fused order ([`reference::gemm::gemm_fused`]), whatever `m`.
 //!
@@ -19,7 +19,7 @@ use lowbit_formats::fp::{FpElem, FpFormat, FpMatrix, FpMatrixRef, FpScale, FpSca
 use lowbit_formats::Group;
 use lowbit_kernels::a8::A8Activations;
 use lowbit_kernels::reference::{self, Elements};
-use lowbit_kernels::{Out, Weights};
+use lowbit_kernels::{Isa, Out, Weights};
 use proptest::prelude::*;
 
 mod common;
@@ -88,14 +88,9 @@ fn check(w: &FpMatrixRef<'_>, x: &[f32], rows: std::ops::Range<usize>) {
             );
         }
     }
-    // A8 GEMV (E3M2 has none: its integers reach 448).
+    // A8 GEMV.
     let xq = A8Activations::new(x).unwrap();
-    let a8 = if w.elem_type() == FpElem::E3M2 {
-        Vec::new()
-    } else {
-        a8_entries(&wt)
-    };
-    for e in a8 {
+    for e in a8_entries(&wt) {
         let mut y = vec![f32::NAN; nr];
         (e.run)(&wt, &xq, rows.clone(), &mut y, &Out::STORE);
         for (i, n) in rows.clone().enumerate() {
@@ -179,13 +174,16 @@ fn fp6_has_simd_entries() {
     assert!(names.contains(&"gemv_fp6e2m3_a8_neon"), "{names:?}");
     let (q, _) = matrix(FpFormat::mx(FpElem::E3M2), 4, 64, 1.0, 5);
     let wt = Weights::Fp(q.view());
-    let key = lowbit_kernels::registry::KernelKey::of(&wt);
-    assert!(
-        !lowbit_kernels::registry::GEMV_A8
-            .iter()
-            .any(|e| (e.accepts)(&key)),
-        "E3M2 has no A8 path"
-    );
+    // E3M2 A8: AVX-512 and NEON (AVX2 has no 64-entry i16 lookup), and the scalar entry.
+    let names: Vec<&str> = a8_entries(&wt).iter().map(|e| e.name).collect();
+    assert!(names.contains(&"gemv_fp_a8_scalar"), "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with("_avx2")), "{names:?}");
+    for v in lowbit_kernels::Variant::ALL {
+        if v.is_available() && matches!(v.isa(), Isa::Avx512 | Isa::Neon) {
+            let name = format!("gemv_fp6e3m2_a8_{}", v.name());
+            assert!(names.contains(&name.as_str()), "{name} missing: {names:?}");
+        }
+    }
     if lowbit_kernels::cpu_features().avx2 {
         let g: Vec<&str> = gemv_entries(&wt).iter().map(|e| e.name).collect();
         assert!(g.contains(&"gemv_fp6e3m2_f32_avx2"), "{g:?}");

@@ -3,6 +3,7 @@
 //! (f16 widened, E8M0 through a 256-entry table).
 
 use lowbit_formats::fp::{FpMatrixRef, FpScalesRef};
+#[cfg(target_arch = "x86_64")]
 use lowbit_formats::minifloat::e8m0_decode;
 
 #[cfg(target_arch = "x86_64")]
@@ -15,6 +16,7 @@ use crate::simd::Dot;
 use crate::simd::Simd;
 
 /// `2^(e - 127)` for every E8M0 byte (the NaN byte never reaches a kernel: views refuse it).
+#[cfg(target_arch = "x86_64")]
 pub(crate) static E8M0: [f32; 256] = {
     let mut t = [0.0f32; 256];
     let mut i = 0;

@@ -5,12 +5,19 @@
 //! nibbles, plane 1 the high two bits (`e1` = the top exponent bit at bit 0 of the pair,
 //! the sign at bit 1) in INT2's order, so every step reads plane 0 where FP4's does and
 //! plane 1 where INT3 reads its extra plane:
-//! - A8 (E2M3 only: `8 e2m3` is an integer in -60..=60): the magnitude `8 |e2m3|` of a code
+//! - A8 E2M3 (`8 e2m3` is an integer in -60..=60): the magnitude `8 |e2m3|` of a code
 //!   is its low nibble itself when `e1 = 0` (`e = 0`: `m`; `e = 1`: `8 + m`), else one byte
 //!   table lookup of the nibble ([`E2M3_E1`]); the sign is moved onto the activation byte
 //!   ([`Dot::bneg_bit`], exact for codes in -127..=127), so the `u8 x i8` dot needs no
 //!   offset and no correction; the activation scales are divided by 8 (exact,
 //!   [`A8Decode::LANE_UNIT`]).
+//! - A8 E3M2 (`16 e3m2` is an integer in -448..=448: an i16, not a byte): each 16-bit lane
+//!   of the step's plane-0 bytes holds four codes' nibbles, the widened plane-1 bytes their
+//!   high bits, so four shift-and-merge steps make four vectors of 6-bit codes (one per
+//!   nibble position) and a 64-entry i16 table ([`E3M2_A8`], [`Dot16::wlookup64`]) decodes
+//!   them, sign included; they meet the activations widened to i16 in the same order
+//!   ([`Dot16::dot16`]: `vpdpwssd` / `vpmaddwd`, `smlal`). AVX-512 and NEON only (see
+//!   [`Dot16`]); the activation scales are divided by 16.
 //! - f32 GEMV and GEMM (x86): the 5-bit magnitude index `e1 : nibble` through a 32-entry
 //!   f32 permute ([`Simd::fpermute32`]: one `vpermi2ps` on AVX-512) of the group's
 //!   `s * |elem|` (GEMV) or of `|elem|` times the lane's scale (GEMM), and the sign bit
@@ -34,9 +41,9 @@ use crate::contract::{fp_weights, Weights};
 use crate::driver::gemm::{RowGroup, GPC};
 #[cfg(target_arch = "x86_64")]
 use crate::reference::Elements;
-use crate::simd::Dot;
 #[cfg(target_arch = "x86_64")]
 use crate::simd::Simd;
+use crate::simd::{Dot, Dot16};
 
 /// FP6 weights: E3M2 when `E3M2`, else E2M3.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +61,30 @@ const E2M3_E1: [u8; 16] = {
     }
     t
 };
+
+/// `16 e3m2(c)` for every 6-bit code `c` (sign at bit 5): `m` for `e = 0`, else
+/// `(4 + m) << (e - 1)`, negated for the negative codes.
+const E3M2_A8: [i16; 64] = {
+    let mut t = [0i16; 64];
+    let mut c = 0;
+    while c < 64 {
+        let (e, m) = ((c >> 2) & 7, (c & 3) as i16);
+        let mag = if e == 0 { m } else { (4 + m) << (e - 1) };
+        t[c] = if c >= 32 { -mag } else { mag };
+        c += 1;
+    }
+    t
+};
+
+/// The shared activation vectors of one E3M2 A8 step: the codes widened to i16 in the
+/// order of the weights' four nibble positions, and the decode table.
+#[derive(Clone, Copy)]
+pub(crate) struct E3M2Act<S: Dot16> {
+    /// Vector `t`, 16-bit lane `w`: activation `e0 + 4w + t` of the step at `e0`.
+    x: [S::B; 4],
+    /// [`E3M2_A8`] in registers.
+    t: S::T64,
+}
 
 /// `|elem(c)|` for the 32 magnitude codes `c` of a minifloat with `mbits` mantissa bits
 /// and exponent bias `bias` (no Inf/NaN): subnormal `m 2^(1 - bias - mbits)` for `e = 0`,
@@ -169,6 +200,101 @@ impl<S: Dot> A8Decode<S> for Fp6<false> {
             [mag_lo, mag_hi, mag_lo, mag_hi],
             [x_lo, x_hi, x_lo, x_hi],
         )
+    }
+
+    #[inline(always)]
+    fn tail(w: &FpMatrixRef<'_>, x: &A8Activations, n: usize, first_block: usize) -> f32 {
+        crate::reference::gemv_a8::row_from_block(w, x, n, first_block)
+    }
+
+    #[inline(always)]
+    unsafe fn scales<const GPS: usize, const SYM: bool>(
+        s: S,
+        w: &FpMatrixRef<'_>,
+        n: usize,
+        st: usize,
+        gshift: u32,
+    ) -> (S::F, S::I) {
+        // SAFETY: the caller's contract is a8_scales'.
+        unsafe { a8_scales::<S, GPS>(s, w, n, st * <Self as A8Decode<S>>::STEP, gshift) }
+    }
+}
+
+/// A8 (E3M2): `8 * LANES` elements per step, as INT4's; lane `j` covers elements
+/// `8j .. 8j + 8`. 16-bit lane `w` of the step's plane-0 bytes holds the nibbles of
+/// elements `4w + t` at bits `4t`, and 16-bit lane `w` of its plane-1 bytes widened
+/// ([`Dot::bload_u8_as_u16`]) their high bits at bits `2t`: code `t` of lane `w` is the
+/// nibble shifted to bits 0-3 merged with those bits moved to bits 4-5, looked up in
+/// [`E3M2_A8`]. INT4's even / odd activation halves hold elements `4w, 4w + 2` and
+/// `4w + 1, 4w + 3` in 16-bit lane `w`, so sign-extending their low and high bytes gives
+/// the matching i16 activations ([`E3M2Act`]); each i32 lane sums its two 16-bit lanes of
+/// each of the four products: elements `8j .. 8j + 8`.
+impl<S: Dot16> A8Decode<S> for Fp6<true> {
+    type W<'a> = FpMatrixRef<'a>;
+
+    #[inline(always)]
+    fn view<'a>(w: &Weights<'a>) -> FpMatrixRef<'a> {
+        fp_weights(w)
+    }
+
+    const STEP: usize = <Int<4> as A8Decode<S>>::STEP;
+    const STEP_BYTES: (usize, usize) = (
+        <Self as A8Decode<S>>::STEP / 2,
+        <Self as A8Decode<S>>::STEP / 4,
+    );
+    // The table multiplies every element by 16.
+    const LANE_UNIT: f32 = 0.0625;
+    type Act = E3M2Act<S>;
+
+    #[inline(always)]
+    fn act(s: S, x: &A8Activations, st: usize) -> E3M2Act<S> {
+        let a = <Int<4> as A8Decode<S>>::act(s, x, st);
+        let (ev, od) = (a.x[0], a.x[1]);
+        E3M2Act {
+            x: [
+                s.bsra16::<8>(s.bsll16::<8>(ev)),
+                s.bsra16::<8>(s.bsll16::<8>(od)),
+                s.bsra16::<8>(ev),
+                s.bsra16::<8>(od),
+            ],
+            t: s.wtable64(&E3M2_A8),
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn dot<const SYM: bool>(
+        s: S,
+        w: &FpMatrixRef<'_>,
+        n: usize,
+        st: usize,
+        act: &E3M2Act<S>,
+        _z: S::I,
+    ) -> S::I {
+        let (b0, b1) = <Self as A8Decode<S>>::STEP_BYTES;
+        let l = w.layout();
+        // SAFETY: n < N and (st + 1) STEP <= K (the caller's contract), so the step's
+        // bytes st * b0 .. (st + 1) * b0 of row n's plane 0 and st * b1 .. of its plane 1
+        // lie within the row.
+        let (v, h) = unsafe {
+            (
+                s.bload(w.codes().as_ptr().add(n * l.row_bytes0 + st * b0)),
+                s.bload_u8_as_u16(w.high().as_ptr().add(n * l.row_bytes1 + st * b1)),
+            )
+        };
+        let (nib, high) = (s.bsplat16(0x000F), s.bsplat16(0xFFF0));
+        // Code t: nibble t to bits 0-3, high bits 2t .. 2t + 2 to bits 4-5 (bits above 5
+        // are ignored by the lookup).
+        let idx = [
+            s.bor(s.band(v, nib), s.bsll16::<4>(h)),
+            s.bor(
+                s.band(s.bsrl16::<4>(v), nib),
+                s.band(s.bsll16::<2>(h), high),
+            ),
+            s.bor(s.band(s.bsrl16::<8>(v), nib), s.band(h, high)),
+            s.bor(s.bsrl16::<12>(v), s.band(s.bsrl16::<2>(h), high)),
+        ];
+        let wv = idx.map(|i| s.wlookup64(act.t, i));
+        s.dot16::<4>(s.isplat(0), wv, act.x)
     }
 
     #[inline(always)]
@@ -321,6 +447,9 @@ mod tests {
         }
         for i in 0..16u8 {
             assert_eq!(f32::from(i), 8.0 * E2M3.decode(i));
+        }
+        for (c, &v) in E3M2_A8.iter().enumerate() {
+            assert_eq!(f32::from(v), 16.0 * E3M2.decode(c as u8), "code {c}");
         }
     }
 }

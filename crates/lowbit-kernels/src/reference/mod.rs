@@ -89,7 +89,7 @@ impl Elements for IntMatrixRef<'_> {
 
 /// Minifloat weights (E2M1, E3M2, E2M3): `elem = decode(code)`; against int8 activations
 /// the element is `2^e * decode(code)` with `e` = [`FpElem::int_shift`] (an integer:
-/// E2M1 -12..=12, E2M3 -60..=60, E3M2 -448..=448; only the first two have A8 kernels) with
+/// E2M1 -12..=12, E2M3 -60..=60, E3M2 -448..=448; E3M2's SIMD A8 kernels dot i16 lanes) with
 /// the scale times `2^-e` (exact: the scale is an f16 or a power of two); the GEMM's
 /// weight is `scale * decode(code)`, exact in f32 (a significand of at most 4 bits times an
 /// 11-bit one).

@@ -4,7 +4,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{Dot, Job, Simd};
+use super::{Dot, Dot16, Job, Simd};
 use crate::dispatch::Variant;
 
 /// Proof that the CPU has AVX-512 F/BW/VL, AVX2, FMA and F16C (and VNNI when `VNNI`).
@@ -317,6 +317,8 @@ impl<const VNNI: bool> Dot for Avx512<VNNI> {
                 3 => _mm512_srli_epi16::<3>(v),
                 4 => _mm512_srli_epi16::<4>(v),
                 6 => _mm512_srli_epi16::<6>(v),
+                8 => _mm512_srli_epi16::<8>(v),
+                12 => _mm512_srli_epi16::<12>(v),
                 _ => _mm512_srl_epi16(v, _mm_cvtsi32_si128(N as i32)),
             }
         }
@@ -331,6 +333,8 @@ impl<const VNNI: bool> Dot for Avx512<VNNI> {
                 3 => _mm512_slli_epi16::<3>(v),
                 4 => _mm512_slli_epi16::<4>(v),
                 6 => _mm512_slli_epi16::<6>(v),
+                8 => _mm512_slli_epi16::<8>(v),
+                12 => _mm512_slli_epi16::<12>(v),
                 _ => _mm512_sll_epi16(v, _mm_cvtsi32_si128(N as i32)),
             }
         }
@@ -460,6 +464,48 @@ impl<const VNNI: bool> Dot for Avx512<VNNI> {
                     _mm512_add_epi32(p, _mm512_mullo_epi32(negsum, zc))
                 }
             }
+        }
+    }
+}
+
+/// `vpermi2w` over two registers of 32 i16 each; `vpdpwssd` with VNNI, else `vpmaddwd` +
+/// `vpaddd`.
+impl<const VNNI: bool> Dot16 for Avx512<VNNI> {
+    type T64 = [__m512i; 2];
+    #[inline(always)]
+    fn wtable64(self, t: &[i16; 64]) -> [__m512i; 2] {
+        // SAFETY: `t` holds 64 i16 (two 64-byte loads); the token the instructions.
+        unsafe {
+            [
+                _mm512_loadu_si512(t.as_ptr().cast()),
+                _mm512_loadu_si512(t.as_ptr().add(32).cast()),
+            ]
+        }
+    }
+    #[inline(always)]
+    fn wlookup64(self, t: [__m512i; 2], idx: __m512i) -> __m512i {
+        // SAFETY: see `Simd::fzero`. (`vpermi2w` reads bits 0-4 of each index for the
+        // entry and bit 5 for the register, and ignores the rest.)
+        unsafe { _mm512_permutex2var_epi16(t[0], idx, t[1]) }
+    }
+    #[inline(always)]
+    fn bsra16<const N: u32>(self, v: __m512i) -> __m512i {
+        // SAFETY: see `Simd::fzero`.
+        unsafe { _mm512_srai_epi16::<N>(v) }
+    }
+    #[inline(always)]
+    fn dot16<const P: usize>(self, acc: __m512i, w: [__m512i; 4], x: [__m512i; 4]) -> __m512i {
+        // SAFETY: see `Simd::fzero`; `vpdpwssd` only with VNNI, which the token proves.
+        unsafe {
+            let mut a = acc;
+            for p in 0..P {
+                a = if VNNI {
+                    _mm512_dpwssd_epi32(a, w[p], x[p])
+                } else {
+                    _mm512_add_epi32(a, _mm512_madd_epi16(w[p], x[p]))
+                };
+            }
+            a
         }
     }
 }

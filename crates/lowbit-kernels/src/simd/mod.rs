@@ -331,3 +331,24 @@ pub(crate) trait Dot: Simd {
         x: Self::B,
     ) -> Self::I;
 }
+
+/// Integer dot products of 16-bit lanes, for weights whose integers do not fit a byte
+/// (FP6 E3M2 as `16 e3m2`, up to 448): a 64-entry i16 table lookup decodes the 6-bit
+/// codes, and the products `i16 weight x i16 activation` are summed in pairs of
+/// consecutive 16-bit lanes into the i32 lane that holds them (`vpmaddwd` / `vpdpwssd`
+/// lane pattern). Implemented where the lookup is a few instructions: AVX-512
+/// (`vpermi2w`) and NEON (`tbl` / `tbx` on four registers); AVX2 has no such lookup.
+pub(crate) trait Dot16: Dot {
+    /// A 64-entry i16 table for [`Dot16::wlookup64`].
+    type T64: Copy;
+    /// The table `t` in registers.
+    fn wtable64(self, t: &[i16; 64]) -> Self::T64;
+    /// 16-bit lane `i` = `t[idx[i] & 63]` (the bits of `idx[i]` above bit 5 are ignored).
+    fn wlookup64(self, t: Self::T64, idx: Self::B) -> Self::B;
+    /// Arithmetic shift right of every 16-bit lane by `N` (`0 < N < 16`).
+    fn bsra16<const N: u32>(self, v: Self::B) -> Self::B;
+    /// `acc + sum over p < P of (w[p] * x[p])` per i32 lane, each product the sum of the
+    /// two i16 x i16 products of the lane's pair of 16-bit lanes (exact while the sums fit
+    /// i32: `2 * P * max|w| * max|x| < 2^31`).
+    fn dot16<const P: usize>(self, acc: Self::I, w: [Self::B; 4], x: [Self::B; 4]) -> Self::I;
+}

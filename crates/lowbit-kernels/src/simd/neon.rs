@@ -5,7 +5,7 @@
 use core::arch::aarch64::*;
 use core::arch::asm;
 
-use super::{Dot, Job, Simd};
+use super::{Dot, Dot16, Job, Simd};
 use crate::dispatch::Variant;
 
 /// Proof that the CPU has NEON (and dotprod when `DOT`).
@@ -431,6 +431,71 @@ impl<const DOT: bool> Dot for Neon<DOT> {
             )
         };
         self.sdot(corr, ws, xs)
+    }
+}
+
+/// The table as its low bytes and its high bytes, four registers each: a lookup is one
+/// `tbl` of the low bytes and one `tbx` of the high bytes. `smull` / `smlal` over the low
+/// and high halves, then one pairwise add.
+impl<const DOT: bool> Dot16 for Neon<DOT> {
+    type T64 = (uint8x16x4_t, uint8x16x4_t);
+    #[inline(always)]
+    fn wtable64(self, t: &[i16; 64]) -> (uint8x16x4_t, uint8x16x4_t) {
+        // SAFETY: `t` holds 128 bytes: four de-interleaving loads of 32 (entries
+        // 16k .. 16k + 16, little-endian: low bytes, high bytes); the token the
+        // instructions.
+        unsafe {
+            let p = t.as_ptr().cast::<u8>();
+            let [a, b, c, d] = [0, 1, 2, 3].map(|k| vld2q_u8(p.add(32 * k)));
+            (
+                uint8x16x4_t(a.0, b.0, c.0, d.0),
+                uint8x16x4_t(a.1, b.1, c.1, d.1),
+            )
+        }
+    }
+    #[inline(always)]
+    fn wlookup64(self, t: (uint8x16x4_t, uint8x16x4_t), idx: uint8x16_t) -> uint8x16_t {
+        // SAFETY: see `Simd::fsplat`.
+        unsafe {
+            // Per 16-bit lane: low byte `i = idx & 63`, high byte `i + 64`.
+            let i = vandq_u16(vreinterpretq_u16_u8(idx), vdupq_n_u16(63));
+            let ib = vreinterpretq_u8_u16(vorrq_u16(vsliq_n_u16::<8>(i, i), vdupq_n_u16(0x4000)));
+            // Low bytes from the low table; the high bytes' indices (64..) give 0.
+            let r = vqtbl4q_u8(t.0, ib);
+            // Minus 64: the high bytes' indices become `i`, the low bytes' 192.. (out of
+            // range: `tbx` keeps them).
+            vqtbx4q_u8(r, t.1, vsubq_u8(ib, vdupq_n_u8(64)))
+        }
+    }
+    #[inline(always)]
+    fn bsra16<const N: u32>(self, v: uint8x16_t) -> uint8x16_t {
+        // SAFETY: see `Simd::fsplat`.
+        unsafe {
+            let h = vreinterpretq_s16_u8(v);
+            vreinterpretq_u8_s16(vshlq_s16(h, vdupq_n_s16(-(N as i16))))
+        }
+    }
+    #[inline(always)]
+    fn dot16<const P: usize>(
+        self,
+        acc: int32x4_t,
+        w: [uint8x16_t; 4],
+        x: [uint8x16_t; 4],
+    ) -> int32x4_t {
+        // SAFETY: see `Simd::fsplat`.
+        unsafe {
+            let (w0, x0) = (vreinterpretq_s16_u8(w[0]), vreinterpretq_s16_u8(x[0]));
+            // Lane `m` of `lo` / `hi`: the products of 16-bit lane `m` / `4 + m`.
+            let mut lo = vmull_s16(vget_low_s16(w0), vget_low_s16(x0));
+            let mut hi = vmull_high_s16(w0, x0);
+            for p in 1..P {
+                let (wp, xp) = (vreinterpretq_s16_u8(w[p]), vreinterpretq_s16_u8(x[p]));
+                lo = vmlal_s16(lo, vget_low_s16(wp), vget_low_s16(xp));
+                hi = vmlal_high_s16(hi, wp, xp);
+            }
+            // Lane `j` = 16-bit lanes `2j` and `2j + 1`.
+            vaddq_s32(acc, vpaddq_s32(lo, hi))
+        }
     }
 }
 

@@ -171,13 +171,18 @@ pub const DEFAULT_FORMATS: [&str; 5] = [
 ];
 
 /// Formats `lowbit eval` evaluates by default.
-pub const EVAL_FORMATS: [&str; 6] = [
+pub const EVAL_FORMATS: [&str; 11] = [
     "int4_g32",
     "int4_g128",
     "int4_g128_zp",
     "int8_row",
     "int3_g128",
     "int2_g32",
+    "fp4_g32",
+    "mxfp4",
+    "fp6_e2m3_g32",
+    "fp6_e3m2_g32",
+    "mxfp6_e2m3",
 ];
 
 /// `lowbit --help`.
@@ -335,7 +340,8 @@ its group size) is skipped for that tensor with a note.
 Options:
   --safetensors FILE  The model file (read one tensor at a time)
   --format NAME       Formats [default: int4_g32, int4_g128, int4_g128_zp, int8_row,
-                      int3_g128, int2_g32]
+                      int3_g128, int2_g32, fp4_g32, mxfp4, fp6_e2m3_g32,
+                      fp6_e3m2_g32, mxfp6_e2m3]
   --tensor TEXT       Only tensors whose name contains TEXT (repeatable)
   --limit N           At most N tensors
   --json              One JSON object per line (`kind`: eval, skip, summary)

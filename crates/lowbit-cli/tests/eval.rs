@@ -152,9 +152,11 @@ fn eval_json_reports_every_tensor_and_format() {
     let lines: Vec<HashMap<String, String>> = out.lines().map(parse_flat).collect();
     let of_kind = |k: &'static str| lines.iter().filter(move |l| l["kind"] == k);
 
-    // a and c in all six formats; b (K = 64) only in the group-32 and per-row ones.
+    // a and c in all eleven formats; b (K = 64) only in the group-32 and per-row ones
+    // (int4_g32, int8_row, int2_g32, fp4_g32, mxfp4, fp6_e2m3_g32, fp6_e3m2_g32,
+    // mxfp6_e2m3).
     let evals: Vec<_> = of_kind("eval").collect();
-    assert_eq!(evals.len(), 6 + 3 + 6, "{out}");
+    assert_eq!(evals.len(), 11 + 8 + 11, "{out}");
     let err = |tensor: &str, format: &str, key: &str| -> f64 {
         evals
             .iter()
@@ -178,6 +180,24 @@ fn eval_json_reports_every_tensor_and_format() {
         );
         assert!(g8 < 0.03 && g2 > 0.1, "{t} gemv int8 {g8} int2 {g2}");
         assert!(err(t, "int2_g32", "bits_per_weight") < err(t, "int8_row", "bits_per_weight"));
+    }
+    // The minifloats: six bits beat four, E2M3's mantissa beats E3M2's range on these
+    // uniform weights, and the bits per weight count the scales (f16 or one E8M0 byte).
+    for t in ["model.a.weight", "model.b.weight", "model.c.weight"] {
+        let e = |f| err(t, f, "weight_rel_rms");
+        assert!(e("fp4_g32") > 0.05 && e("fp4_g32") < 0.2, "{t}");
+        assert!(e("fp6_e3m2_g32") < e("fp4_g32"), "{t}");
+        assert!(e("fp6_e2m3_g32") < e("fp6_e3m2_g32"), "{t}");
+        assert!(e("mxfp4") > 0.0 && e("mxfp6_e2m3") < e("mxfp4"), "{t}");
+    }
+    for (f, bits) in [
+        ("fp4_g32", 4.5),
+        ("mxfp4", 4.25),
+        ("fp6_e2m3_g32", 6.5),
+        ("fp6_e3m2_g32", 6.5),
+        ("mxfp6_e2m3", 6.25),
+    ] {
+        assert_eq!(err("model.a.weight", f, "bits_per_weight"), bits, "{f}");
     }
     let a3 = err("model.a.weight", "int3_g128", "weight_rel_rms");
     assert!(a3 > err("model.a.weight", "int4_g128", "weight_rel_rms") && a3 < 0.4);
@@ -205,7 +225,7 @@ fn eval_json_reports_every_tensor_and_format() {
         ]
     );
     let summaries: Vec<_> = of_kind("summary").collect();
-    assert_eq!(summaries.len(), 6);
+    assert_eq!(summaries.len(), 11);
     for s in &summaries {
         let want = if s["format"].contains("g128") {
             "2"
@@ -236,7 +256,7 @@ fn eval_table_filters_and_notes() {
         assert!(header.contains(col), "{header}");
     }
     let rows = out.lines().filter(|l| l.starts_with("model.")).count();
-    assert_eq!(rows, 15, "{out}");
+    assert_eq!(rows, 11 + 8 + 11, "{out}");
     assert!(out.contains("skipped:"));
     assert!(out.contains("model.c.bias: 1-D, shape [16]"), "{out}");
     assert!(out.contains("model.ids: dtype I64"), "{out}");
@@ -270,7 +290,7 @@ fn eval_table_filters_and_notes() {
         .lines()
         .filter(|l| l.contains(r#""kind":"eval""#))
         .count();
-    assert_eq!(evals, 6, "{limited}");
+    assert_eq!(evals, 11, "{limited}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

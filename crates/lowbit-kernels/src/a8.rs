@@ -18,7 +18,7 @@
 //!   float part;
 //! - the codes in natural order, and per 4 consecutive elements minus the sum of their
 //!   codes (the lane pattern of a 4-way dot over bytes in order: 8-bit weights);
-//! - the 2-bit-weight layout, built on first use (see [`A8Activations::m4`]);
+//! - the 2-bit-weight layout, built on first use (`A8Activations::m4`);
 //! - one f32 scale per block of 32 elements.
 //!
 //! Preparing allocates; [`A8Activations::requantize`] reuses every buffer (the lazily built

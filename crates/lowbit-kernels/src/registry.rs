@@ -3,9 +3,9 @@
 //! Every kernel family has a function-pointer type (one interface shape for all ISAs)
 //! and a list of entries, best first. An entry names the kernel (grammar:
 //! `<op>_<weights>_<activations>_<isa>`), the ISA it needs and the formats it handles.
-//! [`select_int_gemv`] walks the list and returns the first entry the ISA cap allows.
-//! Adding a kernel = one module per ISA plus one entry here; tests, benchmarks and
-//! `lowbit info` walk the same lists.
+//! [`Table::select`] walks the list and returns the first entry the ISA cap allows and
+//! the format's key accepts. Adding a kernel = a decode step plus one entry here; tests,
+//! benchmarks and `lowbit info` walk the same lists.
 
 use core::ops::Range;
 

@@ -404,13 +404,17 @@ static float fp_elem_value(uint32_t element, unsigned c) {
     switch (element) {
     case LOWBIT_FP_E2M1: return minifloat(c, 2, 1, 1);
     case LOWBIT_FP_E3M2: return minifloat(c, 3, 2, 3);
+    case LOWBIT_FP_E4M3: return minifloat(c, 4, 3, 7); /* the quantizer writes no NaN */
+    case LOWBIT_FP_E5M2: return minifloat(c, 5, 2, 15);
     default: return minifloat(c, 2, 3, 1); /* E2M3 */
     }
 }
 
 static unsigned fp_code_at(const lowbit_fp_view *v, const lowbit_fp_layout *l, size_t r,
                            size_t i) {
-    unsigned lo = (v->codes[r * l->codes_row_bytes + i / 2] >> ((i % 2) * 4)) & 0xFu;
+    unsigned lo;
+    if (v->format.bits == 8) return v->codes[r * l->codes_row_bytes + i]; /* FP8 */
+    lo = (v->codes[r * l->codes_row_bytes + i / 2] >> ((i % 2) * 4)) & 0xFu;
     unsigned hi = 0;
     if (l->high_row_bytes)
         hi = (v->high[r * l->high_row_bytes + i / 4] >> ((i % 4) * 2)) & 3u;
@@ -420,6 +424,11 @@ static unsigned fp_code_at(const lowbit_fp_view *v, const lowbit_fp_layout *l, s
 static float fp_scale_at(const lowbit_fp_view *v, const lowbit_fp_layout *l, size_t r,
                          size_t i) {
     size_t idx = r * l->groups_per_row + i / l->group_len;
+    if ((v->format.variant & LOWBIT_FP_SCALE_MASK) == LOWBIT_FP_SCALE_E4M3) {
+        /* E4M3 (bias 7, sign in bit 7) times the tensor scale, one f32 rounding */
+        uint8_t b = ((const uint8_t *)v->scales)[idx];
+        return minifloat(b, 4, 3, 7) * v->tensor_scale;
+    }
     if (l->scale_bytes == 1) {
         uint8_t e = ((const uint8_t *)v->scales)[idx];
         return ldexpf(1.0f, (int)e - 127);
@@ -440,7 +449,9 @@ static void check_fp_format(uint32_t element, uint32_t group, uint32_t scale, si
     float *x = alloc_floats(k), *y = alloc_floats(n), *y2 = alloc_floats(n);
     size_t i, j, r, scale_size;
     int32_t code;
-    unsigned bits = element == LOWBIT_FP_E2M1 ? 4u : 6u;
+    unsigned bits = element == LOWBIT_FP_E2M1 ? 4u
+                    : (element == LOWBIT_FP_E4M3 || element == LOWBIT_FP_E5M2) ? 8u
+                                                                                  : 6u;
     uint8_t *bad_scales;
 
     for (i = 0; i < n * k; i++) w[i] = rnd() * (1.0f + (float)(i % 7)) * (i % 5 ? 1.0f : 0.01f);
@@ -462,13 +473,15 @@ static void check_fp_format(uint32_t element, uint32_t group, uint32_t scale, si
     OK(lowbit_fp_sizes(&fmt, n, k, &l));
     OK(lowbit_matrix_fp_view(m, &v));
     CHECK(v.n == n && v.k == k);
-    CHECK(l.codes_row_bytes == (k + 1) / 2 && l.codes_len == n * l.codes_row_bytes);
+    CHECK(l.codes_row_bytes == (bits == 8 ? k : (k + 1) / 2) &&
+          l.codes_len == n * l.codes_row_bytes);
     CHECK(l.high_row_bytes == (bits == 6 ? (k + 3) / 4 : 0) && l.high_len == n * l.high_row_bytes);
     CHECK(l.group_len == (group ? group : k) && l.groups_per_row == k / l.group_len);
     CHECK(l.scales_len == n * l.groups_per_row);
-    CHECK(l.scale_bytes == (scale == LOWBIT_FP_SCALE_E8M0 ? 1u : 2u));
+    CHECK(l.scale_bytes == (scale == LOWBIT_FP_SCALE_E8M0 || scale == LOWBIT_FP_SCALE_E4M3 ? 1u : 2u));
+    CHECK((v.tensor_scale != 0.0f) == (scale == LOWBIT_FP_SCALE_E4M3));
     CHECK(v.codes_len == l.codes_len && v.codes != NULL);
-    CHECK(v.high_len == l.high_len && (v.high == NULL) == (bits == 4));
+    CHECK(v.high_len == l.high_len && (v.high == NULL) == (bits != 6));
     CHECK(v.scales_len == l.scales_len && v.scales != NULL);
     scale_size = l.scale_bytes;
 
@@ -517,7 +530,8 @@ static void check_fp_format(uint32_t element, uint32_t group, uint32_t scale, si
         fill(y, n, SENTINEL);
         fill(y2, n, SENTINEL);
         st = lowbit_gemv_rows_a8(m, a, 0, n, y, n);
-        CHECK(st == LOWBIT_OK || (st == LOWBIT_ERR_UNSUPPORTED && element == LOWBIT_FP_E3M2));
+        CHECK(st == LOWBIT_OK || (st == LOWBIT_ERR_UNSUPPORTED &&
+                                  (element == LOWBIT_FP_E3M2 || bits == 8)));
         CHECK_STATUS(lowbit_fp_view_gemv_rows_a8(&cv, a, 0, n, y2, n), st);
         if (st == LOWBIT_OK) {
             CHECK(memcmp(y2, y, n * sizeof(float)) == 0);
@@ -539,16 +553,18 @@ static void check_fp_format(uint32_t element, uint32_t group, uint32_t scale, si
     bv.codes_len--;
     CHECK_STATUS(lowbit_fp_view_gemv(&bv, x, k, y, n), LOWBIT_ERR_BUFFER_LENGTH);
     bv = cv;
-    if (bits == 4) {
-        bv.high = cv.codes; /* FP4 has no high plane */
+    if (bits != 6) {
+        bv.high = cv.codes; /* FP4 and FP8 have no high plane */
         bv.high_len = 1;
     } else {
         bv.high = NULL;
     }
     CHECK_STATUS(lowbit_fp_view_gemv(&bv, x, k, y, n),
-                 bits == 4 ? LOWBIT_ERR_BUFFER_LENGTH : LOWBIT_ERR_NULL);
+                 bits != 6 ? LOWBIT_ERR_BUFFER_LENGTH : LOWBIT_ERR_NULL);
     bad_scales = (uint8_t *)copy_bytes(cv.scales, cv.scales_len * scale_size);
-    if (scale_size == 1) {
+    if (scale == LOWBIT_FP_SCALE_E4M3) {
+        bad_scales[cv.scales_len - 1] = 0x7F; /* an E4M3 NaN */
+    } else if (scale_size == 1) {
         bad_scales[cv.scales_len - 1] = 0xFF; /* the E8M0 NaN */
     } else {
         bad_scales[2] = bad_scales[3] = 0x7E; /* scale 1 = 0x7E7E, a NaN in either byte order */
@@ -559,8 +575,11 @@ static void check_fp_format(uint32_t element, uint32_t group, uint32_t scale, si
     CHECK_STATUS(lowbit_matrix_from_fp_view(&bv, &m2), LOWBIT_ERR_INVALID_PARAMETER);
     CHECK(m2 == NULL);
     free(bad_scales);
+    bv = cv; /* the tensor scale: finite for E4M3, 0 for every other kind */
+    bv.tensor_scale = scale == LOWBIT_FP_SCALE_E4M3 ? NAN : 1.0f;
+    CHECK_STATUS(lowbit_fp_view_gemv(&bv, x, k, y, n), LOWBIT_ERR_INVALID_PARAMETER);
     bv = cv;
-    bv.format.variant = element | 0x300u; /* a scale kind this version does not know */
+    bv.format.variant = element | 0x400u; /* a scale kind this version does not know */
     CHECK_STATUS(lowbit_fp_view_gemv(&bv, x, k, y, n), LOWBIT_ERR_UNSUPPORTED);
     bv = cv;
     bv.format.reserved = 1;
@@ -597,6 +616,12 @@ static void test_fp_formats(void) {
     check_fp_format(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_F16, 9, 256);
     check_fp_format(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_E8M0, 5, 128); /* mxfp4 */
     check_fp_format(LOWBIT_FP_E2M1, 0, LOWBIT_FP_SCALE_F16_POW2, 3, 99); /* per row, odd K */
+    check_fp_format(LOWBIT_FP_E2M1, 16, LOWBIT_FP_SCALE_E4M3, 6, 176); /* nvfp4 */
+    check_fp_format(LOWBIT_FP_E2M3, 16, LOWBIT_FP_SCALE_E4M3, 3, 48);
+    /* FP8 */
+    check_fp_format(LOWBIT_FP_E4M3, 32, LOWBIT_FP_SCALE_F16, 5, 160);
+    check_fp_format(LOWBIT_FP_E5M2, 0, LOWBIT_FP_SCALE_F16_POW2, 4, 77); /* per row, odd K */
+    check_fp_format(LOWBIT_FP_E4M3, 32, LOWBIT_FP_SCALE_E8M0, 3, 64); /* mxfp8_e4m3 */
     /* FP6 */
     check_fp_format(LOWBIT_FP_E3M2, 64, LOWBIT_FP_SCALE_F16, 7, 192);
     check_fp_format(LOWBIT_FP_E2M3, 32, LOWBIT_FP_SCALE_E8M0, 4, 96); /* mxfp6_e2m3 */
@@ -604,6 +629,14 @@ static void test_fp_formats(void) {
     /* format errors */
     f = lowbit_format_fp(LOWBIT_FP_E2M1, 64, LOWBIT_FP_SCALE_E8M0); /* MX needs group 32 */
     CHECK_STATUS(lowbit_fp_sizes(&f, 2, 128, &l), LOWBIT_ERR_INVALID_PARAMETER);
+    f = lowbit_format_fp(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_E4M3); /* NVFP4 needs group 16 */
+    CHECK_STATUS(lowbit_fp_sizes(&f, 2, 128, &l), LOWBIT_ERR_INVALID_PARAMETER);
+    f = lowbit_format_fp(LOWBIT_FP_E2M1, 16, LOWBIT_FP_SCALE_F16); /* and only it takes 16 */
+    CHECK_STATUS(lowbit_fp_sizes(&f, 2, 128, &l), LOWBIT_ERR_BAD_GROUP_SIZE);
+    f = lowbit_format_fp(LOWBIT_FP_E2M1, 16, LOWBIT_FP_SCALE_E4M3);
+    CHECK_STATUS(lowbit_fp_sizes(&f, 2, 40, &l), LOWBIT_ERR_BAD_GROUP_SIZE);
+    OK(lowbit_fp_sizes(&f, 2, 48, &l));
+    CHECK(l.group_len == 16 && l.scales_len == 6 && l.scale_bytes == 1);
     f = lowbit_format_fp(7, 32, LOWBIT_FP_SCALE_F16); /* unknown element */
     CHECK(f.bits == 0);
     CHECK_STATUS(lowbit_fp_sizes(&f, 2, 128, &l), LOWBIT_ERR_UNSUPPORTED);

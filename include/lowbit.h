@@ -67,6 +67,18 @@
 #define LOWBIT_FP_E2M3 3
 
 /**
+ * FP element code (in `lowbit_format.variant`): FP8 E4M3 ("fn": max 448, NaN at 0x7F /
+ * 0xFF), one byte per code.
+ */
+#define LOWBIT_FP_E4M3 4
+
+/**
+ * FP element code (in `lowbit_format.variant`): FP8 E5M2 (max 57344, with infinities and
+ * NaNs), one byte per code.
+ */
+#define LOWBIT_FP_E5M2 5
+
+/**
  * The bits of `lowbit_format.variant` that hold the FP element code.
  */
 #define LOWBIT_FP_ELEMENT_MASK 255
@@ -89,6 +101,15 @@
  * 2^(e - 127) (OCP MX; 0xFF is NaN and refused). Needs `group = 32`: MXFP4 / MXFP6.
  */
 #define LOWBIT_FP_SCALE_E8M0 512
+
+/**
+ * FP scale kind (in `lowbit_format.variant`): an E4M3 byte per group of 16 (0x7F and
+ * 0xFF are NaN and refused) times one f32 scale per tensor (`lowbit_fp_view.tensor_scale`);
+ * the group's scale is the f32 product. Needs `group = 16`: NVFP4 with E2M1. The bytes
+ * and the scale are ModelOpt's `weight_scale` and `weight_scale_2` unchanged, and its
+ * `weight` bytes are the `codes` plane.
+ */
+#define LOWBIT_FP_SCALE_E4M3 768
 
 /**
  * The bits of `lowbit_format.variant` that hold the FP scale kind.
@@ -281,21 +302,23 @@ typedef struct lowbit_workspace lowbit_workspace;
  * - `variant` and `reserved`: 0.
  *
  * For the minifloats (`kind = LOWBIT_FORMAT_FP`):
- * - `bits`: bits per code, 4 for E2M1 and 6 for E3M2 and E2M3 (any other value is
- *   `LOWBIT_ERR_INVALID_PARAMETER`);
+ * - `bits`: bits per code, 4 for E2M1, 6 for E3M2 and E2M3, 8 for E4M3 and E5M2 (any
+ *   other value is `LOWBIT_ERR_INVALID_PARAMETER`);
  * - `group`: as for INT (32, 64, 128, 256 dividing K, K itself, or 0 for per row);
  * - `zero_point`: 0;
- * - `variant`: an element code (`LOWBIT_FP_E2M1`, `LOWBIT_FP_E3M2`, `LOWBIT_FP_E2M3`)
+ * - `variant`: an element code (`LOWBIT_FP_E2M1`, `LOWBIT_FP_E3M2`, `LOWBIT_FP_E2M3`,
+ *   `LOWBIT_FP_E4M3`, `LOWBIT_FP_E5M2`)
  *   OR-ed with a scale kind (`LOWBIT_FP_SCALE_F16` = 0, `LOWBIT_FP_SCALE_F16_POW2`,
- *   `LOWBIT_FP_SCALE_E8M0`); element and scale codes this version does not know are
- *   `LOWBIT_ERR_UNSUPPORTED`, bits outside the two masks `LOWBIT_ERR_INVALID_PARAMETER`;
- *   E8M0 scales need `group = 32` (`LOWBIT_ERR_INVALID_PARAMETER` otherwise);
+ *   `LOWBIT_FP_SCALE_E8M0`, `LOWBIT_FP_SCALE_E4M3`); element and scale codes this version
+ *   does not know are `LOWBIT_ERR_UNSUPPORTED`, bits outside the two masks
+ *   `LOWBIT_ERR_INVALID_PARAMETER`; E8M0 scales need `group = 32` and E4M3 scales
+ *   `group = 16` (`LOWBIT_ERR_INVALID_PARAMETER` otherwise);
  * - `reserved`: 0.
  *
  * The names of the Rust API map as: `fp4_g32` = E2M1, group 32, f16 scales;
  * `fp4_g32_pow2` = the same with `LOWBIT_FP_SCALE_F16_POW2`; `mxfp4` = E2M1 with
  * `LOWBIT_FP_SCALE_E8M0` and group 32; `fp6_e3m2_row` = E3M2, group 0, f16 scales;
- * `mxfp6_e2m3` = E2M3, E8M0, group 32.
+ * `mxfp6_e2m3` = E2M3, E8M0, group 32; `nvfp4` = E2M1, `LOWBIT_FP_SCALE_E4M3`, group 16.
  *
  * `lowbit_format_int()` and `lowbit_format_fp()` build one.
  */
@@ -384,12 +407,15 @@ typedef struct lowbit_int_layout {
  * - `codes` (uint8): `N` rows of `codes_row_bytes = ceil(K / 2)` bytes of 4-bit codes,
  *   element `i` of a row in the low nibble of byte `i / 2` when `i` is even, the high
  *   nibble when odd (INT4's order). For E2M1 the whole code (bit 3 the sign); for the
- *   FP6 elements the low four bits of each 6-bit code.
+ *   FP6 elements the low four bits of each 6-bit code. For FP8, `codes_row_bytes = K`
+ *   bytes, one code per byte (FP8 codes are not checked: a NaN or infinite code is a
+ *   NaN or infinite weight).
  * - `high` (uint8, FP6 only, else empty): `N` rows of `high_row_bytes = ceil(K / 4)`
  *   bytes holding the top two bits of each 6-bit code (the sign and the top exponent
  *   bit), element `i` at bits `2 * (i % 4)` of byte `i / 4` (INT2's order).
  * - `scales`: `[N][K / group_len]`, f16 bits as uint16 for the f16 scale kinds, E8M0
- *   bytes as uint8 for `LOWBIT_FP_SCALE_E8M0` (`scale_bytes` says which).
+ *   or E4M3 bytes as uint8 for `LOWBIT_FP_SCALE_E8M0` and `LOWBIT_FP_SCALE_E4M3`
+ *   (`scale_bytes` says which); E4M3 adds one f32 tensor scale (not counted here).
  *
  * Unused bits of a row's last byte are written as zero by lowbit and ignored when read.
  */
@@ -403,11 +429,11 @@ typedef struct lowbit_fp_layout {
      */
     size_t high_len;
     /**
-     * Number of scales: `N * groups_per_row` (f16 values or E8M0 bytes).
+     * Number of scales: `N * groups_per_row` (f16 values, E8M0 or E4M3 bytes).
      */
     size_t scales_len;
     /**
-     * Bytes per scale: 2 (f16 kinds) or 1 (E8M0).
+     * Bytes per scale: 2 (f16 kinds) or 1 (E8M0, E4M3).
      */
     size_t scale_bytes;
     /**
@@ -419,7 +445,7 @@ typedef struct lowbit_fp_layout {
      */
     size_t groups_per_row;
     /**
-     * Bytes per row of `codes`, `ceil(K / 2)`.
+     * Bytes per row of `codes`, `ceil(K / 2)` (FP8: `K`).
      */
     size_t codes_row_bytes;
     /**
@@ -489,8 +515,10 @@ typedef struct lowbit_int_view {
  * Nothing is copied: the buffers must stay valid and unmodified during each call that
  * uses the view. Every length and every scale is checked against `format`, `n` and `k`
  * on every call: f16 scales must be finite (and positive powers of two under
- * `LOWBIT_FP_SCALE_F16_POW2`), E8M0 scales must not be the NaN byte 0xFF
- * (`LOWBIT_ERR_INVALID_PARAMETER` otherwise). `high` is NULL with length 0 for E2M1.
+ * `LOWBIT_FP_SCALE_F16_POW2`), E8M0 scales must not be the NaN byte 0xFF, E4M3 scales
+ * not 0x7F or 0xFF, and `tensor_scale` must be finite for `LOWBIT_FP_SCALE_E4M3` and 0
+ * for every other kind (`LOWBIT_ERR_INVALID_PARAMETER` otherwise). `high` is NULL with
+ * length 0 for E2M1.
  */
 typedef struct lowbit_fp_view {
     /**
@@ -523,13 +551,19 @@ typedef struct lowbit_fp_view {
     size_t high_len;
     /**
      * Scales, `[N][K / group_len]`: `uint16_t` f16 bits (2-byte aligned) for the f16
-     * scale kinds, `uint8_t` E8M0 bytes for `LOWBIT_FP_SCALE_E8M0`.
+     * scale kinds, `uint8_t` E8M0 or E4M3 bytes for `LOWBIT_FP_SCALE_E8M0` and
+     * `LOWBIT_FP_SCALE_E4M3`.
      */
     const void *scales;
     /**
      * Number of scales (elements, not bytes).
      */
     size_t scales_len;
+    /**
+     * The per-tensor scale of `LOWBIT_FP_SCALE_E4M3` (NVFP4: every group's scale is its
+     * E4M3 value times this, in f32); must be 0 for the other scale kinds.
+     */
+    float tensor_scale;
 } lowbit_fp_view;
 
 /**
@@ -666,13 +700,17 @@ struct lowbit_format lowbit_format_int(uint32_t bits, uint32_t group, bool zero_
 
 /**
  * An FP format description: `element` one of `LOWBIT_FP_E2M1`, `LOWBIT_FP_E3M2`,
- * `LOWBIT_FP_E2M3`; `group` 32, 64, 128, 256, K, or 0 for one group per row; `scale`
+ * `LOWBIT_FP_E2M3`, `LOWBIT_FP_E4M3`, `LOWBIT_FP_E5M2`; `group` 32, 64, 128, 256, K, or 0 for one group per row; `scale`
  * one of `LOWBIT_FP_SCALE_F16`, `LOWBIT_FP_SCALE_F16_POW2`, `LOWBIT_FP_SCALE_E8M0`
- * (which needs group 32). `bits` is set from the element (4 or 6; 0 for an unknown
- * element). Nothing is validated here: the functions that take the format do that.
- * MXFP4 is `lowbit_format_fp(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_E8M0)`.
+ * (which needs group 32), `LOWBIT_FP_SCALE_E4M3` (group 16). `bits` is set from the
+ * element (4, 6 or 8; 0 for an unknown element). Nothing is validated here: the functions
+ * that take the format do that. MXFP4 is
+ * `lowbit_format_fp(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_E8M0)`, NVFP4
+ * `lowbit_format_fp(LOWBIT_FP_E2M1, 16, LOWBIT_FP_SCALE_E4M3)`.
  */
-struct lowbit_format lowbit_format_fp(uint32_t element, uint32_t group, uint32_t scale);
+struct lowbit_format lowbit_format_fp(uint32_t element,
+                                      uint32_t group,
+                                      uint32_t scale);
 
 /**
  * Stores in `*out` the buffer lengths and row geometry of an `n x k` matrix in INT
@@ -1426,7 +1464,9 @@ void lowbit_activations_free(struct lowbit_activations *a);
  * calling thread and the active ISA's integer-dot kernel (the scalar reference where the
  * bit width has no SIMD one): `y_len = row_end - row_begin`. Bitwise identical to the
  * same rows of `lowbit_gemv_ex()` with `LOWBIT_PRECISION_ALLOW_A8` wherever that call
- * takes the A8 path, for any split of the rows. `y` is written only on success.
+ * takes the A8 path, for any split of the rows. `y` is written only on success. A format
+ * with no A8 kernel (FP8 weights: their values are not small integers) fails with
+ * `LOWBIT_ERR_UNSUPPORTED` (`lowbit_gemv_ex()` runs such formats in f32).
  *
  * # Safety
  *

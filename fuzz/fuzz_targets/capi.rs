@@ -7,18 +7,27 @@
 //! Q4_0 / Q8_0, AWQ or GPTQ tensors; with every INT bit width (and invalid ones), every
 //! group size (and invalid ones), zero-points on and off, shapes including 0 and odd K,
 //! buffers of the wrong length, NULL and misaligned pointers, NaN/Inf weights and wild f16
-//! scales. FP4 / FP6 formats (`LOWBIT_FORMAT_FP`: every element and scale kind, and
-//! invalid element, scale, bits, group and reserved fields) are quantized too
-//! (`lowbit_fp_sizes`, `lowbit_quantize`, exported with `lowbit_matrix_fp_view`) and
-//! viewed over raw buffers (`lowbit_fp_view`, `lowbit_matrix_from_fp_view`) with wrong
-//! plane lengths, a high plane given for FP4, NaN/Inf or non-power-of-two f16 scales and
-//! the E8M0 NaN byte; the `lowbit_fp_view_*` variants run every operation below. It then runs a few operations on the matrix, alternating with a view of the
-//! same buffers: every GEMV, GEMM and A8 entry point (`lowbit_gemv*`, `lowbit_gemm*`,
-//! `lowbit_activations_*`, the `_view_` variants), `lowbit_*_kernel_name` and
-//! `lowbit_*dequantize`, with fuzzer-chosen ISA codes (unknown ones, and ones this CPU
-//! lacks), precisions, thread flags, accumulation, biases (also of the wrong length),
-//! f16/bf16 and NaN/Inf activations, row ranges (also empty, reversed and out of range),
-//! output strides, outputs overlapping an input, a workspace, and a process-wide ISA cap.
+//! scales. FP4 / FP6 / FP8 formats (`LOWBIT_FORMAT_FP`: every element, E2M1, E3M2, E2M3,
+//! E4M3 and E5M2, with every scale kind, and invalid element, scale, bits, group and
+//! reserved fields) are quantized too (`lowbit_fp_sizes`, `lowbit_quantize`, exported
+//! with `lowbit_matrix_fp_view`; FP8 codes from the quantizer are never NaN or infinite)
+//! and viewed over raw buffers (`lowbit_fp_view`, `lowbit_matrix_from_fp_view`) with wrong
+//! plane lengths, a high plane given for FP4 or FP8, NaN/Inf or non-power-of-two f16
+//! scales, the E8M0 NaN byte, and NVFP4-style E4M3 scales (`LOWBIT_FP_SCALE_E4M3`: one
+//! E4M3 byte per group of 16, every element type, and other groups, which are refused)
+//! with their NaN bytes 0x7F / 0xFF, negative bytes and `lowbit_fp_view.tensor_scale`
+//! (tame, zero, negative, tiny, huge, NaN, Inf; and nonzero for the other scale kinds,
+//! which must pass 0). FP8 codes (one byte each) are not validated: views hold mostly
+//! finite codes, sometimes a few NaN / infinite ones (E4M3 0x7F / 0xFF, E5M2 exponent 31)
+//! or rows full of them, which must be accepted and give NaN / infinite weights. The
+//! `lowbit_fp_view_*` variants run every operation below. It then runs a few
+//! operations on the matrix, alternating with a view of the same buffers: every GEMV,
+//! GEMM and A8 entry point (`lowbit_gemv*`, `lowbit_gemm*`, `lowbit_activations_*`, the
+//! `_view_` variants), `lowbit_*_kernel_name` and `lowbit_*dequantize`, with
+//! fuzzer-chosen ISA codes (unknown ones, and ones this CPU lacks), precisions, thread
+//! flags, accumulation, biases (also of the wrong length), f16/bf16 and NaN/Inf
+//! activations, row ranges (also empty, reversed and out of range), output strides,
+//! outputs overlapping an input, a workspace, and a process-wide ISA cap.
 //!
 //! Every pointer passed is NULL or points into a live Rust buffer that is valid for the
 //! length passed with it, also when that length is "wrong" for the call: a misaligned
@@ -39,7 +48,13 @@
 //!    evaluation from weights decoded here from the documented layout, within the bound of
 //!    the accuracy contract (see `verify`), and every bitwise equality the header promises
 //!    holds (see `same`): dequantize, row splits, threads, views vs matrices, f16/bf16 vs
-//!    widened f32, GEMM rows vs GEMV, the A8 row calls vs the A8 path of GEMV.
+//!    widened f32, GEMM rows vs GEMV, the A8 row calls vs the A8 path of GEMV. Rows
+//!    whose weights hold NaN or an infinity (FP8 NaN / Inf codes, the NaN / Inf f16
+//!    scales an INT view accepts) are not compared numerically: where IEEE arithmetic
+//!    fixes the outcome whatever the evaluation order (see `verify_special`), the result
+//!    and the scalar reference must both be NaN, or both that infinity. FP8 has no A8
+//!    path: `lowbit_*gemv_rows_a8*` refuse it with `LOWBIT_ERR_UNSUPPORTED` once every
+//!    argument is valid, and `LOWBIT_PRECISION_ALLOW_A8` runs its f32 kernels.
 //!
 //! What the fuzzer found is in `fuzz/FINDINGS.md`. To turn a crash into a reproduction,
 //! run the target on the crashing input with `CAPI_DEBUG=1`: it prints the calls of the
@@ -1367,27 +1382,43 @@ fn gen_format(u: &mut Unstructured, k: usize) -> lowbit_format {
     f
 }
 
-/// An FP format (`lowbit_format_fp`), sometimes with one field made invalid.
+/// An FP format (`lowbit_format_fp`), sometimes with one field made invalid. E8M0 and
+/// E4M3 scales mostly get the group they need (32, 16), sometimes another one.
 fn gen_fp_format(u: &mut Unstructured, k: usize) -> lowbit_format {
-    let elem = pick(u, &[LOWBIT_FP_E2M1, LOWBIT_FP_E3M2, LOWBIT_FP_E2M3]);
+    let elem = pick(
+        u,
+        &[
+            LOWBIT_FP_E2M1,
+            LOWBIT_FP_E3M2,
+            LOWBIT_FP_E2M3,
+            LOWBIT_FP_E4M3,
+            LOWBIT_FP_E5M2,
+        ],
+    );
     let scale = pick(
         u,
         &[
             LOWBIT_FP_SCALE_F16,
             LOWBIT_FP_SCALE_F16_POW2,
             LOWBIT_FP_SCALE_E8M0,
+            LOWBIT_FP_SCALE_E4M3,
+            LOWBIT_FP_SCALE_E4M3,
         ],
     );
     let group = if scale == LOWBIT_FP_SCALE_E8M0 && !chance(u, 6) {
         32
+    } else if scale == LOWBIT_FP_SCALE_E4M3 && !chance(u, 6) {
+        16
     } else {
-        pick(u, &[0, 32, 64, 128, 256, k as u32, 32, 0])
+        pick(u, &[0, 32, 64, 128, 256, k as u32, 32, 0, 16])
     };
     let mut f = lowbit_format_fp(elem, group, scale);
     if chance(u, 5) {
         match range(u, 0, 6) {
-            0 => f.variant = scale | pick(u, &[0, 4, 9, 0xFF]),
-            1 => f.variant = elem | pick(u, &[0x300, 0xFF00]),
+            // Element codes no version defines (4 and 5 are FP8 now).
+            0 => f.variant = scale | pick(u, &[0, 6, 9, 0xFF]),
+            // Scale kinds no version defines (0x300 is E4M3 now).
+            1 => f.variant = elem | pick(u, &[0x400, 0x8000, 0xFF00]),
             2 => f.variant |= pick(u, &[0x1_0000, 0x8000_0000]),
             3 => f.bits = pick(u, &[0, 2, 4, 6, 8, u32::MAX]),
             4 => f.zero_point = pick(u, &[1, u32::MAX]),
@@ -1403,18 +1434,68 @@ fn fp_bits(variant: u32) -> Option<u32> {
     match variant & LOWBIT_FP_ELEMENT_MASK {
         LOWBIT_FP_E2M1 => Some(4),
         LOWBIT_FP_E3M2 | LOWBIT_FP_E2M3 => Some(6),
+        LOWBIT_FP_E4M3 | LOWBIT_FP_E5M2 => Some(8),
         _ => None,
     }
 }
 
-/// Whether `f` is an FP format with E8M0 scales (stored as bytes).
-fn is_e8m0(f: &lowbit_format) -> bool {
-    f.kind == LOWBIT_FORMAT_FP && f.variant & LOWBIT_FP_SCALE_MASK == LOWBIT_FP_SCALE_E8M0
+/// The scale kinds this version knows (`lowbit_format.variant & LOWBIT_FP_SCALE_MASK`).
+const FP_SCALES: [u32; 4] = [
+    LOWBIT_FP_SCALE_F16,
+    LOWBIT_FP_SCALE_F16_POW2,
+    LOWBIT_FP_SCALE_E8M0,
+    LOWBIT_FP_SCALE_E4M3,
+];
+
+/// The scale kind of an FP format, if this version knows it (`None` for INT formats and
+/// unknown kinds).
+fn fp_scale_kind(f: &lowbit_format) -> Option<u32> {
+    let s = f.variant & LOWBIT_FP_SCALE_MASK;
+    (f.kind == LOWBIT_FORMAT_FP && FP_SCALES.contains(&s)).then_some(s)
 }
 
-/// Whether `f` is an FP E3M2 format (which has no A8 path).
+/// Whether `f` is an FP format with E8M0 scales (stored as bytes).
+fn is_e8m0(f: &lowbit_format) -> bool {
+    fp_scale_kind(f) == Some(LOWBIT_FP_SCALE_E8M0)
+}
+
+/// Whether `f` is an FP format with E4M3 scales (bytes, and a tensor scale): NVFP4.
+fn is_e4m3(f: &lowbit_format) -> bool {
+    fp_scale_kind(f) == Some(LOWBIT_FP_SCALE_E4M3)
+}
+
+/// Whether `f` is an FP format whose scales are stored as bytes (E8M0, E4M3).
+fn byte_scales(f: &lowbit_format) -> bool {
+    is_e8m0(f) || is_e4m3(f)
+}
+
+/// Whether `f` is an FP E3M2 format (whose A8 kernels came later than E2M1's and E2M3's).
 fn is_e3m2(f: &lowbit_format) -> bool {
     f.kind == LOWBIT_FORMAT_FP && f.variant & LOWBIT_FP_ELEMENT_MASK == LOWBIT_FP_E3M2
+}
+
+/// For an FP8 format: `Some(true)` for E5M2, `Some(false)` for E4M3 (`None` otherwise).
+/// FP8 has no A8 path at all.
+fn fp8_kind(f: &lowbit_format) -> Option<bool> {
+    if f.kind != LOWBIT_FORMAT_FP {
+        return None;
+    }
+    match f.variant & LOWBIT_FP_ELEMENT_MASK {
+        LOWBIT_FP_E4M3 => Some(false),
+        LOWBIT_FP_E5M2 => Some(true),
+        _ => None,
+    }
+}
+
+/// The largest magnitude of a code of `f` (INT: `2^bits` bounds `|q - z|`; FP: the
+/// element's largest finite value, rounded up to a power of two), the `2^b` of README's
+/// range clause.
+fn code_span(f: &lowbit_format) -> f64 {
+    match fp8_kind(f) {
+        Some(true) => 65536.0,
+        Some(false) => 512.0,
+        None => 2f64.powi(f.bits as i32),
+    }
 }
 
 /// Defects of a format description itself (`lowbit_format` fields), by kind.
@@ -1432,18 +1513,13 @@ fn fmt_defects(f: &lowbit_format) -> Defects {
             let bits = fp_bits(f.variant);
             d.add(stray != 0, E_PARAM);
             d.add(bits.is_none(), E_UNSUPPORTED);
-            d.add(
-                ![
-                    LOWBIT_FP_SCALE_F16,
-                    LOWBIT_FP_SCALE_F16_POW2,
-                    LOWBIT_FP_SCALE_E8M0,
-                ]
-                .contains(&scale),
-                E_UNSUPPORTED,
-            );
+            d.add(!FP_SCALES.contains(&scale), E_UNSUPPORTED);
             d.add(bits.is_some_and(|b| b != f.bits), E_PARAM);
             d.add(f.zero_point != 0 || f.reserved != 0, E_PARAM);
+            // E8M0 needs groups of 32, E4M3 groups of 16 (any other group, 0 and K
+            // included, is an invalid parameter of the format itself).
             d.add(scale == LOWBIT_FP_SCALE_E8M0 && f.group != 32, E_PARAM);
+            d.add(scale == LOWBIT_FP_SCALE_E4M3 && f.group != 16, E_PARAM);
         }
         // A kind no version defines: refused whatever the other fields hold.
         _ => d.add(true, E_UNSUPPORTED),
@@ -1451,9 +1527,13 @@ fn fmt_defects(f: &lowbit_format) -> Defects {
     d
 }
 
-/// Whether `group` is valid for rows of `k >= 1` elements.
-fn group_ok(group: u32, k: usize) -> bool {
-    let g = group as usize;
+/// Whether `group` is valid for rows of `k >= 1` elements (16 only with E4M3 scales, and
+/// then it must divide K; any other group with E4M3 scales is a format defect).
+fn group_ok(f: &lowbit_format, k: usize) -> bool {
+    if is_e4m3(f) {
+        return k.is_multiple_of(16);
+    }
+    let g = f.group as usize;
     g == 0 || g == k || ([32, 64, 128, 256].contains(&g) && k.is_multiple_of(g))
 }
 
@@ -1462,7 +1542,7 @@ fn shape_defects(f: &lowbit_format, n: usize, k: usize) -> Defects {
     let mut d = Defects::default();
     d.add(n == 0, E_SHAPE);
     d.add(k == 0, E_SHAPE);
-    d.add(k > 0 && !group_ok(f.group, k), E_GROUP);
+    d.add(k > 0 && !group_ok(f, k), E_GROUP);
     d
 }
 
@@ -1491,14 +1571,15 @@ fn layout_of(f: &lowbit_format, n: usize, k: usize) -> lowbit_int_layout {
 /// The layout of a valid `n x k` FP matrix, from the header's description.
 fn fp_layout_of(f: &lowbit_format, n: usize, k: usize) -> lowbit_fp_layout {
     let g = if f.group == 0 { k } else { f.group as usize };
-    let rb0 = k.div_ceil(2);
+    // FP8: one code per byte (INT8's layout), no high plane.
+    let rb0 = if f.bits == 8 { k } else { k.div_ceil(2) };
     let rb1 = if f.bits == 6 { k.div_ceil(4) } else { 0 };
     let groups = k / g;
     lowbit_fp_layout {
         codes_len: n * rb0,
         high_len: n * rb1,
         scales_len: n * groups,
-        scale_bytes: if is_e8m0(f) { 1 } else { 2 },
+        scale_bytes: if byte_scales(f) { 1 } else { 2 },
         group_len: g,
         groups_per_row: groups,
         codes_row_bytes: rb0,
@@ -1524,11 +1605,83 @@ fn minifloat(c: u8, eb: u32, mb: u32, bias: i32) -> f32 {
     }
 }
 
-/// The scales of an FP view's store: f16 bits or E8M0 bytes.
+/// The scales of an FP view's store: f16 bits, E8M0 bytes, or E4M3 bytes and the
+/// tensor scale.
 #[derive(Clone, Copy)]
 enum FpScaleBits<'a> {
     F16(&'a [u16]),
     E8m0(&'a [u8]),
+    E4m3(&'a [u8], f32),
+}
+
+/// The value of an E4M3 byte ("fn": bias 7, 4 exponent and 3 mantissa bits, subnormals
+/// `m * 2^-9`, sign in bit 7; 0x7F / 0xFF are NaN, which no valid view holds).
+fn e4m3(b: u8) -> f32 {
+    minifloat(b, 4, 3, 7)
+}
+
+/// The value of an FP8 weight code, decoded from its bits as FORMATS.md defines them
+/// (sign in bit 7). E4M3 ("fn"): 4 exponent bits, 3 mantissa, bias 7, subnormals
+/// `m * 2^-9`, no infinities, NaN at 0x7F / 0xFF. E5M2: 5 exponent bits, 2 mantissa,
+/// bias 15, subnormals `m * 2^-16`, exponent 31 an infinity (mantissa 0) or NaN.
+fn fp8(c: u8, e5m2: bool) -> f32 {
+    let neg = c & 0x80 != 0;
+    let (e, m) = if e5m2 {
+        (i32::from((c >> 2) & 0x1F), u32::from(c & 3))
+    } else {
+        (i32::from((c >> 3) & 0xF), u32::from(c & 7))
+    };
+    let v = if e5m2 {
+        match e {
+            31 if m == 0 => f32::INFINITY,
+            31 => f32::NAN,
+            0 => m as f32 * pow2(-16),
+            _ => (4 + m) as f32 * pow2(e - 17),
+        }
+    } else {
+        match e {
+            15 if m == 7 => f32::NAN,
+            0 => m as f32 * pow2(-9),
+            _ => (8 + m) as f32 * pow2(e - 10),
+        }
+    };
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
+/// Whether an FP8 code is NaN or infinite (E4M3: 0x7F / 0xFF; E5M2: exponent 31).
+fn fp8_special(c: u8, e5m2: bool) -> bool {
+    if e5m2 {
+        c & 0x7C == 0x7C
+    } else {
+        c & 0x7F == 0x7F
+    }
+}
+
+/// The scales (and the tensor scale) of an FP view as the header types them: bytes for
+/// E8M0 and E4M3, f16 bits for the f16 kinds.
+///
+/// # Safety
+///
+/// `v.scales` is NULL with `v.scales_len == 0`, or valid for reading `v.scales_len` scales
+/// of the type its format's scale kind names during `'a`.
+unsafe fn fp_view_scales<'a>(v: &lowbit_fp_view) -> FpScaleBits<'a> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        if is_e4m3(&v.format) {
+            FpScaleBits::E4m3(
+                raw_slice(v.scales.cast::<u8>(), v.scales_len),
+                v.tensor_scale,
+            )
+        } else if is_e8m0(&v.format) {
+            FpScaleBits::E8m0(raw_slice(v.scales.cast::<u8>(), v.scales_len))
+        } else {
+            FpScaleBits::F16(raw_slice(v.scales.cast::<u16>(), v.scales_len))
+        }
+    }
 }
 
 /// Whether f16 `bits` is a positive power of two (what `LOWBIT_FP_SCALE_F16_POW2`
@@ -1539,9 +1692,12 @@ fn f16_pow2(bits: u16) -> bool {
 }
 
 /// The weights `scale * elem(code)` of a valid FP matrix in the canonical layout, decoded
-/// here (one f32 multiplication, as the library's dequantizer), and per row: whether all
-/// its weights are finite (E8M0 scales up to 2^127 times 28 overflow), and its largest
-/// scale magnitude.
+/// here (one f32 multiplication, as the library's dequantizer; an E4M3 group's scale is
+/// first `e4m3(byte) * tensor_scale`, one f32 multiplication, which may round, underflow
+/// or overflow to Inf), and per row: whether all its weights are finite (E8M0 scales up
+/// to 2^127 times 28 overflow, so do E4M3 ones with a large tensor scale; FP8 NaN and
+/// infinite codes, which no reader refuses, give NaN and infinite weights, and an
+/// infinite code times a zero scale NaN), and its largest scale magnitude.
 fn decode_ref_fp(
     f: &lowbit_format,
     n: usize,
@@ -1556,6 +1712,7 @@ fn decode_ref_fp(
         LOWBIT_FP_E3M2 => (3, 2, 3),
         _ => (2, 3, 1),
     };
+    let fp8k = fp8_kind(f);
     let mut deq = Vec::with_capacity(n * k);
     let mut rows = vec![(true, 0.0f32); n];
     for r in 0..n {
@@ -1566,14 +1723,20 @@ fn decode_ref_fp(
             let s = match scales {
                 FpScaleBits::F16(s) => f16::from_bits(s[j]).to_f32(),
                 FpScaleBits::E8m0(s) => pow2(i32::from(s[j]) - 127),
+                FpScaleBits::E4m3(s, t) => e4m3(s[j]) * t,
             };
-            let lo = (row0[c / 2] >> (4 * (c % 2))) & 0xF;
-            let hi = if row1.is_empty() {
-                0
+            let v = if let Some(e5m2) = fp8k {
+                fp8(row0[c], e5m2)
             } else {
-                (row1[c / 4] >> (2 * (c % 4))) & 3
+                let lo = (row0[c / 2] >> (4 * (c % 2))) & 0xF;
+                let hi = if row1.is_empty() {
+                    0
+                } else {
+                    (row1[c / 4] >> (2 * (c % 4))) & 3
+                };
+                minifloat(lo | (hi << 4), eb, mb, bias)
             };
-            let w = s * minifloat(lo | (hi << 4), eb, mb, bias);
+            let w = s * v;
             rows[r].0 &= w.is_finite();
             rows[r].1 = rows[r].1.max(s.abs());
             deq.push(w);
@@ -1672,7 +1835,7 @@ struct FpStore {
     high: Vec<u8>,
     /// f16 scales (one spare for a misaligned pointer), or empty.
     s16: Vec<u16>,
-    /// E8M0 scales, or empty.
+    /// E8M0 or E4M3 scales, or empty.
     s8: Vec<u8>,
 }
 
@@ -1712,6 +1875,7 @@ fn empty_fp_view() -> lowbit_fp_view {
         high_len: 0,
         scales: null(),
         scales_len: 0,
+        tensor_scale: 0.0,
     }
 }
 
@@ -1877,6 +2041,16 @@ fn adopt_fp(guard: MatGuard, f: lowbit_format, u: &mut Unstructured) -> Wt {
             && v.scales.is_null() == (v.scales_len == 0),
         "lowbit_matrix_fp_view: NULL exactly for empty buffers: {v:?}"
     );
+    // The tensor scale: a finite value under E4M3 (what a view accepts), 0 otherwise.
+    assert!(
+        if is_e4m3(&f) {
+            v.tensor_scale.is_finite()
+        } else {
+            v.tensor_scale == 0.0
+        },
+        "lowbit_matrix_fp_view: tensor_scale {:e} for {f:?}",
+        v.tensor_scale
+    );
     // SAFETY: the header documents the view's pointers as pointing into the live matrix,
     // valid for their lengths (scales in the type the scale kind names) until
     // lowbit_matrix_free (NULL only when empty).
@@ -1884,13 +2058,18 @@ fn adopt_fp(guard: MatGuard, f: lowbit_format, u: &mut Unstructured) -> Wt {
         (
             raw_slice(v.codes, v.codes_len),
             raw_slice(v.high, v.high_len),
-            if is_e8m0(&f) {
-                FpScaleBits::E8m0(raw_slice(v.scales.cast::<u8>(), v.scales_len))
-            } else {
-                FpScaleBits::F16(raw_slice(v.scales.cast::<u16>(), v.scales_len))
-            },
+            fp_view_scales(&v),
         )
     };
+    let nan_byte = match scales {
+        FpScaleBits::E8m0(s) => s.contains(&0xFF),
+        FpScaleBits::E4m3(s, _) => s.iter().any(|&b| b & 0x7F == 0x7F),
+        FpScaleBits::F16(_) => false,
+    };
+    assert!(
+        !nan_byte,
+        "lowbit_matrix_fp_view: a NaN scale byte for {f:?}"
+    );
     let (deq, rows) = decode_ref_fp(&f, n, k, codes, high, scales);
     let mut out = vec![f32::from_bits(0x7FC0_0BAD); n * k];
     // SAFETY: `m` is live; `out` is a live buffer of `out.len()` floats.
@@ -1948,8 +2127,8 @@ fn gen_shape(u: &mut Unstructured) -> (usize, usize) {
         pick(
             u,
             &[
-                0, 1, 2, 3, 7, 31, 32, 33, 64, 65, 96, 100, 128, 129, 160, 192, 255, 256, 257, 288,
-                300,
+                0, 1, 2, 3, 7, 16, 31, 32, 33, 48, 64, 65, 80, 96, 100, 128, 129, 160, 192, 240,
+                255, 256, 257, 288, 300,
             ],
         )
     } else {
@@ -2091,7 +2270,23 @@ fn wt_quantize(cx: &mut Cx, u: &mut Unstructured) -> Option<Wt> {
         out == sentinel() && words == before,
     );
     assert!(words == before, "lowbit_quantize wrote to its input");
-    ok.then(|| adopt(out, Some(f), u))
+    if !ok {
+        return None;
+    }
+    let w = adopt(out, Some(f), u);
+    if let (Some(e5m2), Some(v)) = (fp8_kind(&f), w.fp_views.first()) {
+        // SAFETY: `v` is the matrix's own view (`adopt` checked its lengths and NULLs);
+        // the matrix is live (owned by `w`).
+        let codes = unsafe { raw_slice(v.codes, v.codes_len) };
+        if let Some(i) = codes.iter().position(|&c| fp8_special(c, e5m2)) {
+            panic!(
+                "lowbit_quantize {f:?} {n}x{k} wrote the NaN / infinite code {:#04x} at {i} \
+                 (the quantizer saturates)",
+                codes[i]
+            );
+        }
+    }
+    Some(w)
 }
 
 /// A view over fuzzed buffers, and `lowbit_matrix_from_int_view` of it.
@@ -2276,8 +2471,10 @@ fn wt_view(cx: &mut Cx, u: &mut Unstructured) -> Wt {
 }
 
 /// `len` FP scales for format `f`: E8M0 bytes (mostly near 2^0, sometimes any byte,
-/// the NaN byte 0xFF included), or f16 bits (powers of two for the pow2 kind, tame values
-/// otherwise, sometimes any bits: NaN, Inf, zero, negative, subnormal).
+/// the NaN byte 0xFF included), E4M3 bytes (mostly 0x30..0x48, 2^-1 .. 2^2, sometimes any
+/// byte: the NaN bytes 0x7F / 0xFF, negative values, zero, subnormals), or f16 bits
+/// (powers of two for the pow2 kind, tame values otherwise, sometimes any bits: NaN, Inf,
+/// zero, negative, subnormal).
 fn gen_fp_scales(cx: &mut Cx, u: &mut Unstructured, f: &lowbit_format, len: usize) -> FpStore {
     let wild = chance(u, 4);
     let mut st = FpStore {
@@ -2286,14 +2483,16 @@ fn gen_fp_scales(cx: &mut Cx, u: &mut Unstructured, f: &lowbit_format, len: usiz
         s16: vec![],
         s8: vec![],
     };
-    if is_e8m0(f) {
+    if is_e4m3(f) || is_e8m0(f) {
+        // Tame bytes: E4M3 0x30..0x48 (about 2^-1 .. 2^2), E8M0 112..143 (2^-15 .. 2^16).
+        let (base, span) = if is_e4m3(f) { (0x30, 0x19) } else { (112, 32) };
         st.s8 = (0..len)
             .map(|_| {
                 let r = cx.rng.next();
                 if wild {
                     r as u8
                 } else {
-                    (112 + r % 32) as u8
+                    (base + r % span) as u8
                 }
             })
             .collect();
@@ -2314,6 +2513,89 @@ fn gen_fp_scales(cx: &mut Cx, u: &mut Unstructured, f: &lowbit_format, len: usiz
             .collect();
     }
     st
+}
+
+/// Makes random FP8 codes mostly numbers: random bytes are NaN or infinite 2 times in
+/// 256 (E4M3) or 8 times (E5M2), so most rows of a wide matrix would hold one and skip
+/// the numeric checks. Mostly the NaN / infinite codes become the finite code one
+/// exponent lower (E4M3 0x7F -> 448, E5M2 0x7C..0x7F -> 32768..57344, signs kept), and
+/// sometimes 1-4 codes at positions the input picks become a NaN or infinite code (or
+/// the largest or smallest finite one); sometimes the bytes stay as generated (all 0xFF,
+/// a NaN, for both elements; rows full of specials).
+fn fp8_codes(u: &mut Unstructured, e5m2: bool, codes: &mut [u8]) {
+    if chance(u, 4) {
+        return;
+    }
+    for c in codes.iter_mut() {
+        if fp8_special(*c, e5m2) {
+            *c -= if e5m2 { 4 } else { 1 };
+        }
+    }
+    if codes.is_empty() || !chance(u, 2) {
+        return;
+    }
+    for _ in 0..range(u, 1, 4) {
+        let i = range(u, 0, codes.len() - 1);
+        codes[i] = if e5m2 {
+            // +-Inf, NaNs of each mantissa and sign, +-57344, the smallest subnormal.
+            pick(
+                u,
+                &[
+                    0x7C, 0xFC, 0x7C, 0xFC, 0x7D, 0x7E, 0x7F, 0xFD, 0xFF, 0x7B, 0xFB, 0x01,
+                ],
+            )
+        } else {
+            // The two NaNs, +-448, the smallest subnormal.
+            pick(u, &[0x7F, 0xFF, 0x7F, 0xFF, 0x7E, 0xFE, 0x01])
+        };
+    }
+}
+
+/// `lowbit_fp_view.tensor_scale` for format `f`. Under E4M3 mostly a tame positive value
+/// (2^-12 .. 2^4, any significand), sometimes one that is still valid (0, -0, negative,
+/// subnormal, tiny, huge enough to overflow a group's scale) or invalid (NaN, +-Inf).
+/// Otherwise mostly 0, sometimes -0 (still 0) or a value the view must refuse.
+fn gen_tensor_scale(cx: &mut Cx, u: &mut Unstructured, f: &lowbit_format) -> f32 {
+    let r = cx.rng.next();
+    let tame = f32::from_bits(((115 + (r % 16) as u32) << 23) | ((r >> 20) as u32 & 0x7F_FFFF));
+    if is_e4m3(f) {
+        if !chance(u, 6) {
+            return tame;
+        }
+        pick(
+            u,
+            &[
+                0.0,
+                -0.0,
+                -tame,
+                1.0,
+                f32::from_bits(1),
+                1e-39,
+                f32::MIN_POSITIVE,
+                1e30,
+                3.0e38,
+                f32::MAX,
+                f32::NAN,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+            ],
+        )
+    } else if chance(u, 16) {
+        pick(
+            u,
+            &[
+                -0.0,
+                1.0,
+                tame,
+                -tame,
+                f32::from_bits(1),
+                f32::NAN,
+                f32::INFINITY,
+            ],
+        )
+    } else {
+        0.0
+    }
 }
 
 /// An FP view over fuzzed buffers (`lowbit_fp_view`), and `lowbit_matrix_from_fp_view`
@@ -2342,13 +2624,19 @@ fn wt_fp_view(cx: &mut Cx, u: &mut Unstructured) -> Wt {
     }
     let mut store = gen_fp_scales(cx, u, &f, lens[2]);
     store.codes = bulk_bytes(cx, u, lens[0]);
+    if let Some(e5m2) = fp8_kind(&f) {
+        fp8_codes(u, e5m2, &mut store.codes);
+    }
     store.high = bulk_bytes(cx, u, lens[1]);
-    let e8 = is_e8m0(&f);
+    let tensor = gen_tensor_scale(cx, u, &f);
+    // E8M0 and E4M3 scales are bytes: no pointer to them is misaligned.
+    let bytes = byte_scales(&f);
+    let e4 = is_e4m3(&f);
     let nulls = [chance(u, 24), chance(u, 24), chance(u, 24)];
-    let smis = !e8 && chance(u, 24);
+    let smis = !bytes && chance(u, 24);
     let scales: *const c_void = if nulls[2] {
         null()
-    } else if e8 {
+    } else if bytes {
         store.s8.as_ptr().cast()
     } else if smis {
         store.s16.as_ptr().cast::<u8>().wrapping_add(1).cast()
@@ -2373,18 +2661,31 @@ fn wt_fp_view(cx: &mut Cx, u: &mut Unstructured) -> Wt {
         high_len: lens[1],
         scales,
         scales_len: lens[2],
+        tensor_scale: tensor,
     });
     let mut d = fd;
     for (i, &len) in lens.iter().enumerate() {
         d.add(nulls[i] && len > 0, E_NULL);
     }
     d.add(!nulls[2] && smis, E_MIS);
+    // A nonzero tensor scale for a (known) scale kind other than E4M3, whatever the shape
+    // and the buffers (-0 is 0; NaN is not).
+    d.add(
+        fp_scale_kind(&f).is_some_and(|s| s != LOWBIT_FP_SCALE_E4M3) && tensor != 0.0,
+        E_PARAM,
+    );
     if let Some(l) = lay {
         d.add(lens[0] != l.codes_len, E_LEN);
         d.add(lens[1] != l.high_len, E_LEN);
         d.add(lens[2] != l.scales_len, E_LEN);
-        // Scale values are checked when the view is built.
-        let bad_value = if e8 {
+        // Scale values (and the E4M3 tensor scale) are checked when the view is built,
+        // after the scales' length.
+        let scales_read = lens[2] == l.scales_len;
+        d.add(scales_read && e4 && !tensor.is_finite(), E_PARAM);
+        let bad_value = if e4 {
+            // Both E4M3 NaN codes; every other byte is a finite value.
+            scales_read && store.s8.iter().any(|&b| b & 0x7F == 0x7F)
+        } else if bytes {
             store.s8.iter().take(lens[2]).any(|&e| e == 0xFF)
         } else {
             let pow2_kind = f.variant & LOWBIT_FP_SCALE_MASK == LOWBIT_FP_SCALE_F16_POW2;
@@ -2399,7 +2700,8 @@ fn wt_fp_view(cx: &mut Cx, u: &mut Unstructured) -> Wt {
 
     if debug() {
         eprintln!(
-            "fp view {f:?} {n}x{k} lens {lens:?} codes {:?} high {:?} scales {:x?} {:?}",
+            "fp view {f:?} {n}x{k} lens {lens:?} codes {:?} high {:?} scales {:x?} {:x?} \
+             tensor_scale {tensor:e}",
             store.codes, store.high, store.s16, store.s8
         );
     }
@@ -2446,7 +2748,9 @@ fn wt_fp_view(cx: &mut Cx, u: &mut Unstructured) -> Wt {
         mats: vec![],
     };
     if w.defects.is_empty() {
-        let scales = if e8 {
+        let scales = if e4 {
+            FpScaleBits::E4m3(&store.s8[..lens[2]], tensor)
+        } else if bytes {
             FpScaleBits::E8m0(&store.s8[..lens[2]])
         } else {
             FpScaleBits::F16(&store.s16[..lens[2]])
@@ -2459,6 +2763,12 @@ fn wt_fp_view(cx: &mut Cx, u: &mut Unstructured) -> Wt {
                 "the view's weights",
                 &m.deq,
                 &deq,
+            );
+            // The copy keeps the tensor scale unchanged (its export is checked by adopt).
+            let t2 = m.fp_views[0].tensor_scale;
+            assert!(
+                !e4 || t2.to_bits() == tensor.to_bits(),
+                "lowbit_matrix_from_fp_view: tensor_scale {tensor:e} exported as {t2:e}"
             );
             w.twin = Some(m.h);
             w.fp_views.extend(m.fp_views);
@@ -2865,9 +3175,11 @@ struct Case<'a> {
 /// bounded by `|w_k| (|x_k| + err_k)`). Factors 1.001 / 1.01 cover the rounding of the
 /// block scale and of this f64 evaluation; `1e-30` covers underflow (every term below
 /// f32's normal range loses at most 2^-149 per rounding). Skipped: rows with non-finite
-/// weights, and results the contract's range clause does not cover: the f32 kernels sum
-/// `(q - z) x` over a group before scaling, so only `2^b K max|x| max(1, max|s|)` below
-/// f32::MAX guarantees a finite result (checked with a margin: `< 1e37`), and `M < 1e36`.
+/// weights (checked by `verify_special` instead), and results the contract's range clause
+/// does not cover: the f32 kernels sum `(q - z) x` over a group before scaling, so only
+/// `2^b K max|x| max(1, max|s|)` below f32::MAX guarantees a finite result (checked with a
+/// margin: `< 1e37`; `2^b` is `code_span`, the largest code magnitude: 512 for FP8 E4M3,
+/// 65536 for E5M2), and `M < 1e36`.
 fn verify(func: &str, c: &Case, got: &[f32], got_a8: bool, scalar: &[f32], scalar_a8: bool) {
     let k = c.w.k;
     let nr = c.rows.len();
@@ -2888,13 +3200,31 @@ fn verify(func: &str, c: &Case, got: &[f32], got_a8: bool, scalar: &[f32], scala
             })
             .collect();
         let xmax = x.iter().fold(0f64, |a, v| a.max(f64::from(v.abs())));
-        let span = 2f64.powi(c.w.fmt.bits as i32) * k as f64 * xmax;
+        let span = code_span(&c.w.fmt) * k as f64 * xmax;
         for (j, r) in c.rows.clone().enumerate() {
             let (finite, smax) = c.w.rows[r];
-            if !finite || span * f64::from(smax).max(1.0) >= 1e37 {
+            let wrow = &c.w.deq[r * k..(r + 1) * k];
+            let in_range = span * f64::from(smax).max(1.0) < 1e37;
+            if !finite {
+                if !got_a8 && !scalar_a8 {
+                    let b = c.bias.map(|b| b[r]);
+                    let yo = c.acc.then(|| c.y_old[i * nr + j]);
+                    let (g, s) = (got[i * nr + j], scalar[i * nr + j]);
+                    let ctx = || {
+                        format!(
+                            "{func}: activation row {i}, output row {r} of {}x{k} {:?} \
+                             (weights {wrow:?}, largest scale {smax:e}, x {x:?}, bias {b:?}, \
+                             y_old {yo:?}): got {g:e}, scalar {s:e}",
+                            c.w.n, c.w.fmt
+                        )
+                    };
+                    verify_special(&c.w.fmt, wrow, x, b, yo, smax, in_range, g, s, ctx);
+                }
                 continue;
             }
-            let wrow = &c.w.deq[r * k..(r + 1) * k];
+            if !in_range {
+                continue;
+            }
             let (mut e, mut a, mut q) = (0f64, 0f64, 0f64);
             for t in 0..k {
                 let (wv, xv) = (f64::from(wrow[t]), f64::from(x[t]));
@@ -2943,6 +3273,86 @@ fn verify(func: &str, c: &Case, got: &[f32], got_a8: bool, scalar: &[f32], scala
                 ctx()
             );
         }
+    }
+}
+
+/// Oracle 6 for an output row whose weights hold NaN or an infinity (the FP8 NaN /
+/// infinite codes, an infinite code times a zero scale, a NaN or infinite f16 scale of an
+/// INT view, which nothing refuses, or a scale times a code that overflows), on an f32
+/// path: FORMATS.md promises every kernel returns what the reference does for an FP8 row
+/// with NaN / infinite codes, NaN or the infinity. Where IEEE arithmetic fixes that
+/// whatever the evaluation order and wherever the scale is applied (per weight, or to a
+/// group's partial sum), `got` and `scalar` (the result of the same call on the scalar
+/// ISA) must both be it:
+/// - a NaN weight, a NaN bias or a NaN `y_old` (accumulating) makes the result NaN;
+/// - else an infinite weight times a zero activation makes it NaN, and so do infinite
+///   terms (`w x`, the bias, `y_old`) of both signs;
+/// - else infinite terms of one sign make it that infinity, provided the finite terms
+///   cannot overflow on any path: `in_range` (README's range clause, as in `verify`) and
+///   `sum |w x| + |bias| + |y_old| < 1e36` over the finite ones. (NaN needs neither: an
+///   overflow only adds infinities, and NaN stays NaN.)
+///
+/// Required in every case: the row's largest scale magnitude finite and no finite code
+/// times it overflowing (`max|s| * code_span < 1e37`), so the non-finite weights are
+/// exactly the NaN / infinite codes (or those times a zero scale) and those of NaN scales
+/// (which `smax`, an `f32::max`, skips: NaN times anything is NaN), and scaling a partial
+/// sum meets the same NaN or infinity as scaling each weight. Other rows (an infinite
+/// scale: a partial sum times it need not be NaN where a weight `Inf * 0` is) are not
+/// checked.
+fn verify_special(
+    f: &lowbit_format,
+    wrow: &[f32],
+    x: &[f32],
+    bias: Option<f32>,
+    y_old: Option<f32>,
+    smax: f32,
+    in_range: bool,
+    got: f32,
+    scalar: f32,
+    ctx: impl Fn() -> String,
+) {
+    if !smax.is_finite() || f64::from(smax) * code_span(f) >= 1e37 {
+        return;
+    }
+    let (mut nan, mut pos, mut neg, mut rest) = (false, false, false, 0f64);
+    let mut term = |v: f64| {
+        if v.is_nan() {
+            nan = true;
+        } else if v == f64::INFINITY {
+            pos = true;
+        } else if v == f64::NEG_INFINITY {
+            neg = true;
+        } else {
+            rest += v.abs();
+        }
+    };
+    for (&w, &xv) in wrow.iter().zip(x) {
+        // 0 * Inf is NaN; f64 keeps every finite product exact enough for `rest`.
+        term(f64::from(w) * f64::from(xv));
+    }
+    for v in [bias, y_old].into_iter().flatten() {
+        term(f64::from(v));
+    }
+    let want = if nan || (pos && neg) {
+        f32::NAN
+    } else if (pos || neg) && in_range && rest < 1e36 {
+        if pos {
+            f32::INFINITY
+        } else {
+            f32::NEG_INFINITY
+        }
+    } else {
+        return;
+    };
+    if debug() {
+        eprintln!("row with NaN / infinite weights: want {want}: {}", ctx());
+    }
+    for (what, v) in [("result", got), ("scalar reference", scalar)] {
+        assert!(
+            if want.is_nan() { v.is_nan() } else { v == want },
+            "{what} is not {want} for a row with NaN / infinite weights: {}",
+            ctx()
+        );
     }
 }
 
@@ -3396,8 +3806,13 @@ fn op_a8(cx: &mut Cx, u: &mut Unstructured, w: &Wt, ex: bool) {
     let mut want = d.want();
     // Whether FP6 E3M2 has an A8 kernel depends on the version (its `16 e` does not fit
     // int8, so its kernels are newer than E2M1's and E2M3's): with every argument valid,
-    // a refusal is allowed (every other check runs before the kernel is chosen).
+    // a refusal is allowed (every other check runs before the kernel is chosen). FP8 has
+    // no A8 kernel on any ISA (`2^9 e4m3` and `2^16 e5m2` do not fit the integer lanes):
+    // with every argument valid it is refused.
     if is_e3m2(&w.fmt) && want == Want::Ok && st == E_UNSUPPORTED {
+        want = Want::Code(E_UNSUPPORTED);
+    }
+    if fp8_kind(&w.fmt).is_some() && want == Want::Ok {
         want = Want::Code(E_UNSUPPORTED);
     }
     if !check(f, st, want, fr.unchanged()) {
@@ -3495,6 +3910,8 @@ fn op_name(cx: &mut Cx, u: &mut Unstructured, w: &Wt) {
         let own = match w.fmt.variant & LOWBIT_FP_ELEMENT_MASK {
             LOWBIT_FP_E2M1 => "fp4",
             LOWBIT_FP_E3M2 => "fp6e3m2",
+            LOWBIT_FP_E4M3 => "fp8e4m3",
+            LOWBIT_FP_E5M2 => "fp8e5m2",
             _ => "fp6e2m3",
         };
         parts[1] == "fp" || parts[1] == own
@@ -3507,6 +3924,12 @@ fn op_name(cx: &mut Cx, u: &mut Unstructured, w: &Wt) {
     assert!(
         o.precision == 1 || parts[2] == "f32",
         "{f}: {s} with f32 precision"
+    );
+    // FP8 has no A8 kernel: LOWBIT_PRECISION_ALLOW_A8 runs the f32 one.
+    assert!(
+        fp8_kind(&w.fmt).is_none() || parts[2] == "f32",
+        "{f}: {s} for {:?}, which has no A8 path",
+        w.fmt
     );
     assert!(
         o.isa != SCALAR || parts[3] == "scalar",

@@ -160,7 +160,9 @@ unsafe fn gemv_rows_a8(
 /// calling thread and the active ISA's integer-dot kernel (the scalar reference where the
 /// bit width has no SIMD one): `y_len = row_end - row_begin`. Bitwise identical to the
 /// same rows of `lowbit_gemv_ex()` with `LOWBIT_PRECISION_ALLOW_A8` wherever that call
-/// takes the A8 path, for any split of the rows. `y` is written only on success.
+/// takes the A8 path, for any split of the rows. `y` is written only on success. A format
+/// with no A8 kernel (FP8 weights: their values are not small integers) fails with
+/// `LOWBIT_ERR_UNSUPPORTED` (`lowbit_gemv_ex()` runs such formats in f32).
 ///
 /// # Safety
 ///

@@ -21,6 +21,12 @@ pub const LOWBIT_FP_E2M1: u32 = 1;
 pub const LOWBIT_FP_E3M2: u32 = 2;
 /// FP element code (in `lowbit_format.variant`): FP6 E2M3 (max 7.5), in the 4+2 split.
 pub const LOWBIT_FP_E2M3: u32 = 3;
+/// FP element code (in `lowbit_format.variant`): FP8 E4M3 ("fn": max 448, NaN at 0x7F /
+/// 0xFF), one byte per code.
+pub const LOWBIT_FP_E4M3: u32 = 4;
+/// FP element code (in `lowbit_format.variant`): FP8 E5M2 (max 57344, with infinities and
+/// NaNs), one byte per code.
+pub const LOWBIT_FP_E5M2: u32 = 5;
 /// The bits of `lowbit_format.variant` that hold the FP element code.
 pub const LOWBIT_FP_ELEMENT_MASK: u32 = 0xFF;
 
@@ -34,6 +40,12 @@ pub const LOWBIT_FP_SCALE_F16_POW2: u32 = 0x100;
 /// FP scale kind (in `lowbit_format.variant`): an E8M0 byte per group meaning
 /// 2^(e - 127) (OCP MX; 0xFF is NaN and refused). Needs `group = 32`: MXFP4 / MXFP6.
 pub const LOWBIT_FP_SCALE_E8M0: u32 = 0x200;
+/// FP scale kind (in `lowbit_format.variant`): an E4M3 byte per group of 16 (0x7F and
+/// 0xFF are NaN and refused) times one f32 scale per tensor (`lowbit_fp_view.tensor_scale`);
+/// the group's scale is the f32 product. Needs `group = 16`: NVFP4 with E2M1. The bytes
+/// and the scale are ModelOpt's `weight_scale` and `weight_scale_2` unchanged, and its
+/// `weight` bytes are the `codes` plane.
+pub const LOWBIT_FP_SCALE_E4M3: u32 = 0x300;
 /// The bits of `lowbit_format.variant` that hold the FP scale kind.
 pub const LOWBIT_FP_SCALE_MASK: u32 = 0xFF00;
 
@@ -48,21 +60,23 @@ pub const LOWBIT_FP_SCALE_MASK: u32 = 0xFF00;
 /// - `variant` and `reserved`: 0.
 ///
 /// For the minifloats (`kind = LOWBIT_FORMAT_FP`):
-/// - `bits`: bits per code, 4 for E2M1 and 6 for E3M2 and E2M3 (any other value is
-///   `LOWBIT_ERR_INVALID_PARAMETER`);
+/// - `bits`: bits per code, 4 for E2M1, 6 for E3M2 and E2M3, 8 for E4M3 and E5M2 (any
+///   other value is `LOWBIT_ERR_INVALID_PARAMETER`);
 /// - `group`: as for INT (32, 64, 128, 256 dividing K, K itself, or 0 for per row);
 /// - `zero_point`: 0;
-/// - `variant`: an element code (`LOWBIT_FP_E2M1`, `LOWBIT_FP_E3M2`, `LOWBIT_FP_E2M3`)
+/// - `variant`: an element code (`LOWBIT_FP_E2M1`, `LOWBIT_FP_E3M2`, `LOWBIT_FP_E2M3`,
+///   `LOWBIT_FP_E4M3`, `LOWBIT_FP_E5M2`)
 ///   OR-ed with a scale kind (`LOWBIT_FP_SCALE_F16` = 0, `LOWBIT_FP_SCALE_F16_POW2`,
-///   `LOWBIT_FP_SCALE_E8M0`); element and scale codes this version does not know are
-///   `LOWBIT_ERR_UNSUPPORTED`, bits outside the two masks `LOWBIT_ERR_INVALID_PARAMETER`;
-///   E8M0 scales need `group = 32` (`LOWBIT_ERR_INVALID_PARAMETER` otherwise);
+///   `LOWBIT_FP_SCALE_E8M0`, `LOWBIT_FP_SCALE_E4M3`); element and scale codes this version
+///   does not know are `LOWBIT_ERR_UNSUPPORTED`, bits outside the two masks
+///   `LOWBIT_ERR_INVALID_PARAMETER`; E8M0 scales need `group = 32` and E4M3 scales
+///   `group = 16` (`LOWBIT_ERR_INVALID_PARAMETER` otherwise);
 /// - `reserved`: 0.
 ///
 /// The names of the Rust API map as: `fp4_g32` = E2M1, group 32, f16 scales;
 /// `fp4_g32_pow2` = the same with `LOWBIT_FP_SCALE_F16_POW2`; `mxfp4` = E2M1 with
 /// `LOWBIT_FP_SCALE_E8M0` and group 32; `fp6_e3m2_row` = E3M2, group 0, f16 scales;
-/// `mxfp6_e2m3` = E2M3, E8M0, group 32.
+/// `mxfp6_e2m3` = E2M3, E8M0, group 32; `nvfp4` = E2M1, `LOWBIT_FP_SCALE_E4M3`, group 16.
 ///
 /// `lowbit_format_int()` and `lowbit_format_fp()` build one.
 #[repr(C)]
@@ -125,12 +139,15 @@ pub struct lowbit_int_layout {
 /// - `codes` (uint8): `N` rows of `codes_row_bytes = ceil(K / 2)` bytes of 4-bit codes,
 ///   element `i` of a row in the low nibble of byte `i / 2` when `i` is even, the high
 ///   nibble when odd (INT4's order). For E2M1 the whole code (bit 3 the sign); for the
-///   FP6 elements the low four bits of each 6-bit code.
+///   FP6 elements the low four bits of each 6-bit code. For FP8, `codes_row_bytes = K`
+///   bytes, one code per byte (FP8 codes are not checked: a NaN or infinite code is a
+///   NaN or infinite weight).
 /// - `high` (uint8, FP6 only, else empty): `N` rows of `high_row_bytes = ceil(K / 4)`
 ///   bytes holding the top two bits of each 6-bit code (the sign and the top exponent
 ///   bit), element `i` at bits `2 * (i % 4)` of byte `i / 4` (INT2's order).
 /// - `scales`: `[N][K / group_len]`, f16 bits as uint16 for the f16 scale kinds, E8M0
-///   bytes as uint8 for `LOWBIT_FP_SCALE_E8M0` (`scale_bytes` says which).
+///   or E4M3 bytes as uint8 for `LOWBIT_FP_SCALE_E8M0` and `LOWBIT_FP_SCALE_E4M3`
+///   (`scale_bytes` says which); E4M3 adds one f32 tensor scale (not counted here).
 ///
 /// Unused bits of a row's last byte are written as zero by lowbit and ignored when read.
 #[repr(C)]
@@ -141,15 +158,15 @@ pub struct lowbit_fp_layout {
     pub codes_len: usize,
     /// Length of `high` in bytes: `N * high_row_bytes` (0 for E2M1).
     pub high_len: usize,
-    /// Number of scales: `N * groups_per_row` (f16 values or E8M0 bytes).
+    /// Number of scales: `N * groups_per_row` (f16 values, E8M0 or E4M3 bytes).
     pub scales_len: usize,
-    /// Bytes per scale: 2 (f16 kinds) or 1 (E8M0).
+    /// Bytes per scale: 2 (f16 kinds) or 1 (E8M0, E4M3).
     pub scale_bytes: usize,
     /// Elements per group (K when per-row).
     pub group_len: usize,
     /// `K / group_len`.
     pub groups_per_row: usize,
-    /// Bytes per row of `codes`, `ceil(K / 2)`.
+    /// Bytes per row of `codes`, `ceil(K / 2)` (FP8: `K`).
     pub codes_row_bytes: usize,
     /// Bytes per row of `high`, `ceil(K / 4)` for FP6 (0 for E2M1).
     pub high_row_bytes: usize,
@@ -161,6 +178,8 @@ fn fp_elem(code: u32) -> Option<FpElem> {
         LOWBIT_FP_E2M1 => Some(FpElem::E2M1),
         LOWBIT_FP_E3M2 => Some(FpElem::E3M2),
         LOWBIT_FP_E2M3 => Some(FpElem::E2M3),
+        LOWBIT_FP_E4M3 => Some(FpElem::E4M3),
+        LOWBIT_FP_E5M2 => Some(FpElem::E5M2),
         _ => None,
     }
 }
@@ -171,6 +190,8 @@ fn fp_elem_code(e: FpElem) -> Result<u32, Fail> {
         FpElem::E2M1 => Ok(LOWBIT_FP_E2M1),
         FpElem::E3M2 => Ok(LOWBIT_FP_E3M2),
         FpElem::E2M3 => Ok(LOWBIT_FP_E2M3),
+        FpElem::E4M3 => Ok(LOWBIT_FP_E4M3),
+        FpElem::E5M2 => Ok(LOWBIT_FP_E5M2),
         #[allow(unreachable_patterns)]
         other => Err(Fail::Lib(lowbit_rs::Error::Unsupported {
             what: format!("FP element {other:?} has no C code in this version"),
@@ -184,6 +205,7 @@ fn fp_scale(code: u32) -> Option<FpScale> {
         LOWBIT_FP_SCALE_F16 => Some(FpScale::F16),
         LOWBIT_FP_SCALE_F16_POW2 => Some(FpScale::F16Pow2),
         LOWBIT_FP_SCALE_E8M0 => Some(FpScale::E8M0),
+        LOWBIT_FP_SCALE_E4M3 => Some(FpScale::E4M3),
         _ => None,
     }
 }
@@ -194,6 +216,7 @@ fn fp_scale_code(s: FpScale) -> u32 {
         FpScale::F16 => LOWBIT_FP_SCALE_F16,
         FpScale::F16Pow2 => LOWBIT_FP_SCALE_F16_POW2,
         FpScale::E8M0 => LOWBIT_FP_SCALE_E8M0,
+        FpScale::E4M3 => LOWBIT_FP_SCALE_E4M3,
     }
 }
 
@@ -252,14 +275,16 @@ pub(crate) fn to_format(f: &lowbit_format) -> Result<Format, Fail> {
             let elem = fp_elem(elem_code).ok_or_else(|| {
                 unsupported(format!(
                     "FP element code {elem_code} (this version knows E2M1 = {LOWBIT_FP_E2M1}, \
-                     E3M2 = {LOWBIT_FP_E3M2}, E2M3 = {LOWBIT_FP_E2M3})"
+                     E3M2 = {LOWBIT_FP_E3M2}, E2M3 = {LOWBIT_FP_E2M3}, E4M3 = {LOWBIT_FP_E4M3}, \
+                     E5M2 = {LOWBIT_FP_E5M2})"
                 ))
             })?;
             let scale_code = f.variant & LOWBIT_FP_SCALE_MASK;
             let scale = fp_scale(scale_code).ok_or_else(|| {
                 unsupported(format!(
                     "FP scale kind {scale_code:#x} (this version knows F16 = 0, \
-                     F16_POW2 = {LOWBIT_FP_SCALE_F16_POW2:#x}, E8M0 = {LOWBIT_FP_SCALE_E8M0:#x})"
+                     F16_POW2 = {LOWBIT_FP_SCALE_F16_POW2:#x}, E8M0 = {LOWBIT_FP_SCALE_E8M0:#x}, \
+                     E4M3 = {LOWBIT_FP_SCALE_E4M3:#x})"
                 ))
             })?;
             if f.bits != elem.bits() {
@@ -354,11 +379,13 @@ pub extern "C" fn lowbit_format_int(bits: u32, group: u32, zero_point: bool) -> 
 }
 
 /// An FP format description: `element` one of `LOWBIT_FP_E2M1`, `LOWBIT_FP_E3M2`,
-/// `LOWBIT_FP_E2M3`; `group` 32, 64, 128, 256, K, or 0 for one group per row; `scale`
+/// `LOWBIT_FP_E2M3`, `LOWBIT_FP_E4M3`, `LOWBIT_FP_E5M2`; `group` 32, 64, 128, 256, K, or 0 for one group per row; `scale`
 /// one of `LOWBIT_FP_SCALE_F16`, `LOWBIT_FP_SCALE_F16_POW2`, `LOWBIT_FP_SCALE_E8M0`
-/// (which needs group 32). `bits` is set from the element (4 or 6; 0 for an unknown
-/// element). Nothing is validated here: the functions that take the format do that.
-/// MXFP4 is `lowbit_format_fp(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_E8M0)`.
+/// (which needs group 32), `LOWBIT_FP_SCALE_E4M3` (group 16). `bits` is set from the
+/// element (4, 6 or 8; 0 for an unknown element). Nothing is validated here: the functions
+/// that take the format do that. MXFP4 is
+/// `lowbit_format_fp(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_E8M0)`, NVFP4
+/// `lowbit_format_fp(LOWBIT_FP_E2M1, 16, LOWBIT_FP_SCALE_E4M3)`.
 #[no_mangle]
 pub extern "C" fn lowbit_format_fp(element: u32, group: u32, scale: u32) -> lowbit_format {
     value_call("lowbit_format_fp", lowbit_format::default(), || {

@@ -264,9 +264,10 @@ pub unsafe extern "C" fn lowbit_matrix_fp_view(
         let format = from_format(m.inner.format())?;
         let (codes, codes_len) = raw(v.codes());
         let (high, high_len) = raw(v.high());
-        let (scales, scales_len) = match v.scales() {
-            FpScalesRef::F16(s) => raw::<_, c_void>(s),
-            FpScalesRef::E8M0(s) => raw::<_, c_void>(s),
+        let ((scales, scales_len), tensor_scale) = match v.scales() {
+            FpScalesRef::F16(s) => (raw::<_, c_void>(s), 0.0),
+            FpScalesRef::E8M0(s) => (raw::<_, c_void>(s), 0.0),
+            FpScalesRef::E4M3(s, t) => (raw::<_, c_void>(s), t),
         };
         out.write(lowbit_fp_view {
             format,
@@ -278,6 +279,7 @@ pub unsafe extern "C" fn lowbit_matrix_fp_view(
             high_len,
             scales,
             scales_len,
+            tensor_scale,
         });
         Ok(())
     })

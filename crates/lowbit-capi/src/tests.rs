@@ -1097,6 +1097,26 @@ fn fp_formats() -> Vec<(&'static str, lowbit_format)> {
             "mxfp6_e3m2",
             lowbit_format_fp(LOWBIT_FP_E3M2, 32, LOWBIT_FP_SCALE_E8M0),
         ),
+        (
+            "nvfp4",
+            lowbit_format_fp(LOWBIT_FP_E2M1, 16, LOWBIT_FP_SCALE_E4M3),
+        ),
+        (
+            "fp8_e4m3_g32",
+            lowbit_format_fp(LOWBIT_FP_E4M3, 32, LOWBIT_FP_SCALE_F16),
+        ),
+        (
+            "fp8_e5m2_row",
+            lowbit_format_fp(LOWBIT_FP_E5M2, 0, LOWBIT_FP_SCALE_F16),
+        ),
+        (
+            "mxfp8_e4m3",
+            lowbit_format_fp(LOWBIT_FP_E4M3, 32, LOWBIT_FP_SCALE_E8M0),
+        ),
+        (
+            "nvfp6_e3m2",
+            lowbit_format_fp(LOWBIT_FP_E3M2, 16, LOWBIT_FP_SCALE_E4M3),
+        ),
     ]
 }
 
@@ -1149,8 +1169,10 @@ fn fp_format_descriptions_match_the_rust_names() {
         assert_eq!(crate::format::from_format(want).unwrap(), f, "{name}");
         assert_eq!(
             f.bits,
-            if name.starts_with("fp4") || name == "mxfp4" {
+            if name.starts_with("fp4") || name.ends_with("fp4") {
                 4
+            } else if name.contains("fp8") {
+                8
             } else {
                 6
             }
@@ -1221,14 +1243,24 @@ fn bad_fp_format_fields_have_their_status_and_write_nothing() {
             S::LOWBIT_ERR_UNSUPPORTED,
         ),
         (
-            "element 4",
-            with(&|f| f.variant = 4),
+            "element 6",
+            with(&|f| f.variant = 6),
             S::LOWBIT_ERR_UNSUPPORTED,
         ),
         (
-            "scale kind 3",
-            with(&|f| f.variant = LOWBIT_FP_E2M3 | 0x300),
+            "scale kind 4",
+            with(&|f| f.variant = LOWBIT_FP_E2M3 | 0x400),
             S::LOWBIT_ERR_UNSUPPORTED,
+        ),
+        (
+            "E4M3 with group 32",
+            lowbit_format_fp(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_E4M3),
+            S::LOWBIT_ERR_INVALID_PARAMETER,
+        ),
+        (
+            "group 16 with f16 scales",
+            lowbit_format_fp(LOWBIT_FP_E2M1, 16, LOWBIT_FP_SCALE_F16),
+            S::LOWBIT_ERR_BAD_GROUP_SIZE,
         ),
         (
             "bits outside the masks",
@@ -1335,8 +1367,9 @@ fn fp_matrices_and_views_agree_on_every_operation() {
         let v = fp_view_of(&m);
         assert_eq!(v.format, f);
         assert_eq!((v.n, v.k), (n, k));
-        assert_eq!(v.codes_len, n * k / 2, "{name}");
-        if f.bits == 4 {
+        let per_byte = if f.bits == 8 { 1 } else { 2 };
+        assert_eq!(v.codes_len, n * k / per_byte, "{name}");
+        if f.bits != 6 {
             assert!(v.high.is_null() && v.high_len == 0, "{name}");
         } else {
             assert_eq!(v.high_len, n * k / 4, "{name}");

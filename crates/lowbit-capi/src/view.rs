@@ -4,7 +4,7 @@
 use core::ffi::c_void;
 use core::ops::Range;
 
-use lowbit_rs::{bf16, f16, FpScalesRef, MatrixRef};
+use lowbit_rs::{bf16, f16, FpScale, FpScalesRef, MatrixRef};
 
 use crate::boundary::{ref_in, slice_in, slice_out, status_call, Fail, Span};
 use crate::format::{lowbit_format, to_fp_format, to_int_format};
@@ -49,8 +49,10 @@ pub struct lowbit_int_view {
 /// Nothing is copied: the buffers must stay valid and unmodified during each call that
 /// uses the view. Every length and every scale is checked against `format`, `n` and `k`
 /// on every call: f16 scales must be finite (and positive powers of two under
-/// `LOWBIT_FP_SCALE_F16_POW2`), E8M0 scales must not be the NaN byte 0xFF
-/// (`LOWBIT_ERR_INVALID_PARAMETER` otherwise). `high` is NULL with length 0 for E2M1.
+/// `LOWBIT_FP_SCALE_F16_POW2`), E8M0 scales must not be the NaN byte 0xFF, E4M3 scales
+/// not 0x7F or 0xFF, and `tensor_scale` must be finite for `LOWBIT_FP_SCALE_E4M3` and 0
+/// for every other kind (`LOWBIT_ERR_INVALID_PARAMETER` otherwise). `high` is NULL with
+/// length 0 for E2M1.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 #[allow(non_camel_case_types)]
@@ -70,10 +72,14 @@ pub struct lowbit_fp_view {
     /// Bytes in `high`.
     pub high_len: usize,
     /// Scales, `[N][K / group_len]`: `uint16_t` f16 bits (2-byte aligned) for the f16
-    /// scale kinds, `uint8_t` E8M0 bytes for `LOWBIT_FP_SCALE_E8M0`.
+    /// scale kinds, `uint8_t` E8M0 or E4M3 bytes for `LOWBIT_FP_SCALE_E8M0` and
+    /// `LOWBIT_FP_SCALE_E4M3`.
     pub scales: *const c_void,
     /// Number of scales (elements, not bytes).
     pub scales_len: usize,
+    /// The per-tensor scale of `LOWBIT_FP_SCALE_E4M3` (NVFP4: every group's scale is its
+    /// E4M3 value times this, in f32); must be 0 for the other scale kinds.
+    pub tensor_scale: f32,
 }
 
 /// Reinterprets f16 bit patterns as `f16` values.
@@ -140,16 +146,28 @@ pub(crate) unsafe fn fp_matrix_ref<'a>(v: &lowbit_fp_view) -> Result<MatrixRef<'
     let codes = unsafe { slice_in("codes", v.codes, v.codes_len) }?;
     // SAFETY: forwarded from this function's contract.
     let high = unsafe { slice_in("high", v.high, v.high_len) }?;
+    if format.scale != FpScale::E4M3 && v.tensor_scale != 0.0 {
+        return Err(Fail::Lib(lowbit_rs::Error::InvalidParameter {
+            what: format!(
+                "tensor_scale must be 0 for {:?} scales, not {}",
+                format.scale, v.tensor_scale
+            ),
+        }));
+    }
     let scales = if format.scale.is_f16() {
         // SAFETY: forwarded from this function's contract: for the f16 scale kinds
         // `scales` holds `scales_len` `uint16_t`s (alignment is checked by `slice_in`).
         let s = unsafe { slice_in("scales", v.scales.cast::<u16>(), v.scales_len) }?;
         FpScalesRef::F16(f16_slice(s))
     } else {
-        // SAFETY: forwarded from this function's contract: for E8M0 `scales` holds
-        // `scales_len` bytes.
+        // SAFETY: forwarded from this function's contract: for E8M0 and E4M3 `scales`
+        // holds `scales_len` bytes.
         let s = unsafe { slice_in("scales", v.scales.cast::<u8>(), v.scales_len) }?;
-        FpScalesRef::E8M0(s)
+        if format.scale == FpScale::E4M3 {
+            FpScalesRef::E4M3(s, v.tensor_scale)
+        } else {
+            FpScalesRef::E8M0(s)
+        }
     };
     Ok(MatrixRef::fp(format, v.n, v.k, codes, high, scales)?)
 }
@@ -168,7 +186,7 @@ pub(crate) fn matrix_spans(w: &MatrixRef<'_>) -> [Span; 4] {
             Span::of("high", m.high()),
             match m.scales() {
                 FpScalesRef::F16(s) => Span::of("scales", s),
-                FpScalesRef::E8M0(s) => Span::of("scales", s),
+                FpScalesRef::E8M0(s) | FpScalesRef::E4M3(s, _) => Span::of("scales", s),
             },
             Span::EMPTY,
         ],

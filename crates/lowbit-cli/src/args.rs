@@ -171,7 +171,7 @@ pub const DEFAULT_FORMATS: [&str; 5] = [
 ];
 
 /// Formats `lowbit eval` evaluates by default.
-pub const EVAL_FORMATS: [&str; 11] = [
+pub const EVAL_FORMATS: [&str; 13] = [
     "int4_g32",
     "int4_g128",
     "int4_g128_zp",
@@ -180,6 +180,8 @@ pub const EVAL_FORMATS: [&str; 11] = [
     "int2_g32",
     "fp4_g32",
     "mxfp4",
+    "nvfp4",
+    "fp8_e4m3_g32",
     "fp6_e2m3_g32",
     "fp6_e3m2_g32",
     "mxfp6_e2m3",

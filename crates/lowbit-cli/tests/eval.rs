@@ -152,11 +152,11 @@ fn eval_json_reports_every_tensor_and_format() {
     let lines: Vec<HashMap<String, String>> = out.lines().map(parse_flat).collect();
     let of_kind = |k: &'static str| lines.iter().filter(move |l| l["kind"] == k);
 
-    // a and c in all eleven formats; b (K = 64) only in the group-32 and per-row ones
-    // (int4_g32, int8_row, int2_g32, fp4_g32, mxfp4, fp6_e2m3_g32, fp6_e3m2_g32,
-    // mxfp6_e2m3).
+    // a and c in all thirteen formats; b (K = 64) only in the group-16, group-32 and
+    // per-row ones (int4_g32, int8_row, int2_g32, fp4_g32, mxfp4, nvfp4, fp8_e4m3_g32,
+    // fp6_e2m3_g32, fp6_e3m2_g32, mxfp6_e2m3).
     let evals: Vec<_> = of_kind("eval").collect();
-    assert_eq!(evals.len(), 11 + 8 + 11, "{out}");
+    assert_eq!(evals.len(), 13 + 10 + 13, "{out}");
     let err = |tensor: &str, format: &str, key: &str| -> f64 {
         evals
             .iter()
@@ -182,17 +182,27 @@ fn eval_json_reports_every_tensor_and_format() {
         assert!(err(t, "int2_g32", "bits_per_weight") < err(t, "int8_row", "bits_per_weight"));
     }
     // The minifloats: six bits beat four, E2M3's mantissa beats E3M2's range on these
-    // uniform weights, and the bits per weight count the scales (f16 or one E8M0 byte).
+    // uniform weights, and the bits per weight count the scales (f16, or one E8M0 or E4M3
+    // byte).
     for t in ["model.a.weight", "model.b.weight", "model.c.weight"] {
         let e = |f| err(t, f, "weight_rel_rms");
         assert!(e("fp4_g32") > 0.05 && e("fp4_g32") < 0.2, "{t}");
         assert!(e("fp6_e3m2_g32") < e("fp4_g32"), "{t}");
         assert!(e("fp6_e2m3_g32") < e("fp6_e3m2_g32"), "{t}");
         assert!(e("mxfp4") > 0.0 && e("mxfp6_e2m3") < e("mxfp4"), "{t}");
+        assert!(e("nvfp4") > 0.05 && e("nvfp4") < 0.2, "{t}");
+        // E4M3 has E2M3's three mantissa bits (about its error on uniform weights, where
+        // the top binade holds most values) and more range: well below FP4.
+        assert!(
+            e("fp8_e4m3_g32") > 0.0 && e("fp8_e4m3_g32") < 0.5 * e("fp4_g32"),
+            "{t}"
+        );
     }
     for (f, bits) in [
         ("fp4_g32", 4.5),
         ("mxfp4", 4.25),
+        ("nvfp4", 4.5),
+        ("fp8_e4m3_g32", 8.5),
         ("fp6_e2m3_g32", 6.5),
         ("fp6_e3m2_g32", 6.5),
         ("mxfp6_e2m3", 6.25),
@@ -225,7 +235,7 @@ fn eval_json_reports_every_tensor_and_format() {
         ]
     );
     let summaries: Vec<_> = of_kind("summary").collect();
-    assert_eq!(summaries.len(), 11);
+    assert_eq!(summaries.len(), 13);
     for s in &summaries {
         let want = if s["format"].contains("g128") {
             "2"
@@ -256,7 +266,7 @@ fn eval_table_filters_and_notes() {
         assert!(header.contains(col), "{header}");
     }
     let rows = out.lines().filter(|l| l.starts_with("model.")).count();
-    assert_eq!(rows, 11 + 8 + 11, "{out}");
+    assert_eq!(rows, 13 + 10 + 13, "{out}");
     assert!(out.contains("skipped:"));
     assert!(out.contains("model.c.bias: 1-D, shape [16]"), "{out}");
     assert!(out.contains("model.ids: dtype I64"), "{out}");
@@ -290,7 +300,7 @@ fn eval_table_filters_and_notes() {
         .lines()
         .filter(|l| l.contains(r#""kind":"eval""#))
         .count();
-    assert_eq!(evals, 11, "{limited}");
+    assert_eq!(evals, 13, "{limited}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -64,7 +64,8 @@ impl fmt::Display for Error {
             Error::InvalidShape { what } => write!(f, "invalid shape: {what}"),
             Error::BadGroupSize { group, k } => write!(
                 f,
-                "bad group size {group} for K = {k}: groups are 32, 64, 128, 256 (dividing K) or per-row"
+                "bad group size {group} for K = {k}: groups are 32, 64, 128, 256 (dividing K) or per-row, \
+                 and 16 (dividing K) with E4M3 scales"
             ),
             Error::BufferLength {
                 what,

@@ -1,5 +1,5 @@
-//! Minifloat weights (FP4 E2M1, FP6 E3M2 / E2M3): a small floating-point code per
-//! element and a scale per group.
+//! Minifloat weights (FP4 E2M1, FP6 E3M2 / E2M3, FP8 E4M3 / E5M2): a small
+//! floating-point code per element and a scale per group.
 //!
 //! Element `(n, k)` of an `N x K` matrix has the code `c` of the format's element type
 //! ([`FpElem`]: sign in the top bit, then exponent and mantissa bits) and the value
@@ -8,15 +8,18 @@
 //! w[n, k] = scale[n][k / g] * elem(c)
 //! ```
 //!
-//! where `g` is the group length. The product is exact in `f32` for every scale kind (a
-//! significand of at most 4 bits times an 11-bit one or a power of two), so dequantization
-//! is exact.
+//! where `g` is the group length. The product is exact in `f32` for the `f16` and E8M0
+//! scale kinds (a significand of at most 4 bits times an 11-bit one or a power of two), so
+//! dequantization is exact; under [`FpScale::E4M3`] the group scale is the `f32` product
+//! of the block's E4M3 value and the tensor scale (one rounding, none when the tensor
+//! scale is a power of two), and the element times it rounds once more.
 //!
 //! Canonical layout (FORMATS.md, "FP4 E2M1" and "FP6 E3M2 and E2M3, in the 4+2 split"):
 //! - plane 0, the code plane: `[N][ceil(K/2)]` bytes of 4-bit codes packed exactly like
 //!   INT4 (element `2i` of a row in the low nibble of byte `i`, element `2i + 1` in the
 //!   high nibble). For E2M1 it holds the whole code; for the FP6 elements it holds the
-//!   low four bits `c & 0xF`.
+//!   low four bits `c & 0xF`. For the FP8 elements it is `[N][K]` bytes, one whole code
+//!   per byte (INT8's layout).
 //! - plane 1, FP6 only: `[N][ceil(K/4)]` bytes of the high two bits `c >> 4` (sign, and
 //!   the top exponent bit) packed like INT2 (element `4i + t` at bits `2t` of byte `i`).
 //! - Every row of every plane starts on a byte boundary; unused bits of a row's last byte
@@ -27,16 +30,25 @@
 //!     (the ZeroQuant-FP variant: the scale multiply is an exponent add);
 //!   - [`FpScale::E8M0`]: one byte `e` meaning `2^(e - 127)` (OCP MX); `0xFF` (NaN) is
 //!     refused. The group must be [`Group::Size`]`(32)`: that is MXFP4 / MXFP6.
+//!   - [`FpScale::E4M3`]: one E4M3 byte per group of 16 (NVIDIA NVFP4) times one `f32`
+//!     scale for the whole tensor: the group's scale is `fl32(e4m3(b) * tensor)`. The
+//!     NaN codes `0x7F` / `0xFF` and a non-finite tensor scale are refused.
 //!
 //! Groups follow the same rule as the INT formats ([`Group::resolve`]): 32, 64, 128 or 256
-//! dividing `K`, or one group per row.
+//! dividing `K`, or one group per row; E8M0 scales need groups of 32, E4M3 scales groups
+//! of 16 (which must divide `K`).
 //!
 //! Scales are validated when a matrix or view is built (lengths, finiteness, powers of
 //! two, the E8M0 NaN code), never later: a [`FpMatrixRef`] always holds finite scales.
-//! Every code of these element types is a finite value, so codes need no validation.
+//! Every FP4 and FP6 code is a finite value. FP8 has NaN codes (E4M3 `0x7F` / `0xFF`) and
+//! infinities (E5M2): codes are not validated (that would read every weight on every view
+//! built); such a code is a NaN or infinite weight, in the reference and in every kernel
+//! (IEEE arithmetic carries it into the row's result). The quantizer never writes one.
 
 use crate::error::{check_finite, check_len};
-use crate::minifloat::{e8m0_decode, mx_shared_exponent, MiniFloat, E2M1, E2M3, E3M2, E8M0_NAN};
+use crate::minifloat::{
+    e8m0_decode, mx_shared_exponent, MiniFloat, E2M1, E2M3, E3M2, E4M3, E5M2, E8M0_NAN,
+};
 use crate::pack::{self, packed_len};
 use crate::{f16, Error, Group, Result};
 
@@ -50,6 +62,12 @@ pub enum FpElem {
     E3M2,
     /// FP6 E2M3 (max 7.5, bias 1): the 4+2 split.
     E2M3,
+    /// FP8 E4M3 ("fn": max 448, bias 7, NaN at `0x7F` / `0xFF`, no infinities): one
+    /// byte per element.
+    E4M3,
+    /// FP8 E5M2 (IEEE-like: max 57344, bias 15, infinities and NaNs): one byte per
+    /// element.
+    E5M2,
 }
 
 impl FpElem {
@@ -59,28 +77,41 @@ impl FpElem {
             FpElem::E2M1 => E2M1,
             FpElem::E3M2 => E3M2,
             FpElem::E2M3 => E2M3,
+            FpElem::E4M3 => E4M3,
+            FpElem::E5M2 => E5M2,
         }
     }
 
-    /// Bits per code (4 or 6).
+    /// Bits per code (4, 6 or 8).
     pub const fn bits(self) -> u32 {
         match self {
             FpElem::E2M1 => 4,
             FpElem::E3M2 | FpElem::E2M3 => 6,
+            FpElem::E4M3 | FpElem::E5M2 => 8,
+        }
+    }
+
+    /// Bits per code of plane 0 (4, or 8 for the FP8 elements).
+    pub const fn plane0_bits(self) -> u32 {
+        match self.bits() {
+            8 => 8,
+            _ => 4,
         }
     }
 
     /// Bits per code of plane 1 (2 for the FP6 elements' high bits, else 0).
     pub const fn plane1_bits(self) -> u32 {
-        self.bits() - 4
+        self.bits() - self.plane0_bits()
     }
 
-    /// The largest finite magnitude (6, 28, 7.5).
+    /// The largest finite magnitude (6, 28, 7.5, 448, 57344).
     pub const fn max(self) -> f32 {
         match self {
             FpElem::E2M1 => 6.0,
             FpElem::E3M2 => 28.0,
             FpElem::E2M3 => 7.5,
+            FpElem::E4M3 => 448.0,
+            FpElem::E5M2 => 57344.0,
         }
     }
 
@@ -90,17 +121,28 @@ impl FpElem {
             FpElem::E2M1 => "e2m1",
             FpElem::E3M2 => "e3m2",
             FpElem::E2M3 => "e2m3",
+            FpElem::E4M3 => "e4m3",
+            FpElem::E5M2 => "e5m2",
         }
     }
 
     /// The smallest power of two `2^-e` such that `2^e * elem(c)` is an integer for every
-    /// code, as `e` (E2M1: 1, E2M3: 3, E3M2: 4): the A8 kernels multiply by `2^e`.
+    /// finite code, as `e` (E2M1: 1, E2M3: 3, E3M2: 4, E4M3: 9, E5M2: 16): the A8 kernels
+    /// multiply by `2^e`. (The FP8 elements have no A8 kernel: their integers do not fit
+    /// the int8 or int16 lanes, nor E5M2's an i32.)
     pub const fn int_shift(self) -> u32 {
         match self {
             FpElem::E2M1 => 1,
             FpElem::E2M3 => 3,
             FpElem::E3M2 => 4,
+            FpElem::E4M3 => 9,
+            FpElem::E5M2 => 16,
         }
+    }
+
+    /// Whether the element fits the A8 kernels' integer lanes (FP4 and FP6).
+    pub const fn has_a8(self) -> bool {
+        self.bits() <= 6
     }
 }
 
@@ -119,6 +161,11 @@ pub enum FpScale {
     /// 32 elements (MXFP4, MXFP6). The quantizer picks
     /// [`mx_shared_exponent`]`(amax, emax)` with the element type's `emax`.
     E8M0,
+    /// An E4M3 byte per group of 16 elements and one `f32` scale per tensor (NVIDIA's
+    /// NVFP4 for E2M1): the group's scale is `fl32(e4m3(b) * tensor)`. The quantizer picks
+    /// `tensor = amax_tensor / (max * 448)` (1 for an all-zero tensor) and per group
+    /// `b = e4m3(amax / max / tensor)` rounded to nearest even (saturating at 448).
+    E4M3,
 }
 
 impl FpScale {
@@ -126,7 +173,16 @@ impl FpScale {
     pub const fn bytes(self) -> usize {
         match self {
             FpScale::F16 | FpScale::F16Pow2 => 2,
-            FpScale::E8M0 => 1,
+            FpScale::E8M0 | FpScale::E4M3 => 1,
+        }
+    }
+
+    /// The group length the scale kind requires, if it requires one (E8M0: 32, E4M3: 16).
+    pub const fn required_group(self) -> Option<usize> {
+        match self {
+            FpScale::E8M0 => Some(32),
+            FpScale::E4M3 => Some(16),
+            FpScale::F16 | FpScale::F16Pow2 => None,
         }
     }
 
@@ -169,24 +225,29 @@ impl FpFormat {
         Self::new(elem, Group::Size(32), FpScale::E8M0)
     }
 
+    /// NVFP4: E2M1 with an E4M3 scale per group of 16 and an `f32` scale per tensor.
+    pub const fn nvfp4() -> Self {
+        Self::new(FpElem::E2M1, Group::Size(16), FpScale::E4M3)
+    }
+
     /// Any combination (checked by [`validate`](Self::validate)).
     pub const fn new(elem: FpElem, group: Group, scale: FpScale) -> Self {
         FpFormat { elem, group, scale }
     }
 
     /// Checks the combination of scale kind and group: E8M0 scales need
-    /// `Group::Size(32)`. (Whether the group divides `K` is checked by
-    /// [`layout`](Self::layout).)
+    /// `Group::Size(32)`, E4M3 scales `Group::Size(16)`, and only they accept those.
+    /// (Whether the group divides `K` is checked by [`layout`](Self::layout).)
     pub fn validate(&self) -> Result<()> {
-        if self.scale == FpScale::E8M0 && self.group != Group::Size(32) {
-            return Err(Error::InvalidParameter {
+        match self.scale.required_group() {
+            Some(g) if self.group != Group::Size(g) => Err(Error::InvalidParameter {
                 what: format!(
-                    "E8M0 (MX) scales need groups of 32 elements, not {}",
-                    self.group
+                    "{:?} scales need groups of {g} elements, not {}",
+                    self.scale, self.group
                 ),
-            });
+            }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// The full layout of an `n x k` matrix in this format (validates everything).
@@ -197,7 +258,13 @@ impl FpFormat {
                 what: "N must be at least 1".into(),
             });
         }
-        let g = self.group.resolve(k)?;
+        let g = match self.scale.required_group() {
+            // Groups of 16 exist only with E4M3 scales (Group::resolve refuses them).
+            Some(16) if k > 0 && k.is_multiple_of(16) => 16,
+            Some(16) if k > 0 => return Err(Error::BadGroupSize { group: 16, k }),
+            // K = 0: the shape error, as for every other format.
+            _ => self.group.resolve(k)?,
+        };
         let too_big = || Error::InvalidShape {
             what: format!("{n} x {k} is too large to address"),
         };
@@ -207,7 +274,7 @@ impl FpFormat {
         if elements > isize::MAX as usize / 2 {
             return Err(too_big());
         }
-        let row_bytes0 = packed_len(k, 4);
+        let row_bytes0 = packed_len(k, self.elem.plane0_bits());
         let row_bytes1 = match self.elem.plane1_bits() {
             0 => 0,
             b => packed_len(k, b),
@@ -241,7 +308,7 @@ pub struct FpLayout {
     pub group_len: usize,
     /// `K / group_len`.
     pub groups_per_row: usize,
-    /// Bytes per row of plane 0 (4-bit codes), `ceil(K / 2)`.
+    /// Bytes per row of plane 0, `ceil(K / 2)` (4-bit codes), or `K` (FP8).
     pub row_bytes0: usize,
     /// Bytes per row of plane 1 (FP6's 2-bit high bits), `ceil(K / 4)`; 0 for E2M1.
     pub row_bytes1: usize,
@@ -267,6 +334,8 @@ pub enum FpScales {
     F16(Vec<f16>),
     /// E8M0 bytes ([`FpScale::E8M0`]).
     E8M0(Vec<u8>),
+    /// E4M3 bytes and the tensor scale ([`FpScale::E4M3`]).
+    E4M3(Vec<u8>, f32),
 }
 
 impl FpScales {
@@ -275,6 +344,7 @@ impl FpScales {
         match self {
             FpScales::F16(s) => FpScalesRef::F16(s),
             FpScales::E8M0(s) => FpScalesRef::E8M0(s),
+            FpScales::E4M3(s, t) => FpScalesRef::E4M3(s, *t),
         }
     }
 }
@@ -286,6 +356,8 @@ pub enum FpScalesRef<'a> {
     F16(&'a [f16]),
     /// E8M0 bytes ([`FpScale::E8M0`]).
     E8M0(&'a [u8]),
+    /// E4M3 bytes and the tensor scale ([`FpScale::E4M3`]).
+    E4M3(&'a [u8], f32),
 }
 
 impl<'a> FpScalesRef<'a> {
@@ -293,7 +365,7 @@ impl<'a> FpScalesRef<'a> {
     pub fn len(&self) -> usize {
         match self {
             FpScalesRef::F16(s) => s.len(),
-            FpScalesRef::E8M0(s) => s.len(),
+            FpScalesRef::E8M0(s) | FpScalesRef::E4M3(s, _) => s.len(),
         }
     }
 
@@ -306,7 +378,7 @@ impl<'a> FpScalesRef<'a> {
     pub fn f16(&self) -> Option<&'a [f16]> {
         match *self {
             FpScalesRef::F16(s) => Some(s),
-            FpScalesRef::E8M0(_) => None,
+            _ => None,
         }
     }
 
@@ -314,16 +386,26 @@ impl<'a> FpScalesRef<'a> {
     pub fn e8m0(&self) -> Option<&'a [u8]> {
         match *self {
             FpScalesRef::E8M0(s) => Some(s),
-            FpScalesRef::F16(_) => None,
+            _ => None,
         }
     }
 
-    /// Scale `i` (flat index) as `f32`: exact for both storages.
+    /// The E4M3 bytes and the tensor scale, if that is how the scales are stored.
+    pub fn e4m3(&self) -> Option<(&'a [u8], f32)> {
+        match *self {
+            FpScalesRef::E4M3(s, t) => Some((s, t)),
+            _ => None,
+        }
+    }
+
+    /// Scale `i` (flat index) as `f32`: exact for the `f16` and E8M0 storages; for E4M3,
+    /// `fl32(e4m3(b) * tensor)`.
     #[inline(always)]
     pub fn get(&self, i: usize) -> f32 {
         match *self {
             FpScalesRef::F16(s) => s[i].to_f32(),
             FpScalesRef::E8M0(s) => e8m0_decode(s[i]),
+            FpScalesRef::E4M3(s, t) => E4M3.decode(s[i]) * t,
         }
     }
 
@@ -332,6 +414,7 @@ impl<'a> FpScalesRef<'a> {
         match *self {
             FpScalesRef::F16(s) => FpScales::F16(s.to_vec()),
             FpScalesRef::E8M0(s) => FpScales::E8M0(s.to_vec()),
+            FpScalesRef::E4M3(s, t) => FpScales::E4M3(s.to_vec(), t),
         }
     }
 }
@@ -379,10 +462,28 @@ fn check_scales(format: FpFormat, expected: usize, scales: FpScalesRef<'_>) -> R
                 None => Ok(()),
             }
         }
+        (FpScale::E4M3, FpScalesRef::E4M3(s, t)) => {
+            check_len("scales", expected, s.len())?;
+            if !t.is_finite() {
+                return Err(Error::InvalidParameter {
+                    what: format!("the tensor scale is not finite ({t})"),
+                });
+            }
+            match s.iter().position(|&e| e & 0x7F == 0x7F) {
+                Some(i) => Err(Error::InvalidParameter {
+                    what: format!("E4M3 scale {i} is a NaN code ({:#04x})", s[i]),
+                }),
+                None => Ok(()),
+            }
+        }
         (kind, _) => Err(Error::InvalidParameter {
             what: format!(
                 "{kind:?} scales need {} storage",
-                if kind.is_f16() { "f16" } else { "E8M0 byte" }
+                match kind {
+                    FpScale::F16 | FpScale::F16Pow2 => "f16",
+                    FpScale::E8M0 => "E8M0 byte",
+                    FpScale::E4M3 => "E4M3 byte and tensor scale",
+                }
             ),
         }),
     }
@@ -499,7 +600,12 @@ impl<'a> FpMatrixRef<'a> {
     #[inline(always)]
     pub fn code(&self, n: usize, k: usize) -> u8 {
         let (r0, r1) = (self.layout.row_bytes0, self.layout.row_bytes1);
-        let lo = pack::get(&self.codes[n * r0..(n + 1) * r0], 4, k);
+        let lo = if self.layout.format.elem.plane0_bits() == 8 {
+            // One byte per code (FP8).
+            self.codes[n * r0 + k]
+        } else {
+            pack::get(&self.codes[n * r0..(n + 1) * r0], 4, k)
+        };
         if r1 == 0 {
             lo
         } else {
@@ -568,8 +674,9 @@ fn pow2_scale(amax: f32, max: f32) -> f16 {
 }
 
 /// The scale of one group with largest magnitude `amax` (finite, `>= 0`), as documented
-/// on [`FpMatrix::quantize`], in the format's storage, and as `f32`.
-fn group_scale(amax: f32, elem: FpElem, kind: FpScale) -> Result<(ScaleCode, f32)> {
+/// on [`FpMatrix::quantize`], in the format's storage, and as `f32` (`tensor` is the
+/// tensor scale of [`FpScale::E4M3`], else unused).
+fn group_scale(amax: f32, elem: FpElem, kind: FpScale, tensor: f32) -> Result<(ScaleCode, f32)> {
     let max = elem.max();
     Ok(match kind {
         FpScale::F16 => {
@@ -593,13 +700,36 @@ fn group_scale(amax: f32, elem: FpElem, kind: FpScale) -> Result<(ScaleCode, f32
             let e = mx_shared_exponent(amax, elem.minifloat().emax())?;
             (ScaleCode::E8M0(e), e8m0_decode(e))
         }
+        FpScale::E4M3 => {
+            // At most about 448 (the tensor scale covers the largest group), finite.
+            let b = E4M3.encode(amax / max / tensor)?;
+            let b = if E4M3.decode(b) == 0.0 && amax > 0.0 {
+                1
+            } else {
+                b
+            };
+            (ScaleCode::E4M3(b), E4M3.decode(b) * tensor)
+        }
     })
+}
+
+/// The quantizer's tensor scale for [`FpScale::E4M3`]: `amax / (max * 448)` over the
+/// whole matrix, or 1 when that is zero.
+fn tensor_scale(weights: &[f32], elem: FpElem) -> f32 {
+    let amax = weights.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
+    let t = amax / (elem.max() * E4M3.max());
+    if t > 0.0 {
+        t
+    } else {
+        1.0
+    }
 }
 
 /// One stored scale, before it is pushed to its storage.
 enum ScaleCode {
     F16(f16),
     E8M0(u8),
+    E4M3(u8),
 }
 
 impl FpMatrix {
@@ -620,6 +750,10 @@ impl FpMatrix {
     ///   [`mx_shared_exponent`]`(amax, emax)` (OCP MX v1.0; `emax` = 2 for E2M1 and E2M3,
     ///   4 for E3M2); an all-zero group gets [`E8M0_ONE`](crate::minifloat::E8M0_ONE)
     ///   (`s = 1`). Elements beyond `max s` saturate at `max s` as the specification says.
+    /// - [`FpScale::E4M3`] (NVFP4): the tensor scale is `t = amax_tensor / (max * 448)`
+    ///   (1 for an all-zero matrix), the group's byte `b` the E4M3 code of
+    ///   `amax / max / t` (round to nearest even), raised to the smallest subnormal
+    ///   `2^-9` for a nonzero group that would round to zero, and `s = fl32(e4m3(b) * t)`.
     ///
     /// Every element is then encoded as the element type's code of `v / s` (computed in
     /// `f32` with the stored scale), round to nearest, ties to even, saturating at
@@ -638,6 +772,11 @@ impl FpMatrix {
         let codec = format.elem.minifloat();
         let mut f16_scales = Vec::new();
         let mut e8m0_scales = Vec::new();
+        let tensor = if format.scale == FpScale::E4M3 {
+            tensor_scale(weights, format.elem)
+        } else {
+            1.0
+        };
         if format.scale.is_f16() {
             f16_scales.reserve_exact(layout.scales_len);
         } else {
@@ -650,10 +789,10 @@ impl FpMatrix {
         for (r, row) in weights.chunks_exact(k).enumerate() {
             for (j, grp) in row.chunks_exact(g).enumerate() {
                 let amax = grp.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
-                let (stored, s) = group_scale(amax, format.elem, format.scale)?;
+                let (stored, s) = group_scale(amax, format.elem, format.scale, tensor)?;
                 match stored {
                     ScaleCode::F16(v) => f16_scales.push(v),
-                    ScaleCode::E8M0(e) => e8m0_scales.push(e),
+                    ScaleCode::E8M0(e) | ScaleCode::E4M3(e) => e8m0_scales.push(e),
                 }
                 for (i, (c, &v)) in row_codes[j * g..(j + 1) * g]
                     .iter_mut()
@@ -670,15 +809,15 @@ impl FpMatrix {
             }
             let out0 = &mut codes[r * r0..(r + 1) * r0];
             if r1 == 0 {
-                pack::pack(&row_codes, 4, out0)?;
+                pack::pack(&row_codes, format.elem.plane0_bits(), out0)?;
             } else {
                 pack::split_4_2(&row_codes, &mut high[r * r1..(r + 1) * r1], out0)?;
             }
         }
-        let scales = if format.scale.is_f16() {
-            FpScales::F16(f16_scales)
-        } else {
-            FpScales::E8M0(e8m0_scales)
+        let scales = match format.scale {
+            FpScale::F16 | FpScale::F16Pow2 => FpScales::F16(f16_scales),
+            FpScale::E8M0 => FpScales::E8M0(e8m0_scales),
+            FpScale::E4M3 => FpScales::E4M3(e8m0_scales, tensor),
         };
         Ok(FpMatrix {
             layout,
@@ -1022,8 +1161,108 @@ mod tests {
             match v.scales() {
                 FpScalesRef::F16(s) => assert_eq!(s, [f16::from_bits(0x3800)]),
                 FpScalesRef::E8M0(e) => assert_eq!(e, [126]),
+                FpScalesRef::E4M3(..) => unreachable!(),
             }
         }
+    }
+
+    /// FP8 by hand, one byte per code: E4M3 per row with an f16 scale `448 / 448 = 1`:
+    /// 448 -> 0x7E; -0.3 lies between -0.28125 (0xA9) and -0.3125 (0xAA; exponent field 5,
+    /// mantissa 2) and is nearer -0.3125 (0.0125 vs 0.01875); 3 = 1.5 * 2^1 -> 0x44; the
+    /// zeros keep their signs. E5M2 per row with a power-of-two scale.
+    #[test]
+    fn fp8_by_hand() {
+        let f = FpFormat::new(FpElem::E4M3, Group::PerRow, FpScale::F16);
+        let (m, d) = quantize_view(&[448.0, -0.3, 0.0, -0.0, 3.0], 1, 5, f);
+        let v = m.view();
+        assert_eq!(v.scale(0, 0), 1.0);
+        assert_eq!(v.codes(), &[0x7E, 0xAA, 0x00, 0x80, 0x44]);
+        assert_eq!(m.layout().row_bytes0, 5);
+        assert_eq!((d[0], d[1], d[4]), (448.0, -0.3125, 3.0));
+        // E5M2, per-row power-of-two scale: amax 2^20 needs 2^20 / 57344 -> 2^5 = 32;
+        // 2^20 / 32 = 32768 (0x78), 1.0 / 32 = 2^-5 (0x28), 3 / 32 = 0.09375 =
+        // 1.5 * 2^-4 (0x2E).
+        let f = FpFormat::new(FpElem::E5M2, Group::PerRow, FpScale::F16Pow2);
+        let (m, d) = quantize_view(&[1048576.0, 1.0, -3.0], 1, 3, f);
+        assert_eq!(m.view().scale(0, 0), 32.0);
+        assert_eq!(m.view().codes(), &[0x78, 0x28, 0xAE]);
+        assert_eq!(d, [1048576.0, 1.0, -3.0]);
+        // NaN and infinite codes are weights like any other (views do not read codes).
+        let f = FpFormat::new(FpElem::E5M2, Group::PerRow, FpScale::F16);
+        let one = [f16::ONE];
+        let v = FpMatrixRef::new(f, 1, 3, &[0x7C, 0xFC, 0x7D], FpScalesRef::F16(&one)).unwrap();
+        assert_eq!(
+            (v.weight(0, 0), v.weight(0, 1)),
+            (f32::INFINITY, f32::NEG_INFINITY)
+        );
+        assert!(v.weight(0, 2).is_nan());
+        let f = FpFormat::new(FpElem::E4M3, Group::PerRow, FpScale::F16);
+        let v = FpMatrixRef::new(f, 1, 2, &[0x7F, 0x7E], FpScalesRef::F16(&one)).unwrap();
+        assert!(v.weight(0, 0).is_nan());
+        assert_eq!(v.weight(0, 1), 448.0);
+    }
+
+    /// NVFP4 by hand: two groups of 16, tensor amax 10.5, so the tensor scale is
+    /// `10.5 / (6 * 448) = 2^-8` (exact). Group 0 (amax 10.5): `10.5 / 6 / 2^-8 = 448`,
+    /// E4M3 0x7E, `s = 1.75`, 10.5 -> 6 (code 7). Group 1 (amax 3): `3 / 6 / 2^-8 = 128`,
+    /// E4M3 0x70 (exponent 14), `s = 0.5`: 3 -> 6 (code 7), 1.1 -> 2.2 -> 2 (code 4),
+    /// -0.3 -> -0.6 -> -0.5 (code 9).
+    #[test]
+    fn nvfp4_by_hand() {
+        let mut w = [0.0f32; 32];
+        w[0] = 10.5;
+        w[16] = 3.0;
+        w[17] = 1.1;
+        w[18] = -0.3;
+        let (m, d) = quantize_view(&w, 1, 32, FpFormat::nvfp4());
+        let v = m.view();
+        assert_eq!(v.scales().e4m3(), Some((&[0x7E, 0x70][..], 2f32.powi(-8))));
+        assert_eq!((v.scale(0, 0), v.scale(0, 1)), (1.75, 0.5));
+        assert_eq!(
+            (v.code(0, 0), v.code(0, 16), v.code(0, 17), v.code(0, 18)),
+            (7, 7, 4, 9)
+        );
+        assert_eq!((d[0], d[16], d[17], d[18]), (10.5, 3.0, 1.0, -0.25));
+        assert_eq!(m.layout().weight_bytes(), 16 + 2);
+        // A tiny group next to a large one gets the smallest subnormal, 2^-9.
+        let mut w2 = [0.0f32; 32];
+        w2[0] = 1.0e4;
+        w2[20] = 1.0e-6;
+        let (m, _) = quantize_view(&w2, 1, 32, FpFormat::nvfp4());
+        assert_eq!(m.view().scales().e4m3().unwrap().0, &[0x7E, 0x01]);
+        // The tensor scale of an all-zero matrix is 1, its block scales 0.
+        let (m, d) = quantize_view(&[0.0; 16], 1, 16, FpFormat::nvfp4());
+        assert_eq!(m.view().scales().e4m3(), Some((&[0u8][..], 1.0)));
+        assert!(d.iter().all(|&x| x == 0.0));
+    }
+
+    /// NVFP4 validation: groups of 16 only (and only with E4M3), K a multiple of 16, no
+    /// E4M3 NaN code, a finite tensor scale, byte storage.
+    #[test]
+    fn nvfp4_rejects_bad_input() {
+        let f = FpFormat::nvfp4();
+        let codes = [0u8; 16];
+        assert!(FpMatrixRef::new(f, 1, 32, &codes, FpScalesRef::E4M3(&[0x7E, 0x01], 0.5)).is_ok());
+        for bad in [[0x7F, 0], [0, 0xFF]] {
+            assert!(FpMatrixRef::new(f, 1, 32, &codes, FpScalesRef::E4M3(&bad, 1.0)).is_err());
+        }
+        // A negative E4M3 scale is a finite value: accepted.
+        assert!(FpMatrixRef::new(f, 1, 32, &codes, FpScalesRef::E4M3(&[0xB8, 0], 1.0)).is_ok());
+        for t in [f32::NAN, f32::INFINITY] {
+            assert!(FpMatrixRef::new(f, 1, 32, &codes, FpScalesRef::E4M3(&[0, 0], t)).is_err());
+        }
+        assert!(FpMatrixRef::new(f, 1, 32, &codes, FpScalesRef::E4M3(&[0], 1.0)).is_err());
+        assert!(FpMatrixRef::new(f, 1, 32, &codes, FpScalesRef::E8M0(&[0, 0])).is_err());
+        assert!(matches!(
+            f.layout(1, 40),
+            Err(Error::BadGroupSize { group: 16, k: 40 })
+        ));
+        assert!(FpFormat::new(FpElem::E2M1, Group::Size(32), FpScale::E4M3)
+            .validate()
+            .is_err());
+        assert!(FpFormat::f16(Group::Size(16)).layout(1, 32).is_err());
+        assert_eq!(f.layout(3, 48).unwrap().scales_len, 9);
+        assert!(matches!(f.layout(3, 0), Err(Error::InvalidShape { .. })));
     }
 
     /// Where the three scale rules differ: a group with amax = 7 (and a -1).
@@ -1288,8 +1527,12 @@ mod tests {
     proptest! {
         #[test]
         fn quantize_dequantize_roundtrip(
-            elem in prop::sample::select(vec![FpElem::E2M1, FpElem::E3M2, FpElem::E2M3]),
-            kind in prop::sample::select(KINDS.to_vec()),
+            elem in prop::sample::select(vec![
+                FpElem::E2M1, FpElem::E3M2, FpElem::E2M3, FpElem::E4M3, FpElem::E5M2,
+            ]),
+            kind in prop::sample::select(vec![
+                FpScale::F16, FpScale::F16Pow2, FpScale::E8M0, FpScale::E4M3,
+            ]),
             gi in 0usize..5,
             n in 1usize..5,
             kmul in 1usize..4,
@@ -1299,6 +1542,7 @@ mod tests {
         ) {
             let group = match (kind, gi) {
                 (FpScale::E8M0, _) => Group::Size(32),
+                (FpScale::E4M3, _) => Group::Size(16),
                 (_, 4) => Group::PerRow,
                 (_, gi) => Group::Size(Group::SIZES[gi]),
             };
@@ -1337,6 +1581,17 @@ mod tests {
                             prop_assert_eq!(Ok(e), mx_shared_exponent(amax, codec.emax()));
                             prop_assert_eq!(s, e8m0_decode(e));
                         }
+                        FpScale::E4M3 => {
+                            let (b, t) = v.scales().e4m3().unwrap();
+                            let tamax = w.iter().fold(0.0f32, |a, &x| a.max(x.abs()));
+                            let want_t = tamax / (max * 448.0);
+                            prop_assert_eq!(t, if want_t > 0.0 { want_t } else { 1.0 });
+                            let want = E4M3.encode(amax / max / t).unwrap();
+                            let want = if want == 0 && amax > 0.0 { 1 } else { want };
+                            let b = b[r * (k / g) + j];
+                            prop_assert_eq!(b, want);
+                            prop_assert_eq!(s, E4M3.decode(b) * t);
+                        }
                     }
                     for (i, &x) in grp.iter().enumerate() {
                         let kk = j * g + i;
@@ -1371,7 +1626,7 @@ mod tests {
             // Unused bits of every row's last byte are zero.
             let l = v.layout();
             for r in 0..n {
-                if k % 2 == 1 {
+                if k % 2 == 1 && elem.plane0_bits() == 4 {
                     prop_assert_eq!(v.codes()[(r + 1) * l.row_bytes0 - 1] >> 4, 0);
                 }
                 if l.row_bytes1 > 0 && k % 4 != 0 {

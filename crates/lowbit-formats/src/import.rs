@@ -22,6 +22,8 @@
 //! | llama.cpp `Q4_1` | [`import_q4_1`] | INT4, zero-points, g32 | when `m` is an integer multiple of `-d` (error reported) |
 //! | llama.cpp `MXFP4` (`block_mxfp4`) | [`import_mxfp4_ggml`] | MXFP4 (E2M1, E8M0, g32) | yes (code 8 is `-0.0`, llama.cpp's table gives `+0.0`) |
 //! | Hugging Face / gpt-oss MXFP4 (`*_blocks` + `*_scales`), one 2-D slice ([`hf_mxfp4_expert`]) | [`import_mxfp4_hf`] | MXFP4 (E2M1, E8M0, g32) | yes |
+//! | NVIDIA ModelOpt NVFP4 (`weight` + `weight_scale` E4M3 + `weight_scale_2`) | [`import_nvfp4_modelopt`] | NVFP4 (E2M1, E4M3 per 16, f32 per tensor) | bytes unchanged; the value rounds once more where `weight_scale_2` is not a power of two |
+//! | llama.cpp `NVFP4` (`block_nvfp4`) and its `.scale` tensor | [`import_nvfp4_ggml`] | NVFP4 | yes for tensor scale 1 (llama.cpp scales the output by the tensor scale instead) |
 //! | FP6-LLM / DeepSpeed packed FP6 bitstream (4 codes in 3 bytes, MSB first), E3M2 or E2M3 | [`import_fp6_packed`] | FP6 4+2 split, f16 scales (per row for those producers) | yes (the producers round the product to f16) |
 //!
 //! "Exact" means that the imported matrix dequantizes (with [`crate::int::decode`] or
@@ -39,8 +41,9 @@ use crate::{f16, pack, Error, Group, Result};
 mod fp;
 
 pub use fp::{
-    hf_mxfp4_expert, import_fp6_packed, import_mxfp4_ggml, import_mxfp4_hf, MXFP4_BLOCK_BYTES,
-    MXFP4_BLOCK_CODE_BYTES, MX_BLOCK,
+    hf_mxfp4_expert, import_fp6_packed, import_mxfp4_ggml, import_mxfp4_hf, import_nvfp4_ggml,
+    import_nvfp4_modelopt, MXFP4_BLOCK_BYTES, MXFP4_BLOCK_CODE_BYTES, MX_BLOCK, NVFP4_GGML_BLOCK,
+    NVFP4_GGML_BLOCK_BYTES, NVFP4_GROUP,
 };
 
 // ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! Tests of the FP importers in `lowbit_formats::import` (MXFP4 from llama.cpp GGUF blocks
-//! and from Hugging Face / gpt-oss safetensors, the FP6-LLM / DeepSpeed packed FP6
-//! bitstream) on hand-built tensors.
+//! and from Hugging Face / gpt-oss safetensors, NVFP4 from ModelOpt checkpoints and from
+//! llama.cpp's `block_nvfp4`, the FP6-LLM / DeepSpeed packed FP6 bitstream) on hand-built
+//! tensors.
 //!
 //! Each producer layout gets an independent *packer* written here from the producer's
 //! code (llama.cpp `block_mxfp4`, transformers' `convert_moe_packed_tensors`, FP6-LLM's
@@ -12,7 +13,8 @@
 
 use lowbit_formats::fp::{FpElem, FpFormat, FpMatrix, FpMatrixRef, FpScale};
 use lowbit_formats::import::{
-    hf_mxfp4_expert, import_fp6_packed, import_mxfp4_ggml, import_mxfp4_hf, MXFP4_BLOCK_BYTES,
+    hf_mxfp4_expert, import_fp6_packed, import_mxfp4_ggml, import_mxfp4_hf, import_nvfp4_ggml,
+    import_nvfp4_modelopt, MXFP4_BLOCK_BYTES, NVFP4_GGML_BLOCK_BYTES,
 };
 use lowbit_formats::{f16, Error, Group};
 
@@ -652,4 +654,263 @@ fn fp6_rejects_bad_input() {
             Err(Error::InvalidParameter { .. })
         ));
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// NVFP4: helpers
+// ---------------------------------------------------------------------------------------
+
+// Packers and reference dequantizers from the producers' code: ModelOpt's
+// `nvfp4_tensor.py` (`(q[..., 1::2] << 4) | q[..., 0::2]`, `weight_scale` float8_e4m3fn
+// bytes, `w = e2m1 * (weight_scale * weight_scale_2)`) and llama.cpp's `block_nvfp4`
+// (`d[4]` then `qs[32]`, per sub-block of 16 element `j` low / `j + 8` high,
+// `kvalues_mxfp4[c] * ggml_ue4m3_to_fp32(d)` with the halving scale decoder that reads
+// `0x7F` as 0).
+
+/// float8_e4m3fn from its bits (bias 7, subnormals `m 2^-9`), as torch decodes it.
+fn e4m3(b: u8) -> f32 {
+    let (e, m) = (i32::from((b >> 3) & 0xF), f32::from(b & 7));
+    let mag = if e == 0 {
+        m * 2f32.powi(-9)
+    } else {
+        (1.0 + m / 8.0) * 2f32.powi(e - 7)
+    };
+    if b & 0x80 != 0 {
+        -mag
+    } else {
+        mag
+    }
+}
+
+/// llama.cpp's `ggml_ue4m3_to_fp32`: `0` and `0x7F` are 0, bit 7 ignored (exponent bits
+/// masked to four), halved.
+fn ggml_ue4m3_half(x: u8) -> f32 {
+    if x == 0 || x == 0x7F {
+        return 0.0;
+    }
+    let (e, m) = (i32::from((x >> 3) & 0xF), f32::from(x & 7));
+    let raw = if e == 0 {
+        m * 2f32.powi(-9)
+    } else {
+        (1.0 + m / 8.0) * 2f32.powi(e - 7)
+    };
+    raw * 0.5
+}
+
+// ---------------------------------------------------------------------------------------
+// NVFP4, ModelOpt
+// ---------------------------------------------------------------------------------------
+
+/// ModelOpt's packing of row-major codes `q` (`[n, k]`): byte `i` of a row is
+/// `(q[2i + 1] << 4) | q[2i]`.
+fn modelopt_pack(codes: &[u8]) -> Vec<u8> {
+    codes.chunks_exact(2).map(|p| (p[1] << 4) | p[0]).collect()
+}
+
+/// ModelOpt's dequantization: `e2m1[c] * (weight_scale.float() * weight_scale_2)`.
+fn modelopt_reference(n: usize, k: usize, weight: &[u8], scale: &[u8], t: f32) -> Vec<f32> {
+    let mut y = Vec::with_capacity(n * k);
+    for r in 0..n {
+        for c in 0..k {
+            let byte = weight[r * k / 2 + c / 2];
+            let code = if c % 2 == 0 { byte & 0xF } else { byte >> 4 };
+            let s = e4m3(scale[r * k / 16 + c / 16]) * t;
+            y.push(FP4_VALUES[usize::from(code)] * s);
+        }
+    }
+    y
+}
+
+/// Literal bytes: every code in both nibble positions, every scale byte but the NaNs
+/// (negative ones included), and an inexact tensor scale.
+#[test]
+fn nvfp4_modelopt_literal_every_code_and_scale() {
+    let scales: Vec<u8> = (0..=255u8).filter(|b| b & 0x7F != 0x7F).collect();
+    let (n, k) = (2, 16 * scales.len() / 2);
+    let codes: Vec<u8> = (0..n * k).map(|i| ((i * 7 + i / 16) % 16) as u8).collect();
+    let weight = modelopt_pack(&codes);
+    for t in [1.0f32, 0.37, 2f32.powi(-20)] {
+        let m = import_nvfp4_modelopt(n, k, &weight, &scales, t).unwrap();
+        let v = m.view();
+        assert_eq!(v.codes(), &weight[..]);
+        assert_eq!(v.scales().e4m3(), Some((&scales[..], t)));
+        for (i, &c) in codes.iter().enumerate() {
+            assert_eq!(v.code(i / k, i % k), c);
+        }
+        let (got, want) = (dequant(&m), modelopt_reference(n, k, &weight, &scales, t));
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g.to_bits(), w.to_bits(), "t {t} element {i}: {g} vs {w}");
+        }
+    }
+}
+
+/// A lowbit NVFP4 matrix written the ModelOpt way imports to the same planes.
+#[test]
+fn nvfp4_modelopt_roundtrip() {
+    let m = random_matrix(5, 96, FpFormat::nvfp4(), 3);
+    let v = m.view();
+    let codes: Vec<u8> = (0..5 * 96).map(|i| v.code(i / 96, i % 96)).collect();
+    let (scales, t) = v.scales().e4m3().unwrap();
+    let back = import_nvfp4_modelopt(5, 96, &modelopt_pack(&codes), scales, t).unwrap();
+    assert_eq!(back, m);
+}
+
+#[test]
+fn nvfp4_modelopt_rejects_bad_input() {
+    let (w, s) = (vec![0u8; 16], vec![0u8; 2]);
+    assert!(import_nvfp4_modelopt(1, 32, &w, &s, 1.0).is_ok());
+    for (n, k) in [(0, 32), (1, 0), (1, 24), (1, 40)] {
+        assert!(matches!(
+            import_nvfp4_modelopt(n, k, &w, &s, 1.0),
+            Err(Error::InvalidShape { .. })
+        ));
+    }
+    assert!(matches!(
+        import_nvfp4_modelopt(1, 32, &w[..15], &s, 1.0),
+        Err(Error::BufferLength { .. })
+    ));
+    assert!(matches!(
+        import_nvfp4_modelopt(1, 32, &w, &s[..1], 1.0),
+        Err(Error::BufferLength { .. })
+    ));
+    for bad in [[0x7F, 0], [0x38, 0xFF]] {
+        assert!(matches!(
+            import_nvfp4_modelopt(1, 32, &w, &bad, 1.0),
+            Err(Error::InvalidParameter { .. })
+        ));
+    }
+    for t in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        assert!(matches!(
+            import_nvfp4_modelopt(1, 32, &w, &s, t),
+            Err(Error::InvalidParameter { .. })
+        ));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// NVFP4, llama.cpp
+// ---------------------------------------------------------------------------------------
+
+/// llama.cpp's `dequantize_row_nvfp4` over a whole tensor (no tensor scale).
+fn nvfp4_ggml_reference(data: &[u8]) -> Vec<f32> {
+    let mut y = Vec::new();
+    for b in data.chunks_exact(NVFP4_GGML_BLOCK_BYTES) {
+        let mut block = [0.0f32; 64];
+        for s in 0..4 {
+            let d = ggml_ue4m3_half(b[s]);
+            for j in 0..8 {
+                let q = b[4 + 8 * s + j];
+                block[16 * s + j] = f32::from(KVALUES_MXFP4[usize::from(q & 0xF)]) * d;
+                block[16 * s + j + 8] = f32::from(KVALUES_MXFP4[usize::from(q >> 4)]) * d;
+            }
+        }
+        y.extend(block);
+    }
+    y
+}
+
+/// llama.cpp's `quantize_row_nvfp4_ref` layout of a lowbit matrix (codes and scale
+/// bytes as they are).
+fn nvfp4_ggml_pack(m: &FpMatrix) -> Vec<u8> {
+    let v = m.view();
+    let (n, k) = (v.n(), v.k());
+    let (scales, _) = v.scales().e4m3().unwrap();
+    let mut out = Vec::new();
+    for r in 0..n {
+        for b in 0..k / 64 {
+            out.extend_from_slice(&scales[r * k / 16 + 4 * b..][..4]);
+            for s in 0..4 {
+                for j in 0..8 {
+                    let e = 64 * b + 16 * s + j;
+                    out.push(v.code(r, e) | (v.code(r, e + 8) << 4));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Literal blocks: sub-block codes `j` in the low and `15 - j` in the high nibble, scale
+/// bytes across the range, `0x7F` (read as 0 by llama.cpp) and bytes with the unused bit
+/// 7 set.
+#[test]
+fn nvfp4_ggml_literal_blocks() {
+    let ds: [u8; 12] = [
+        0x00, 0x01, 0x07, 0x08, 0x38, 0x7E, 0x7F, 0xB8, 0xFE, 0x80, 0x21, 0x55,
+    ];
+    let mut data = Vec::new();
+    for d in ds.chunks_exact(4) {
+        data.extend_from_slice(d);
+        for _ in 0..4 {
+            data.extend((0..8u8).map(|j| j | ((15 - j) << 4)));
+        }
+    }
+    let k = 64 * ds.len() / 4;
+    let m = import_nvfp4_ggml(1, k, &data, 1.0).unwrap();
+    let v = m.view();
+    let (scales, t) = v.scales().e4m3().unwrap();
+    assert_eq!(t, 1.0);
+    let want: Vec<u8> = ds
+        .iter()
+        .map(|&d| if d & 0x7F == 0x7F { 0 } else { d & 0x7F })
+        .collect();
+    assert_eq!(scales, &want[..]);
+    for e in 0..k {
+        let j = e % 16;
+        let want = if j < 8 { j as u8 } else { 15 - (j as u8 - 8) };
+        assert_eq!(v.code(0, e), want, "element {e}");
+    }
+    // The same values as llama.cpp, but for the sign of code 8's zero.
+    let (got, want) = (dequant(&m), nvfp4_ggml_reference(&data));
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        if v.code(0, i) == 8 {
+            assert_eq!(*g, 0.0);
+            assert_eq!(*w, 0.0);
+        } else {
+            assert_eq!(g.to_bits(), w.to_bits(), "element {i}: {g} vs {w}");
+        }
+    }
+}
+
+/// A lowbit NVFP4 matrix written as `block_nvfp4`s with its tensor scale imports to the
+/// same matrix, and llama.cpp's values times the tensor scale match within one rounding.
+#[test]
+fn nvfp4_ggml_roundtrip() {
+    let m = random_matrix(3, 192, FpFormat::nvfp4(), 11);
+    let (_, t) = m.view().scales().e4m3().unwrap();
+    let data = nvfp4_ggml_pack(&m);
+    let back = import_nvfp4_ggml(3, 192, &data, t).unwrap();
+    assert_eq!(back, m);
+    for (g, w) in dequant(&back).iter().zip(nvfp4_ggml_reference(&data)) {
+        let w = w * t;
+        assert!((g - w).abs() <= w.abs() * 2f32.powi(-23), "{g} vs {w}");
+    }
+}
+
+#[test]
+fn nvfp4_ggml_rejects_bad_input() {
+    let data = vec![0u8; 2 * NVFP4_GGML_BLOCK_BYTES];
+    assert!(import_nvfp4_ggml(1, 128, &data, 1.0).is_ok());
+    assert!(import_nvfp4_ggml(2, 64, &data, 1.0).is_ok());
+    for (n, k) in [(0, 128), (1, 0), (1, 32), (2, 48)] {
+        assert!(matches!(
+            import_nvfp4_ggml(n, k, &data, 1.0),
+            Err(Error::InvalidShape { .. })
+        ));
+    }
+    assert!(matches!(
+        import_nvfp4_ggml(1, 128, &data[1..], 1.0),
+        Err(Error::BufferLength { .. })
+    ));
+    assert!(matches!(
+        import_nvfp4_ggml(1, 128, &data, f32::NAN),
+        Err(Error::InvalidParameter { .. })
+    ));
+    // 0xFF is 480 to llama.cpp: no E4M3 byte holds it.
+    let mut bad = data.clone();
+    bad[NVFP4_GGML_BLOCK_BYTES + 2] = 0xFF;
+    assert!(matches!(
+        import_nvfp4_ggml(1, 128, &bad, 1.0),
+        Err(Error::InvalidParameter { .. })
+    ));
 }

@@ -166,15 +166,28 @@ const fn gemm_f32<S: crate::driver::gemm::GemmShape, D: crate::decode::GemmDecod
     crate::driver::gemm::gemm::<S, D>
 }
 
-/// FP4 E2M1 weights (any scale kind and group length).
-fn fp4(key: &KernelKey) -> bool {
-    matches!(
-        key.scheme,
-        Scheme::Fp {
-            elem: FpElem::E2M1,
-            ..
-        }
-    )
+/// The element of a minifloat key's code in [`fp_elem`]: 0 E2M1, 1 E3M2, 2 E2M3, 3 E4M3,
+/// 4 E5M2.
+const fn elem_code(e: FpElem) -> u8 {
+    match e {
+        FpElem::E2M1 => 0,
+        FpElem::E3M2 => 1,
+        FpElem::E2M3 => 2,
+        FpElem::E4M3 => 3,
+        FpElem::E5M2 => 4,
+        // Elements added later match no entry until they get one.
+        _ => u8::MAX,
+    }
+}
+
+/// Minifloat weights of element `E` ([`elem_code`]; any scale kind) with groups of at
+/// least `MIN_G` elements. The f32 GEMV decodes chunks of `2 * LANES` elements (32 on
+/// AVX-512, 16 on AVX2) and the GEMM reads one scale per 16-byte block (at least 16
+/// codes), so their SIMD entries take groups of at least one chunk or block
+/// ([`min_group`]); NVFP4's groups of 16 run on every A8 kernel (8-element lanes), on
+/// AVX2's f32 GEMV, and on the reference GEMM.
+fn fp_elem<const E: u8, const MIN_G: usize>(key: &KernelKey) -> bool {
+    key.group_len >= MIN_G && matches!(key.scheme, Scheme::Fp { elem, .. } if elem_code(elem) == E)
 }
 
 /// Minifloat weights of any element type.
@@ -182,38 +195,44 @@ fn any_fp(key: &KernelKey) -> bool {
     matches!(key.scheme, Scheme::Fp { .. })
 }
 
-/// Minifloat weights against int8 activations: every element is a small integer times a
-/// power of two ([`FpElem::int_shift`]: E2M1 as `2 e` in -12..=12, E2M3 as `8 e` in
-/// -60..=60, E3M2 as `16 e` in -448..=448), so the scalar A8 kernel takes every element
-/// type. The SIMD A8 kernels: E2M1 and E2M3 on every variant (byte dots); E3M2 on
-/// AVX-512 and NEON only (i16 dots after a 64-entry i16 table lookup, [`crate::simd::Dot16`]:
-/// AVX2 has no such lookup, so E3M2 stays on its f32 kernel there).
+/// Minifloat weights against int8 activations: every FP4 / FP6 element is a small integer
+/// times a power of two ([`FpElem::int_shift`]: E2M1 as `2 e` in -12..=12, E2M3 as `8 e`
+/// in -60..=60, E3M2 as `16 e` in -448..=448), so the scalar A8 kernel takes them all;
+/// FP8 does not fit ([`FpElem::has_a8`]) and has no A8 kernel. The SIMD A8 kernels: E2M1
+/// and E2M3 on every variant (byte dots); E3M2 on AVX-512 and NEON only (i16 dots after a
+/// 64-entry i16 table lookup, [`crate::simd::Dot16`]: AVX2 has no such lookup, so E3M2
+/// stays on its f32 kernel there).
 fn fp_a8(key: &KernelKey) -> bool {
-    any_fp(key)
+    matches!(key.scheme, Scheme::Fp { elem, .. } if elem.has_a8())
 }
 
-/// FP6 E3M2 weights.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-fn e3m2(key: &KernelKey) -> bool {
-    matches!(
-        key.scheme,
-        Scheme::Fp {
-            elem: FpElem::E3M2,
-            ..
+/// `a == b`, in a const context.
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
         }
-    )
+        i += 1;
+    }
+    true
 }
 
-/// FP6 E2M3 weights.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-fn e2m3(key: &KernelKey) -> bool {
-    matches!(
-        key.scheme,
-        Scheme::Fp {
-            elem: FpElem::E2M3,
-            ..
-        }
-    )
+/// The smallest group the FP entry of `op` with activations `act` on variant `vname`
+/// takes (see [`fp4`]): any for A8 (8-element lanes); 16 for AVX2's f32 GEMV (its chunks
+/// are 16 elements, so a group of 16 is one whole chunk); 32 for the other f32 entries.
+const fn min_group(op: &str, act: &str, vname: &str) -> usize {
+    if str_eq(act, "a8") {
+        1
+    } else if str_eq(op, "gemv") && str_eq(vname, "avx2") {
+        16
+    } else {
+        32
+    }
 }
 
 /// One registry entry of `$op` for a minifloat element on one variant:
@@ -221,7 +240,7 @@ fn e2m3(key: &KernelKey) -> bool {
 /// `$accepts` says.
 macro_rules! fp_entry {
     ($op:literal, $elem:literal, $act:literal, $vname:literal, $variant:ident, $make:ident,
-     $token:ty, $accepts:ident, $decode:ty) => {
+     $token:ty, $accepts:expr, $decode:ty) => {
         Entry {
             name: concat!($op, "_", $elem, "_", $act, "_", $vname),
             variant: Variant::$variant,
@@ -242,13 +261,14 @@ macro_rules! fp4_entry {
             $variant,
             $make,
             $token,
-            fp4,
+            fp_elem::<0, { min_group($op, $act, $vname) }>,
             crate::decode::fp4::Fp4
         )
     };
 }
 
-/// The entries of `$op` for FP6 E3M2 and E2M3 (f32 activations) on one variant.
+/// The entries of `$op` for FP6 E3M2 and E2M3 and FP8 E4M3 and E5M2 (f32 activations) on
+/// one variant.
 #[cfg(target_arch = "x86_64")]
 macro_rules! fp6_entries {
     ($op:literal, $vname:literal, $variant:ident, $make:ident, $token:ty) => {
@@ -261,7 +281,7 @@ macro_rules! fp6_entries {
                 $variant,
                 $make,
                 $token,
-                e3m2,
+                fp_elem::<1, { min_group($op, "f32", $vname) }>,
                 crate::decode::fp6::Fp6<true>
             ),
             fp_entry!(
@@ -272,8 +292,30 @@ macro_rules! fp6_entries {
                 $variant,
                 $make,
                 $token,
-                e2m3,
+                fp_elem::<2, { min_group($op, "f32", $vname) }>,
                 crate::decode::fp6::Fp6<false>
+            ),
+            fp_entry!(
+                $op,
+                "fp8e4m3",
+                "f32",
+                $vname,
+                $variant,
+                $make,
+                $token,
+                fp_elem::<3, { min_group($op, "f32", $vname) }>,
+                crate::decode::fp8::Fp8<false>
+            ),
+            fp_entry!(
+                $op,
+                "fp8e5m2",
+                "f32",
+                $vname,
+                $variant,
+                $make,
+                $token,
+                fp_elem::<4, { min_group($op, "f32", $vname) }>,
+                crate::decode::fp8::Fp8<true>
             ),
         ]
     };
@@ -290,7 +332,7 @@ macro_rules! e2m3_a8_entry {
             $variant,
             gemv_a8,
             $token,
-            e2m3,
+            fp_elem::<2, 1>,
             crate::decode::fp6::Fp6<false>
         )
     };
@@ -307,7 +349,7 @@ macro_rules! e3m2_a8_entry {
             $variant,
             gemv_a8,
             $token,
-            e3m2,
+            fp_elem::<1, 1>,
             crate::decode::fp6::Fp6<true>
         )
     };
@@ -355,7 +397,7 @@ static GEMV_NEON: [Entry<GemvF32>; 4] = int_entries!(
     [4: int_b, 8: int_b, 2: int_b, 3: int_b]
 );
 #[cfg(target_arch = "x86_64")]
-static GEMV_FP6_AVX512: [Entry<GemvF32>; 2] = fp6_entries!(
+static GEMV_FP68_AVX512: [Entry<GemvF32>; 4] = fp6_entries!(
     "gemv",
     "avx512",
     Avx512,
@@ -363,7 +405,7 @@ static GEMV_FP6_AVX512: [Entry<GemvF32>; 2] = fp6_entries!(
     crate::simd::avx512::Avx512<false>
 );
 #[cfg(target_arch = "x86_64")]
-static GEMV_FP6_AVX2: [Entry<GemvF32>; 2] =
+static GEMV_FP68_AVX2: [Entry<GemvF32>; 4] =
     fp6_entries!("gemv", "avx2", Avx2, gemv_f32, crate::simd::avx2::Avx2);
 /// The reference f32 GEMV (every format).
 const GEMV_REF: GemvF32 = GemvF32 {
@@ -390,11 +432,11 @@ pub static GEMV: Table<GemvF32> = Table(&[
     #[cfg(target_arch = "x86_64")]
     &GEMV_AVX512,
     #[cfg(target_arch = "x86_64")]
-    &GEMV_FP6_AVX512,
+    &GEMV_FP68_AVX512,
     #[cfg(target_arch = "x86_64")]
     &GEMV_AVX2,
     #[cfg(target_arch = "x86_64")]
-    &GEMV_FP6_AVX2,
+    &GEMV_FP68_AVX2,
     #[cfg(target_arch = "aarch64")]
     &GEMV_NEON,
     &GEMV_SCALAR,
@@ -418,7 +460,7 @@ static GEMM_NEON: [Entry<GemmFn>; 4] = int_entries!(
     [4: int_b, 8: int_b, 2: int_b, 3: int_b]
 );
 #[cfg(target_arch = "x86_64")]
-static GEMM_FP6_AVX512: [Entry<GemmFn>; 2] = fp6_entries!(
+static GEMM_FP68_AVX512: [Entry<GemmFn>; 4] = fp6_entries!(
     "gemm",
     "avx512",
     Avx512,
@@ -426,7 +468,7 @@ static GEMM_FP6_AVX512: [Entry<GemmFn>; 2] = fp6_entries!(
     crate::simd::avx512::Avx512<false>
 );
 #[cfg(target_arch = "x86_64")]
-static GEMM_FP6_AVX2: [Entry<GemmFn>; 2] =
+static GEMM_FP68_AVX2: [Entry<GemmFn>; 4] =
     fp6_entries!("gemm", "avx2", Avx2, gemm_f32, crate::simd::avx2::Avx2);
 static GEMM_SCALAR: [Entry<GemmFn>; 2] = [
     Entry {
@@ -448,11 +490,11 @@ pub static GEMM: Table<GemmFn> = Table(&[
     #[cfg(target_arch = "x86_64")]
     &GEMM_AVX512,
     #[cfg(target_arch = "x86_64")]
-    &GEMM_FP6_AVX512,
+    &GEMM_FP68_AVX512,
     #[cfg(target_arch = "x86_64")]
     &GEMM_AVX2,
     #[cfg(target_arch = "x86_64")]
-    &GEMM_FP6_AVX2,
+    &GEMM_FP68_AVX2,
     #[cfg(target_arch = "aarch64")]
     &GEMM_NEON,
     &GEMM_SCALAR,

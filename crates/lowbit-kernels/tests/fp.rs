@@ -1,7 +1,8 @@
-//! Every minifloat kernel (FP4 E2M1, FP6 E3M2 and E2M3; f32 GEMV, A8 GEMV, batched GEMM)
-//! on every ISA this machine has, against the scalar reference: random shapes with tails,
-//! every group size, every scale kind (f16, power-of-two f16, E8M0), and every code at
-//! extreme scales.
+//! Every minifloat kernel (FP4 E2M1, FP6 E3M2 and E2M3, FP8 E4M3 and E5M2; f32 GEMV, A8
+//! GEMV, batched GEMM) on every ISA this machine has, against the scalar reference:
+//! random shapes with tails, every group size, every scale kind (f16, power-of-two f16,
+//! E8M0, E4M3 + tensor scale), every code at extreme scales, and FP8's NaN and infinite
+//! codes.
 //!
 //! Bounds (as for INT, see `int_gemv.rs` and `int_a8.rs`):
 //! - f32 GEMV: the weights `s * elem` are exact in every path, so paths differ only in
@@ -88,9 +89,14 @@ fn check(w: &FpMatrixRef<'_>, x: &[f32], rows: std::ops::Range<usize>) {
             );
         }
     }
-    // A8 GEMV.
+    // A8 GEMV (FP4 and FP6; FP8 has none).
     let xq = A8Activations::new(x).unwrap();
-    for e in a8_entries(&wt) {
+    let a8 = if w.elem_type().has_a8() {
+        a8_entries(&wt)
+    } else {
+        Vec::new()
+    };
+    for e in a8 {
         let mut y = vec![f32::NAN; nr];
         (e.run)(&wt, &xq, rows.clone(), &mut y, &Out::STORE);
         for (i, n) in rows.clone().enumerate() {
@@ -141,8 +147,10 @@ const ELEMS: [FpElem; 3] = [FpElem::E2M1, FpElem::E3M2, FpElem::E2M3];
 
 fn formats(k: usize) -> Vec<FpFormat> {
     let mut v = Vec::new();
-    for elem in ELEMS {
+    for elem in ELEMS.into_iter().chain([FpElem::E4M3, FpElem::E5M2]) {
         v.push(FpFormat::mx(elem));
+        // NVFP4's scales (E2M1), and the same on the FP6 elements.
+        v.push(FpFormat::new(elem, Group::Size(16), FpScale::E4M3));
         for g in [
             Group::Size(32),
             Group::Size(64),
@@ -202,6 +210,8 @@ fn every_kernel_matches_the_reference_on_fixed_shapes() {
         (8, 96),
         (3, 33),
         (4, 1000),
+        (3, 48),
+        (6, 400),
     ] {
         for f in formats(k) {
             for (mag, seed) in [(1.0, 1), (3.0e-3, 2), (700.0, 3)] {
@@ -253,6 +263,159 @@ fn every_code_at_extreme_scales() {
             let q = FpMatrix::from_planes(f, n, k, codes.clone(), hi.clone(), sc).unwrap();
             check(&q.view(), &x, 0..n);
         }
+    }
+}
+
+/// Every E4M3 byte but the two NaN codes as an NVFP4 block scale, negative ones included,
+/// under a power-of-two and an inexact tensor scale: each kernel's E4M3 decode (bits
+/// moved into an f32 and multiplied by `2^120`) against the codec.
+#[test]
+fn every_e4m3_byte() {
+    let (n, k) = (8, 1024);
+    let codes: Vec<u8> = (0..n * k / 2).map(|i| (i * 37 + i / 7) as u8).collect();
+    let high: Vec<u8> = (0..n * k / 4).map(|i| (i * 13 + i / 5) as u8).collect();
+    let bytes: Vec<u8> = (0..=255u8).filter(|b| b & 0x7F != 0x7F).collect();
+    let e4: Vec<u8> = (0..n * k / 16).map(|i| bytes[i % bytes.len()]).collect();
+    let x: Vec<f32> = (0..k).map(|i| ((i * 23) % 17) as f32 / 8.0 - 1.0).collect();
+    for elem in ELEMS {
+        let hi = if elem == FpElem::E2M1 {
+            Vec::new()
+        } else {
+            high.clone()
+        };
+        for t in [1.0f32, 3.7e-3, 2.0f32.powi(-100)] {
+            let f = FpFormat::new(elem, Group::Size(16), FpScale::E4M3);
+            let sc = FpScales::E4M3(e4.clone(), t);
+            let q = FpMatrix::from_planes(f, n, k, codes.clone(), hi.clone(), sc).unwrap();
+            check(&q.view(), &x, 0..n);
+        }
+    }
+}
+
+/// NVFP4 runs on the SIMD A8 kernels of every variant (groups of 16 fit their 8-element
+/// lanes) and on AVX2's f32 GEMV (16-element chunks), while the other f32 GEMVs and the
+/// GEMMs take it on the reference.
+#[test]
+fn nvfp4_entries() {
+    let (q, _) = matrix(FpFormat::nvfp4(), 4, 64, 1.0, 5);
+    let wt = Weights::Fp(q.view());
+    let names: Vec<&str> = a8_entries(&wt).iter().map(|e| e.name).collect();
+    for v in lowbit_kernels::Variant::ALL {
+        if v.is_available() && v.isa() != Isa::Scalar {
+            let name = format!("gemv_fp4_a8_{}", v.name());
+            assert!(names.contains(&name.as_str()), "{name} missing: {names:?}");
+        }
+    }
+    let f32_variants = gemv_entries(&wt)
+        .into_iter()
+        .map(|e| (e.variant, e.name))
+        .chain(gemm_entries(&wt).into_iter().map(|e| (e.variant, e.name)));
+    for (v, name) in f32_variants {
+        assert!(
+            v.isa() == Isa::Scalar || name == "gemv_fp4_f32_avx2",
+            "{name}"
+        );
+    }
+    if lowbit_kernels::cpu_features().avx2 {
+        let g: Vec<&str> = gemv_entries(&wt).iter().map(|e| e.name).collect();
+        assert!(g.contains(&"gemv_fp4_f32_avx2"), "{g:?}");
+    }
+}
+
+/// Every FP8 code in every position: rows of finite codes against the reference within
+/// the bounds, and rows holding NaN or infinite codes give what the reference gives (NaN,
+/// or the same infinity) on every kernel.
+#[test]
+fn every_fp8_code() {
+    let (n, k) = (12, 512);
+    for elem in [FpElem::E4M3, FpElem::E5M2] {
+        let codec = elem.minifloat();
+        let finite: Vec<u8> = (0..=255u8)
+            .filter(|&c| codec.decode(c).is_finite())
+            .collect();
+        // Rows 0..8: finite codes only, each row a different walk through them; rows 8..:
+        // a special code here and there.
+        let codes: Vec<u8> = (0..n * k)
+            .map(|i| {
+                let (r, c) = (i / k, i % k);
+                if r >= 8 && c % 97 == r {
+                    // E4M3: its two NaN codes; E5M2: NaN, NaN, +inf, -inf.
+                    match (elem, r - 8) {
+                        (FpElem::E4M3, i) => [0x7F, 0xFF][i % 2],
+                        (_, i) => [0x7F, 0xFF, 0x7C, 0xFC][i],
+                    }
+                } else {
+                    finite[(c * (2 * r + 1) + r) % finite.len()]
+                }
+            })
+            .collect();
+        let f = FpFormat::new(elem, Group::Size(32), FpScale::F16);
+        let scales: Vec<lowbit_formats::f16> = (0..n * k / 32)
+            .map(|i| lowbit_formats::f16::from_f32([1.0, 0.75, 2.0e-5, 3.0e-3][i % 4]))
+            .collect();
+        let q = FpMatrix::from_parts(f, n, k, codes, FpScales::F16(scales)).unwrap();
+        let w = q.view();
+        let x: Vec<f32> = (0..k).map(|i| ((i * 37) % 19) as f32 / 9.0 - 1.0).collect();
+        check(&w, &x, 0..8);
+        let wt = Weights::Fp(w);
+        let mut want = vec![0.0f32; n];
+        (reference::gemv::gemv)(&wt, &x, 0..n, &mut want, &Out::STORE);
+        let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+        for (r, v) in want.iter().enumerate().skip(8) {
+            assert!(!v.is_finite(), "{elem:?} row {r}: {v}");
+        }
+        let mut runs = Vec::new();
+        for e in gemv_entries(&wt) {
+            let mut y = vec![0.0f32; n];
+            run_gemv(e, &wt, &x, 0..n, &mut y, &Out::STORE);
+            runs.push((e.name, y));
+        }
+        for e in gemm_entries(&wt) {
+            let mut y = vec![0.0f32; n];
+            (e.run)(&wt, &x, 1, 0..n, &mut y, n, &Out::STORE);
+            runs.push((e.name, y));
+        }
+        for (name, y) in runs {
+            for r in 8..n {
+                assert!(
+                    same(y[r], want[r]),
+                    "{name} row {r}: {} vs {}",
+                    y[r],
+                    want[r]
+                );
+            }
+        }
+        // The SIMD entries exist on x86 (so the rows above did not all run the reference).
+        if lowbit_kernels::cpu_features().avx2 {
+            let names: Vec<&str> = gemv_entries(&wt).iter().map(|e| e.name).collect();
+            let name = format!("gemv_fp8{}_f32_avx2", elem.name());
+            assert!(names.contains(&name.as_str()), "{names:?}");
+        }
+    }
+}
+
+/// Every E8M0 byte from 0 (`2^-127`, subnormal) to 250 as a group scale (above that, `6 *
+/// scale` overflows f32 and the reference itself is infinite), under activations small
+/// enough that every sum stays finite: each kernel's E8M0 decode against the table.
+#[test]
+fn every_e8m0_byte() {
+    let (n, k) = (8, 1024);
+    let codes: Vec<u8> = (0..n * k / 2).map(|i| (i * 37 + i / 7) as u8).collect();
+    let high: Vec<u8> = (0..n * k / 4).map(|i| (i * 13 + i / 5) as u8).collect();
+    let e8: Vec<u8> = (0..n * k / 32).map(|i| (i % 251) as u8).collect();
+    let x: Vec<f32> = (0..k)
+        .map(|i| (((i * 23) % 17) as f32 / 8.0 - 1.0) * 1e-25)
+        .collect();
+    for elem in ELEMS {
+        let hi = if elem == FpElem::E2M1 {
+            Vec::new()
+        } else {
+            high.clone()
+        };
+        let f = FpFormat::mx(elem);
+        let q =
+            FpMatrix::from_planes(f, n, k, codes.clone(), hi, FpScales::E8M0(e8.clone())).unwrap();
+        check(&q.view(), &x, 0..n);
     }
 }
 

@@ -47,8 +47,10 @@ pub use lowbit_kernels::{
 pub enum Format {
     /// INT-b with a scale (and optionally a zero-point) per group: see [`IntFormat`].
     Int(IntFormat),
-    /// Minifloat weights (FP4 E2M1, FP6 E3M2 / E2M3) with an f16, power-of-two f16 or
-    /// E8M0 scale per group: see [`FpFormat`].
+    /// Minifloat weights (FP4 E2M1, FP6 E3M2 / E2M3, FP8 E4M3 / E5M2) with an f16,
+    /// power-of-two f16 or
+    /// E8M0 scale per group, or an E4M3 scale per 16 and an f32 tensor scale (NVFP4): see
+    /// [`FpFormat`].
     Fp(FpFormat),
 }
 
@@ -77,8 +79,18 @@ impl Format {
         Format::Fp(FpFormat::mxfp4())
     }
 
+    /// NVFP4: FP4 E2M1 with an E4M3 scale per group of 16 and an f32 scale per tensor.
+    pub const fn nvfp4() -> Format {
+        Format::Fp(FpFormat::nvfp4())
+    }
+
     /// FP6 (`elem` E3M2 or E2M3, in the 4+2 split) with an f16 scale per group.
     pub const fn fp6(elem: FpElem, group: Group) -> Format {
+        Format::Fp(FpFormat::new(elem, group, FpScale::F16))
+    }
+
+    /// FP8 (`elem` E4M3 or E5M2, one byte per code) with an f16 scale per group.
+    pub const fn fp8(elem: FpElem, group: Group) -> Format {
         Format::Fp(FpFormat::new(elem, group, FpScale::F16))
     }
 
@@ -89,7 +101,8 @@ impl Format {
 
     /// A short stable name, e.g. `int4_g32`, `int4_g128_zp`, `int8_row`, `fp4_g32`,
     /// `fp4_g32_pow2` (power-of-two f16 scales), `mxfp4`, `fp6_e3m2_row`,
-    /// `fp6_e2m3_g32_pow2`, `mxfp6_e2m3`.
+    /// `fp6_e2m3_g32_pow2`, `mxfp6_e2m3`, `nvfp4` (and `nvfp6_e2m3`: NVFP4's scales on
+    /// an FP6 element), `fp8_e4m3_row`, `fp8_e5m2_g128`, `mxfp8_e4m3`.
     pub fn name(&self) -> String {
         let group = |g: Group| match g {
             Group::Size(g) => format!("g{g}"),
@@ -99,10 +112,11 @@ impl Format {
             Format::Fp(f) => {
                 let elem = match f.elem {
                     FpElem::E2M1 => "fp4".to_string(),
-                    e => format!("fp6_{}", e.name()),
+                    e => format!("fp{}_{}", e.bits(), e.name()),
                 };
                 match f.scale {
                     FpScale::E8M0 => format!("mx{elem}"),
+                    FpScale::E4M3 => format!("nv{elem}"),
                     FpScale::F16 => format!("{elem}_{}", group(f.group)),
                     FpScale::F16Pow2 => format!("{elem}_{}_pow2", group(f.group)),
                 }
@@ -119,7 +133,7 @@ impl Format {
         let bad = || Error::InvalidParameter {
             what: format!(
                 "unknown format name `{name}` (e.g. int4_g32, int4_g128_zp, int8_row, \
-                 fp4_g32, fp4_g32_pow2, mxfp4, fp6_e3m2_row, fp6_e2m3_g32, mxfp6_e2m3)"
+                 fp4_g32, fp4_g32_pow2, mxfp4, nvfp4, fp6_e3m2_row, fp6_e2m3_g32, mxfp6_e2m3)"
             ),
         };
         let group_of = |g: &str| -> Result<Group> {
@@ -146,17 +160,29 @@ impl Format {
             if let Some(r) = rest.strip_prefix("fp4") {
                 return Some((FpElem::E2M1, r.to_string()));
             }
-            [FpElem::E3M2, FpElem::E2M3].into_iter().find_map(|e| {
-                rest.strip_prefix("fp6_")?
-                    .strip_prefix(e.name())
-                    .map(|r| (e, r.to_string()))
-            })
+            [FpElem::E3M2, FpElem::E2M3, FpElem::E4M3, FpElem::E5M2]
+                .into_iter()
+                .find_map(|e| {
+                    rest.strip_prefix(&format!("fp{}_", e.bits()))?
+                        .strip_prefix(e.name())
+                        .map(|r| (e, r.to_string()))
+                })
         };
         if let Some((elem, rest)) = name.strip_prefix("mx").and_then(fp_elem) {
             if !rest.is_empty() {
                 return Err(bad());
             }
             return Ok(Format::Fp(FpFormat::mx(elem)));
+        }
+        if let Some((elem, rest)) = name.strip_prefix("nv").and_then(fp_elem) {
+            if !rest.is_empty() {
+                return Err(bad());
+            }
+            return Ok(Format::Fp(FpFormat::new(
+                elem,
+                Group::Size(16),
+                FpScale::E4M3,
+            )));
         }
         if let Some((elem, rest)) = fp_elem(name) {
             let rest = rest.strip_prefix('_').ok_or_else(bad)?;
@@ -205,7 +231,14 @@ impl Format {
             Format::fp4(Group::Size(32)),
             Format::Fp(FpFormat::f16_pow2(Group::Size(32))),
             Format::mxfp4(),
+            Format::nvfp4(),
             Format::fp4(Group::Size(128)),
+        ]);
+        v.extend([
+            Format::fp8(FpElem::E4M3, Group::PerRow),
+            Format::fp8(FpElem::E4M3, Group::Size(32)),
+            Format::fp8(FpElem::E5M2, Group::PerRow),
+            Format::Fp(FpFormat::mx(FpElem::E4M3)),
         ]);
         for elem in [FpElem::E2M3, FpElem::E3M2] {
             v.extend([

@@ -14,7 +14,12 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-const FORMATS: [&str; 11] = [
+const FORMATS: [&str; 16] = [
+    "fp8_e4m3_g32",
+    "fp8_e5m2_row",
+    "mxfp8_e4m3",
+    "nvfp4",
+    "nvfp6_e2m3",
     "fp4_g32",
     "fp4_g128",
     "fp4_row",
@@ -64,6 +69,21 @@ fn names_roundtrip_and_bad_names_are_errors() {
         assert!(Format::parse(bad).is_err(), "{bad}");
     }
     assert!(Format::catalog().contains(&Format::mxfp4()));
+    assert_eq!(Format::parse("nvfp4").unwrap(), Format::nvfp4());
+    assert_eq!(
+        Format::parse("fp8_e5m2_g128").unwrap(),
+        Format::fp8(FpElem::E5M2, Group::Size(128))
+    );
+    for bad in [
+        "nvfp4_g16",
+        "nvfp6",
+        "nvint4",
+        "fp4_g16",
+        "fp8_e2m1_g32",
+        "fp8_e4m3",
+    ] {
+        assert!(Format::parse(bad).is_err(), "{bad}");
+    }
 }
 
 /// Every ISA and precision: the result is within the f32 rounding bound of the exact

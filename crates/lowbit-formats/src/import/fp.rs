@@ -337,3 +337,163 @@ pub fn import_fp6_packed(
     }
     FpMatrix::from_planes(format, n, k, lo, hi, FpScales::F16(scales.to_vec()))
 }
+
+// ---------------------------------------------------------------------------------------
+// NVFP4: NVIDIA ModelOpt checkpoints and llama.cpp GGUF
+// ---------------------------------------------------------------------------------------
+
+/// Elements per NVFP4 scale (one E4M3 byte per 16 elements).
+pub const NVFP4_GROUP: usize = 16;
+
+/// Elements per llama.cpp `block_nvfp4` (`QK_NVFP4`): four sub-blocks of 16.
+pub const NVFP4_GGML_BLOCK: usize = 64;
+
+/// Bytes of a llama.cpp `block_nvfp4` (`ggml/src/ggml-common.h`): `d[4]`, the sub-blocks'
+/// scale bytes, then `qs[32]`, the 4-bit codes.
+pub const NVFP4_GGML_BLOCK_BYTES: usize = 36;
+
+/// Checks an `n x k` NVFP4 shape whose rows are whole blocks of `block` elements.
+fn nvfp4_shape(n: usize, k: usize, block: usize, what: &str) -> Result<usize> {
+    if n == 0 || k == 0 || !k.is_multiple_of(block) {
+        return Err(Error::InvalidShape {
+            what: format!(
+                "{what}: N and K must be at least 1 and K a multiple of {block} (got {n} x {k})"
+            ),
+        });
+    }
+    Ok(k / block)
+}
+
+/// Imports an NVFP4 linear layer as NVIDIA ModelOpt exports it to Hugging Face
+/// safetensors (`quantization_config.quant_algo = "NVFP4"`), `n` output channels by `k`
+/// inputs. The result is [`FpFormat::nvfp4`].
+///
+/// The tensors, from ModelOpt (`modelopt/torch/quantization/qtensor/nvfp4_tensor.py`)
+/// and their readers (vLLM's `modelopt.py`, TensorRT-LLM):
+/// - `weight`: `uint8 [n, k / 2]`, element `2i` of a row in the **low** nibble of byte
+///   `i` and element `2i + 1` in the high nibble (`(q[..., 1::2] << 4) | q[..., 0::2]`):
+///   lowbit's nibble order, so the bytes become plane 0 unchanged. Codes are E2M1 (bit 3
+///   the sign).
+/// - `weight_scale`: `float8_e4m3fn [n, k / 16]`, one scale per 16 elements (its raw
+///   bytes; lowbit's E4M3 scale bytes unchanged).
+/// - `weight_scale_2`: the `f32` per-tensor scale (`amax / (6 * 448)`; some checkpoints
+///   store it as `bfloat16`: widen it first).
+///
+/// Value: `w = e2m1(c) * weight_scale * weight_scale_2`; lowbit evaluates it as
+/// `e2m1(c) * fl32(e4m3(b) * weight_scale_2)`, which is the same real number rounded at
+/// most twice (exact when `weight_scale_2` is a power of two). The compressed-tensors
+/// variant (`nvfp4-pack-quantized`: `weight_packed`, `weight_scale`,
+/// `weight_global_scale`) stores the reciprocal: pass `1.0 / weight_global_scale`.
+///
+/// # Errors
+/// [`Error::InvalidShape`] if `n` or `k` is 0 or `k` is not a multiple of 16;
+/// [`Error::BufferLength`] if `weight` is not `n * k / 2` bytes or `weight_scale` not
+/// `n * k / 16`; [`Error::InvalidParameter`] for an E4M3 NaN byte (`0x7F` / `0xFF`) or a
+/// non-finite `weight_scale_2`.
+pub fn import_nvfp4_modelopt(
+    n: usize,
+    k: usize,
+    weight: &[u8],
+    weight_scale: &[u8],
+    weight_scale_2: f32,
+) -> Result<FpMatrix> {
+    let what = "NVFP4 (ModelOpt)";
+    let per_row = nvfp4_shape(n, k, NVFP4_GROUP, what)?;
+    check_len("NVFP4 (ModelOpt) weight", mul(n, k / 2)?, weight.len())?;
+    check_len(
+        "NVFP4 (ModelOpt) weight_scale",
+        mul(n, per_row)?,
+        weight_scale.len(),
+    )?;
+    FpMatrix::from_parts(
+        FpFormat::nvfp4(),
+        n,
+        k,
+        weight.to_vec(),
+        FpScales::E4M3(weight_scale.to_vec(), weight_scale_2),
+    )
+}
+
+/// Imports a llama.cpp / GGUF `NVFP4` tensor (`GGML_TYPE_NVFP4`) of `n` rows by `k`
+/// columns: `data` is the raw `block_nvfp4` array, `n * k / 64` blocks of
+/// [`NVFP4_GGML_BLOCK_BYTES`], row after row; `tensor_scale` is the per-tensor scale
+/// llama.cpp keeps in a separate F32 tensor (`<name>.scale`, the ModelOpt
+/// `weight_scale_2` its converter copies, applied to the matmul output), or 1 for a tensor
+/// llama.cpp quantized itself (its scale bytes then hold the whole scale). The result is
+/// [`FpFormat::nvfp4`].
+///
+/// The layout, from llama.cpp (`ggml/src/ggml-common.h` `block_nvfp4`,
+/// `ggml/src/ggml-quants.c` `dequantize_row_nvfp4`, `ggml/src/ggml-impl.h`
+/// `ggml_ue4m3_to_fp32`):
+/// - bytes `0..4` are the scale bytes `d[s]` of the block's sub-blocks of 16 ("UE4M3":
+///   the bits of a positive E4M3; the decoder ignores bit 7 and reads `0x7F` as 0), kept
+///   as lowbit's E4M3 bytes with bit 7 cleared and `0x7F` mapped to `0x00`; `0xFF`, which
+///   llama.cpp reads as 480 (no E4M3 value; neither its quantizer nor its converter
+///   writes it), is refused;
+/// - byte `4 + 8s + j` (`j` in `0..8`) holds element `16s + j` of the block in its **low**
+///   nibble and element `16s + j + 8` in its **high** nibble (halves of each sub-block;
+///   lowbit's order is `2i` low / `2i + 1` high, so the nibbles are regrouped);
+/// - `y = kvalues_mxfp4[c] * ue4m3(d) / 2 = e2m1(c) * e4m3(d)` (the table is doubled and
+///   the scale decoder halves), then times the tensor scale.
+///
+/// Exact for `tensor_scale = 1` (every element is the same `f32` as llama.cpp's, up to the
+/// sign of a zero: lowbit keeps code 8 as `-0.0`); otherwise lowbit folds the tensor scale
+/// into each group scale (`fl32(e4m3 * t)`) where llama.cpp scales the dot product.
+///
+/// # Errors
+/// [`Error::InvalidShape`] if `n` or `k` is 0 or `k` is not a multiple of 64;
+/// [`Error::BufferLength`] if `data` is not `n * k / 64 * 36` bytes;
+/// [`Error::InvalidParameter`] for a non-finite `tensor_scale` or a scale byte `0xFF`.
+pub fn import_nvfp4_ggml(n: usize, k: usize, data: &[u8], tensor_scale: f32) -> Result<FpMatrix> {
+    let what = "NVFP4 (llama.cpp) data";
+    let per_row = nvfp4_shape(n, k, NVFP4_GGML_BLOCK, what)?;
+    check_len(
+        what,
+        mul(mul(n, per_row)?, NVFP4_GGML_BLOCK_BYTES)?,
+        data.len(),
+    )?;
+    let mut codes = vec![0u8; mul(n, k / 2)?];
+    let mut scales = Vec::with_capacity(mul(n, k / NVFP4_GROUP)?);
+    for (b, out) in data
+        .chunks_exact(NVFP4_GGML_BLOCK_BYTES)
+        .zip(codes.chunks_exact_mut(NVFP4_GGML_BLOCK / 2))
+    {
+        let (d, qs) = b.split_at(4);
+        for &u in d {
+            scales.push(match u {
+                0x7F => 0,
+                // Bit 7 set: llama.cpp's decoder reads only bits 0..7 (exponent bits
+                // masked to four), so 0xFF means 480, which no E4M3 byte holds.
+                0xFF => {
+                    return Err(Error::InvalidParameter {
+                        what: format!(
+                            "{what}: a block scale byte is 0xFF (480 to llama.cpp, beyond E4M3)"
+                        ),
+                    })
+                }
+                u => u & 0x7F,
+            });
+        }
+        // lowbit byte t holds elements 2t (low) and 2t + 1 (high); llama.cpp keeps element
+        // 16s + j (j < 8) in the low nibble of qs[8s + j] and 16s + j + 8 in its high one.
+        let nibble = |e: usize| {
+            let (s, j) = (e / 16, e % 16);
+            let q = qs[8 * s + j % 8];
+            if j < 8 {
+                q & 0xF
+            } else {
+                q >> 4
+            }
+        };
+        for (t, o) in out.iter_mut().enumerate() {
+            *o = nibble(2 * t) | (nibble(2 * t + 1) << 4);
+        }
+    }
+    FpMatrix::from_parts(
+        FpFormat::nvfp4(),
+        n,
+        k,
+        codes,
+        FpScales::E4M3(scales, tensor_scale),
+    )
+}

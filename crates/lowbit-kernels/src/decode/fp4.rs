@@ -11,24 +11,16 @@
 //!   bit 31 and XORed in ([`Simd::fflip`]). Every weight is exact (a 2-bit significand
 //!   times an f16 or a power of two), as in the reference.
 
-#[cfg(target_arch = "x86_64")]
-use core::ops::Range;
-
 use lowbit_formats::fp::FpMatrixRef;
 
-use super::fp::a8_scales;
+use super::fp::fp_a8_items;
 #[cfg(target_arch = "x86_64")]
-use super::fp::{gemm_params, scales_into};
+use super::fp::{fp_gemm_items, fp_gemv_items};
 use super::int::{Int, IntAct};
 use super::A8Decode;
 #[cfg(target_arch = "x86_64")]
 use super::{GemmDecode, GemvDecode};
 use crate::a8::A8Activations;
-use crate::contract::{fp_weights, Weights};
-#[cfg(target_arch = "x86_64")]
-use crate::driver::gemm::{RowGroup, GPC};
-#[cfg(target_arch = "x86_64")]
-use crate::reference::Elements;
 use crate::simd::Dot;
 #[cfg(target_arch = "x86_64")]
 use crate::simd::Simd;
@@ -79,12 +71,7 @@ const E2M1_16: [f32; 16] = {
 /// the even half of the activation chunk, high nibbles against the odd half), the nibbles
 /// looked up in [`A8_TABLE`].
 impl<S: Dot> A8Decode<S> for Fp4 {
-    type W<'a> = FpMatrixRef<'a>;
-
-    #[inline(always)]
-    fn view<'a>(w: &Weights<'a>) -> FpMatrixRef<'a> {
-        fp_weights(w)
-    }
+    fp_a8_items!();
 
     const STEP: usize = <Int<4> as A8Decode<S>>::STEP;
     const STEP_BYTES: (usize, usize) = (<Self as A8Decode<S>>::STEP / 2, 0);
@@ -122,23 +109,6 @@ impl<S: Dot> A8Decode<S> for Fp4 {
         // The +12 of the table, removed exactly by the activations' correction.
         s.dot_small::<2>(act.corr, [lo, hi, lo, hi], act.x)
     }
-
-    #[inline(always)]
-    fn tail(w: &FpMatrixRef<'_>, x: &A8Activations, n: usize, first_block: usize) -> f32 {
-        crate::reference::gemv_a8::row_from_block(w, x, n, first_block)
-    }
-
-    #[inline(always)]
-    unsafe fn scales<const GPS: usize, const SYM: bool>(
-        s: S,
-        w: &FpMatrixRef<'_>,
-        n: usize,
-        st: usize,
-        gshift: u32,
-    ) -> (S::F, S::I) {
-        // SAFETY: the caller's contract is a8_scales'.
-        unsafe { a8_scales::<S, GPS>(s, w, n, st * <Self as A8Decode<S>>::STEP, gshift) }
-    }
 }
 
 /// x86 f32 GEMV: one widening load puts byte `i` of the chunk in lane `i`; the group's
@@ -147,12 +117,7 @@ impl<S: Dot> A8Decode<S> for Fp4 {
 /// is flipped in.
 #[cfg(target_arch = "x86_64")]
 impl<S: Simd> GemvDecode<S> for Fp4 {
-    type W<'a> = FpMatrixRef<'a>;
-
-    #[inline(always)]
-    fn view<'a>(w: &Weights<'a>) -> FpMatrixRef<'a> {
-        fp_weights(w)
-    }
+    fp_gemv_items!();
 
     const CHUNK: usize = 2 * S::LANES;
     const PARTS: usize = 2;
@@ -165,14 +130,6 @@ impl<S: Simd> GemvDecode<S> for Fp4 {
     fn chunk_bytes(k: usize) -> (usize, usize) {
         (k / 2, 0)
     }
-
-    #[inline(always)]
-    fn scales(s: S, w: &FpMatrixRef<'_>, n: usize, j0: usize, out: &mut [f32]) {
-        scales_into(s, w, n, j0, out)
-    }
-
-    #[inline(always)]
-    fn zeros(_: S, _: &FpMatrixRef<'_>, _: usize, _: usize, _: &mut [f32]) {}
 
     #[inline(always)]
     fn table<const SYM: bool>(s: S, scale: f32, _zero: f32) -> S::F {
@@ -199,15 +156,6 @@ impl<S: Simd> GemvDecode<S> for Fp4 {
         }
         w
     }
-
-    #[inline(always)]
-    fn tail(w: &FpMatrixRef<'_>, n: usize, _j: usize, ks: Range<usize>, x: &[f32]) -> f32 {
-        let mut t = 0.0f32;
-        for k in ks {
-            t += w.elem(n, k) * x[k];
-        }
-        t
-    }
 }
 
 /// x86 GEMM: code `t` of each lane's dword (bits `4t ..`) through the permute of
@@ -215,37 +163,15 @@ impl<S: Simd> GemvDecode<S> for Fp4 {
 /// [`Elements::fused`].
 #[cfg(target_arch = "x86_64")]
 impl<S: Simd> GemmDecode<S> for Fp4 {
-    type W<'a> = FpMatrixRef<'a>;
-
-    #[inline(always)]
-    fn view<'a>(w: &Weights<'a>) -> FpMatrixRef<'a> {
-        fp_weights(w)
-    }
+    fp_gemm_items!();
 
     const MAIN_BITS: usize = 4;
     const PLANE1_BITS: usize = 0;
-
-    #[inline(always)]
-    fn params(
-        s: S,
-        w: &FpMatrixRef<'_>,
-        rg: &RowGroup,
-        j0: usize,
-        nj: usize,
-        p: &mut [(S::F, S::F); GPC],
-    ) {
-        gemm_params(s, w, rg, j0, nj, p)
-    }
 
     #[inline(always)]
     fn weight(s: S, lo: S::I, _hi: S::I, (_c, t): (usize, usize), (sc, _): (S::F, S::F)) -> S::F {
         // SAFETY: MAG16 holds 16 >= LANES f32.
         let mag = s.fpermute(unsafe { s.fload(MAG16.as_ptr()) }, s.isrl(lo, 4 * t as u32));
         s.fmul(s.fflip(mag, s.isll(lo, 28 - 4 * t as u32)), sc)
-    }
-
-    #[inline(always)]
-    fn scalar(w: &FpMatrixRef<'_>, n: usize, k: usize) -> f32 {
-        w.fused(n, k)
     }
 }

@@ -23,24 +23,16 @@
 //!   `s * |elem|` (GEMV) or of `|elem|` times the lane's scale (GEMM), and the sign bit
 //!   XORed in ([`Simd::fflip`]). Every weight is exact, as in the reference.
 
-#[cfg(target_arch = "x86_64")]
-use core::ops::Range;
-
 use lowbit_formats::fp::FpMatrixRef;
 
-use super::fp::a8_scales;
+use super::fp::fp_a8_items;
 #[cfg(target_arch = "x86_64")]
-use super::fp::{gemm_params, scales_into};
+use super::fp::{fp_gemm_items, fp_gemv_items};
 use super::int::{Int, IntAct};
 use super::A8Decode;
 #[cfg(target_arch = "x86_64")]
 use super::{GemmDecode, GemvDecode};
 use crate::a8::A8Activations;
-use crate::contract::{fp_weights, Weights};
-#[cfg(target_arch = "x86_64")]
-use crate::driver::gemm::{RowGroup, GPC};
-#[cfg(target_arch = "x86_64")]
-use crate::reference::Elements;
 #[cfg(target_arch = "x86_64")]
 use crate::simd::Simd;
 use crate::simd::{Dot, Dot16};
@@ -146,12 +138,7 @@ fn mag_table<S: Simd>(s: S, mags: &[f32; 32], scale: Option<S::F>) -> [S::F; 4] 
 /// widened vector holds the high bits of both codes of plane-0 byte `i` (bits 0-1 for the
 /// low nibble's code, 2-3 for the high nibble's).
 impl<S: Dot> A8Decode<S> for Fp6<false> {
-    type W<'a> = FpMatrixRef<'a>;
-
-    #[inline(always)]
-    fn view<'a>(w: &Weights<'a>) -> FpMatrixRef<'a> {
-        fp_weights(w)
-    }
+    fp_a8_items!();
 
     const STEP: usize = <Int<4> as A8Decode<S>>::STEP;
     const STEP_BYTES: (usize, usize) = (
@@ -201,23 +188,6 @@ impl<S: Dot> A8Decode<S> for Fp6<false> {
             [x_lo, x_hi, x_lo, x_hi],
         )
     }
-
-    #[inline(always)]
-    fn tail(w: &FpMatrixRef<'_>, x: &A8Activations, n: usize, first_block: usize) -> f32 {
-        crate::reference::gemv_a8::row_from_block(w, x, n, first_block)
-    }
-
-    #[inline(always)]
-    unsafe fn scales<const GPS: usize, const SYM: bool>(
-        s: S,
-        w: &FpMatrixRef<'_>,
-        n: usize,
-        st: usize,
-        gshift: u32,
-    ) -> (S::F, S::I) {
-        // SAFETY: the caller's contract is a8_scales'.
-        unsafe { a8_scales::<S, GPS>(s, w, n, st * <Self as A8Decode<S>>::STEP, gshift) }
-    }
 }
 
 /// A8 (E3M2): `8 * LANES` elements per step, as INT4's; lane `j` covers elements
@@ -230,12 +200,7 @@ impl<S: Dot> A8Decode<S> for Fp6<false> {
 /// the matching i16 activations ([`E3M2Act`]); each i32 lane sums its two 16-bit lanes of
 /// each of the four products: elements `8j .. 8j + 8`.
 impl<S: Dot16> A8Decode<S> for Fp6<true> {
-    type W<'a> = FpMatrixRef<'a>;
-
-    #[inline(always)]
-    fn view<'a>(w: &Weights<'a>) -> FpMatrixRef<'a> {
-        fp_weights(w)
-    }
+    fp_a8_items!();
 
     const STEP: usize = <Int<4> as A8Decode<S>>::STEP;
     const STEP_BYTES: (usize, usize) = (
@@ -296,23 +261,6 @@ impl<S: Dot16> A8Decode<S> for Fp6<true> {
         let wv = idx.map(|i| s.wlookup64(act.t, i));
         s.dot16::<4>(s.isplat(0), wv, act.x)
     }
-
-    #[inline(always)]
-    fn tail(w: &FpMatrixRef<'_>, x: &A8Activations, n: usize, first_block: usize) -> f32 {
-        crate::reference::gemv_a8::row_from_block(w, x, n, first_block)
-    }
-
-    #[inline(always)]
-    unsafe fn scales<const GPS: usize, const SYM: bool>(
-        s: S,
-        w: &FpMatrixRef<'_>,
-        n: usize,
-        st: usize,
-        gshift: u32,
-    ) -> (S::F, S::I) {
-        // SAFETY: the caller's contract is a8_scales'.
-        unsafe { a8_scales::<S, GPS>(s, w, n, st * <Self as A8Decode<S>>::STEP, gshift) }
-    }
 }
 
 /// x86 f32 GEMV: FP4's chunk (one widening load puts plane-0 byte `i` in lane `i`), with
@@ -320,12 +268,7 @@ impl<S: Dot16> A8Decode<S> for Fp6<true> {
 /// [`Simd::nibble_lanes`]; the group's table is `s * |elem|` for the 32 magnitudes.
 #[cfg(target_arch = "x86_64")]
 impl<S: Simd, const E3M2: bool> GemvDecode<S> for Fp6<E3M2> {
-    type W<'a> = FpMatrixRef<'a>;
-
-    #[inline(always)]
-    fn view<'a>(w: &Weights<'a>) -> FpMatrixRef<'a> {
-        fp_weights(w)
-    }
+    fp_gemv_items!();
 
     const CHUNK: usize = 2 * S::LANES;
     const PARTS: usize = 2;
@@ -338,14 +281,6 @@ impl<S: Simd, const E3M2: bool> GemvDecode<S> for Fp6<E3M2> {
     fn chunk_bytes(k: usize) -> (usize, usize) {
         (k / 2, k / 4)
     }
-
-    #[inline(always)]
-    fn scales(s: S, w: &FpMatrixRef<'_>, n: usize, j0: usize, out: &mut [f32]) {
-        scales_into(s, w, n, j0, out)
-    }
-
-    #[inline(always)]
-    fn zeros(_: S, _: &FpMatrixRef<'_>, _: usize, _: usize, _: &mut [f32]) {}
 
     #[inline(always)]
     fn table<const SYM: bool>(s: S, scale: f32, _zero: f32) -> [S::F; 4] {
@@ -368,15 +303,6 @@ impl<S: Simd, const E3M2: bool> GemvDecode<S> for Fp6<E3M2> {
         w[1] = s.fflip(s.fpermute32(tb, i_hi), s.isll(h, 28));
         w
     }
-
-    #[inline(always)]
-    fn tail(w: &FpMatrixRef<'_>, n: usize, _j: usize, ks: Range<usize>, x: &[f32]) -> f32 {
-        let mut t = 0.0f32;
-        for k in ks {
-            t += w.elem(n, k) * x[k];
-        }
-        t
-    }
 }
 
 /// x86 GEMM: code `t` of each lane's plane-0 dword `c` (bits `4t ..`) with its high bits
@@ -385,27 +311,10 @@ impl<S: Simd, const E3M2: bool> GemvDecode<S> for Fp6<E3M2> {
 /// [`Elements::fused`].
 #[cfg(target_arch = "x86_64")]
 impl<S: Simd, const E3M2: bool> GemmDecode<S> for Fp6<E3M2> {
-    type W<'a> = FpMatrixRef<'a>;
-
-    #[inline(always)]
-    fn view<'a>(w: &Weights<'a>) -> FpMatrixRef<'a> {
-        fp_weights(w)
-    }
+    fp_gemm_items!();
 
     const MAIN_BITS: usize = 4;
     const PLANE1_BITS: usize = 2;
-
-    #[inline(always)]
-    fn params(
-        s: S,
-        w: &FpMatrixRef<'_>,
-        rg: &RowGroup,
-        j0: usize,
-        nj: usize,
-        p: &mut [(S::F, S::F); GPC],
-    ) {
-        gemm_params(s, w, rg, j0, nj, p)
-    }
 
     #[inline(always)]
     fn weight(s: S, lo: S::I, hi: S::I, (c, t): (usize, usize), (sc, _): (S::F, S::F)) -> S::F {
@@ -414,11 +323,6 @@ impl<S: Simd, const E3M2: bool> GemmDecode<S> for Fp6<E3M2> {
         let idx = s.ior(nib, s.iand(s.isll(h, 4), s.isplat(0x10)));
         let tb = mag_table(s, mags::<E3M2>(), None);
         s.fmul(s.fflip(s.fpermute32(&tb, idx), s.isll(h, 30)), sc)
-    }
-
-    #[inline(always)]
-    fn scalar(w: &FpMatrixRef<'_>, n: usize, k: usize) -> f32 {
-        w.fused(n, k)
     }
 }
 

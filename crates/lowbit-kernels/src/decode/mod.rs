@@ -20,6 +20,8 @@ use crate::simd::{Dot, Simd};
 pub(crate) mod fp;
 pub(crate) mod fp4;
 pub(crate) mod fp6;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod fp8;
 pub(crate) mod int;
 #[cfg(target_arch = "aarch64")]
 mod int_neon;

@@ -147,8 +147,8 @@ impl<S: A8Shape, D: A8Decode<S>> Ctx<'_, '_, S, D> {
     /// when `SYM`.
     #[inline(always)]
     fn rows<const GPS: usize, const SYM: bool, const R: usize>(&self, n0: usize, y: &mut [f32]) {
-        if const { GPS > D::STEP / BLOCK } {
-            unreachable!("more groups than blocks per step");
+        if const { GPS > S::LANES } {
+            unreachable!("more groups than lanes per step");
         }
         let (s, w, x) = (self.s, self.w, self.x);
         let (k, nrows) = (w.k(), w.n());
@@ -176,7 +176,8 @@ impl<S: A8Shape, D: A8Decode<S>> Ctx<'_, '_, S, D> {
                 if sb1 > 0 {
                     prefetch_rows(s, p1, rb1, n0 + R, R * sb1, st);
                 }
-                prefetch_rows(s, scales, sbytes * gpr, n0 + R, R * sbytes * nb, st);
+                let spr = R * sbytes * nb.max(GPS);
+                prefetch_rows(s, scales, sbytes * gpr, n0 + R, spr, st);
                 if let Some(z) = zeros.filter(|_| !SYM) {
                     prefetch_rows(s, z, gpr, n0 + R, R * nb, st);
                 }

@@ -314,6 +314,14 @@ pub(crate) trait Dot: Simd {
     /// # Safety
     /// `p .. p + groups` must be readable.
     unsafe fn u8_spread(self, p: *const u8, groups: usize) -> Self::I;
+    /// `2^(e - 127)` per lane for E8M0 bytes `e` in `0..=254` (exact; `e = 0` is the
+    /// subnormal `2^-127`). By default in integer lanes: `e << 23` is the f32 bit pattern
+    /// for `e >= 1`, and `e = 0` gets bit 22 from `(e - 1) >> 31` (logical).
+    #[inline(always)]
+    fn e8m0(self, e: Self::I) -> Self::F {
+        let sub = self.isll(self.isrl(self.isub(e, self.isplat(1)), 31), 22);
+        self.fbits(self.ior(self.isll(e, 23), sub))
+    }
     /// `acc + sum over p < P of dot4(w[p], x[p])` per lane, for unsigned codes `w` small
     /// enough that the `P` pair sums of `vpmaddubsw` stay in i16: `2 * P * max(w) * 127 <=
     /// 32767`, and (for the signed `sdot`) `max(w) <= 127`.

@@ -400,6 +400,29 @@ static float minifloat(unsigned c, unsigned ebits, unsigned mbits, int bias) {
     return sign ? -v : v;
 }
 
+/* OVP (FORMATS.md): the identifier is the code with only the top bit set; a code whose
+ * partner is the identifier is a sign-magnitude outlier (2^mbits + m) << (e + 2). */
+static int ovp_outlier(unsigned c, unsigned bits) {
+    unsigned mbits = bits == 4 ? 1u : 5u, id = 1u << (bits - 1);
+    unsigned m = c & ((1u << mbits) - 1u), e = (c >> mbits) & 3u;
+    int mag = (int)(((1u << mbits) + m) << (e + 2));
+    if (c == id) return 0;
+    return (c & id) ? -mag : mag;
+}
+
+static int ovp_normal(unsigned c, unsigned bits) {
+    unsigned id = 1u << (bits - 1);
+    if (c == id) return 0;
+    return (c & id) ? (int)c - (1 << bits) : (int)c;
+}
+
+static int ovp_decode(unsigned own, unsigned partner, unsigned bits) {
+    unsigned id = 1u << (bits - 1);
+    if (partner == id) return ovp_outlier(own, bits);
+    if (own == id) return 0;
+    return ovp_normal(own, bits);
+}
+
 static float fp_elem_value(uint32_t element, unsigned c) {
     switch (element) {
     case LOWBIT_FP_E2M1: return minifloat(c, 2, 1, 1);
@@ -449,9 +472,11 @@ static void check_fp_format(uint32_t element, uint32_t group, uint32_t scale, si
     float *x = alloc_floats(k), *y = alloc_floats(n), *y2 = alloc_floats(n);
     size_t i, j, r, scale_size;
     int32_t code;
-    unsigned bits = element == LOWBIT_FP_E2M1 ? 4u
-                    : (element == LOWBIT_FP_E4M3 || element == LOWBIT_FP_E5M2) ? 8u
-                                                                                  : 6u;
+    int ovp = element == LOWBIT_FP_OVP4 || element == LOWBIT_FP_OVP8;
+    unsigned bits = (element == LOWBIT_FP_E2M1 || element == LOWBIT_FP_OVP4) ? 4u
+                    : (element == LOWBIT_FP_E4M3 || element == LOWBIT_FP_E5M2 ||
+                       element == LOWBIT_FP_OVP8) ? 8u
+                                                  : 6u;
     uint8_t *bad_scales;
 
     for (i = 0; i < n * k; i++) w[i] = rnd() * (1.0f + (float)(i % 7)) * (i % 5 ? 1.0f : 0.01f);
@@ -488,7 +513,10 @@ static void check_fp_format(uint32_t element, uint32_t group, uint32_t scale, si
     /* dequantize is exact: scale * element, decoded here */
     for (r = 0; r < n; r++)
         for (i = 0; i < k; i++)
-            ref[r * k + i] = fp_scale_at(&v, &l, r, i) * fp_elem_value(element, fp_code_at(&v, &l, r, i));
+            ref[r * k + i] =
+                fp_scale_at(&v, &l, r, i) *
+                (ovp ? (float)ovp_decode(fp_code_at(&v, &l, r, i), fp_code_at(&v, &l, r, i ^ 1u), bits)
+                     : fp_elem_value(element, fp_code_at(&v, &l, r, i)));
     fill(deq, n * k, SENTINEL);
     OK(lowbit_dequantize(m, deq, n * k));
     CHECK(memcmp(deq, ref, n * k * sizeof(float)) == 0);
@@ -626,6 +654,15 @@ static void test_fp_formats(void) {
     check_fp_format(LOWBIT_FP_E3M2, 64, LOWBIT_FP_SCALE_F16, 7, 192);
     check_fp_format(LOWBIT_FP_E2M3, 32, LOWBIT_FP_SCALE_E8M0, 4, 96); /* mxfp6_e2m3 */
     check_fp_format(LOWBIT_FP_E2M3, 0, LOWBIT_FP_SCALE_F16, 3, 70); /* per row */
+    /* OVP */
+    check_fp_format(LOWBIT_FP_OVP4, 0, LOWBIT_FP_SCALE_F16, 5, 70); /* per row */
+    check_fp_format(LOWBIT_FP_OVP4, 32, LOWBIT_FP_SCALE_F16_POW2, 3, 96);
+    check_fp_format(LOWBIT_FP_OVP8, 0, LOWBIT_FP_SCALE_F16, 4, 134);
+    check_fp_format(LOWBIT_FP_OVP8, 64, LOWBIT_FP_SCALE_F16, 2, 128);
+    f = lowbit_format_fp(LOWBIT_FP_OVP4, 0, LOWBIT_FP_SCALE_F16); /* pairs need an even K */
+    CHECK_STATUS(lowbit_fp_sizes(&f, 2, 33, &l), LOWBIT_ERR_INVALID_SHAPE);
+    f = lowbit_format_fp(LOWBIT_FP_OVP4, 32, LOWBIT_FP_SCALE_E8M0); /* f16 scales only */
+    CHECK_STATUS(lowbit_fp_sizes(&f, 2, 64, &l), LOWBIT_ERR_INVALID_PARAMETER);
     /* format errors */
     f = lowbit_format_fp(LOWBIT_FP_E2M1, 64, LOWBIT_FP_SCALE_E8M0); /* MX needs group 32 */
     CHECK_STATUS(lowbit_fp_sizes(&f, 2, 128, &l), LOWBIT_ERR_INVALID_PARAMETER);
@@ -637,7 +674,7 @@ static void test_fp_formats(void) {
     CHECK_STATUS(lowbit_fp_sizes(&f, 2, 40, &l), LOWBIT_ERR_BAD_GROUP_SIZE);
     OK(lowbit_fp_sizes(&f, 2, 48, &l));
     CHECK(l.group_len == 16 && l.scales_len == 6 && l.scale_bytes == 1);
-    f = lowbit_format_fp(7, 32, LOWBIT_FP_SCALE_F16); /* unknown element */
+    f = lowbit_format_fp(0x40, 32, LOWBIT_FP_SCALE_F16); /* unknown element */
     CHECK(f.bits == 0);
     CHECK_STATUS(lowbit_fp_sizes(&f, 2, 128, &l), LOWBIT_ERR_UNSUPPORTED);
     f = lowbit_format_fp(LOWBIT_FP_E3M2, 32, LOWBIT_FP_SCALE_F16);

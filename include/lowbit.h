@@ -79,6 +79,23 @@
 #define LOWBIT_FP_E5M2 5
 
 /**
+ * FP-family element code (in `lowbit_format.variant`): OVP-4 (OliVe outlier-victim
+ * pairs): elements pair along K (K must be even), a byte per pair (the even element in
+ * the low nibble); a nibble is an int4 in -7..7, or, when its partner is the identifier
+ * `1000`, an outlier `s e1 e0 m` of magnitude `(2 + m) << (e + 2)` (12..96) and the
+ * partner is 0. f16 scales only (`LOWBIT_FP_SCALE_F16` or `_F16_POW2`); 4 bits.
+ */
+#define LOWBIT_FP_OVP4 6
+
+/**
+ * FP-family element code (in `lowbit_format.variant`): OVP-8: a byte per element, int8
+ * in -127..127, or, when its partner is the identifier `0x80`, an outlier
+ * `s e1 e0 m4..m0` of magnitude `(32 + m) << (e + 2)` (132..2016) and the partner 0.
+ * K even, f16 scales only; 8 bits, no A8 kernel (`LOWBIT_ERR_UNSUPPORTED`).
+ */
+#define LOWBIT_FP_OVP8 7
+
+/**
  * The bits of `lowbit_format.variant` that hold the FP element code.
  */
 #define LOWBIT_FP_ELEMENT_MASK 255
@@ -302,12 +319,12 @@ typedef struct lowbit_workspace lowbit_workspace;
  * - `variant` and `reserved`: 0.
  *
  * For the minifloats (`kind = LOWBIT_FORMAT_FP`):
- * - `bits`: bits per code, 4 for E2M1, 6 for E3M2 and E2M3, 8 for E4M3 and E5M2 (any
- *   other value is `LOWBIT_ERR_INVALID_PARAMETER`);
+ * - `bits`: bits per code, 4 for E2M1 and OVP-4, 6 for E3M2 and E2M3, 8 for E4M3, E5M2
+ *   and OVP-8 (any other value is `LOWBIT_ERR_INVALID_PARAMETER`);
  * - `group`: as for INT (32, 64, 128, 256 dividing K, K itself, or 0 for per row);
  * - `zero_point`: 0;
  * - `variant`: an element code (`LOWBIT_FP_E2M1`, `LOWBIT_FP_E3M2`, `LOWBIT_FP_E2M3`,
- *   `LOWBIT_FP_E4M3`, `LOWBIT_FP_E5M2`)
+ *   `LOWBIT_FP_E4M3`, `LOWBIT_FP_E5M2`, `LOWBIT_FP_OVP4`, `LOWBIT_FP_OVP8`)
  *   OR-ed with a scale kind (`LOWBIT_FP_SCALE_F16` = 0, `LOWBIT_FP_SCALE_F16_POW2`,
  *   `LOWBIT_FP_SCALE_E8M0`, `LOWBIT_FP_SCALE_E4M3`); element and scale codes this version
  *   does not know are `LOWBIT_ERR_UNSUPPORTED`, bits outside the two masks
@@ -700,7 +717,8 @@ struct lowbit_format lowbit_format_int(uint32_t bits, uint32_t group, bool zero_
 
 /**
  * An FP format description: `element` one of `LOWBIT_FP_E2M1`, `LOWBIT_FP_E3M2`,
- * `LOWBIT_FP_E2M3`, `LOWBIT_FP_E4M3`, `LOWBIT_FP_E5M2`; `group` 32, 64, 128, 256, K, or 0 for one group per row; `scale`
+ * `LOWBIT_FP_E2M3`, `LOWBIT_FP_E4M3`, `LOWBIT_FP_E5M2`, `LOWBIT_FP_OVP4`, `LOWBIT_FP_OVP8`;
+ * `group` 32, 64, 128, 256, K, or 0 for one group per row; `scale`
  * one of `LOWBIT_FP_SCALE_F16`, `LOWBIT_FP_SCALE_F16_POW2`, `LOWBIT_FP_SCALE_E8M0`
  * (which needs group 32), `LOWBIT_FP_SCALE_E4M3` (group 16). `bits` is set from the
  * element (4, 6 or 8; 0 for an unknown element). Nothing is validated here: the functions
@@ -708,9 +726,7 @@ struct lowbit_format lowbit_format_int(uint32_t bits, uint32_t group, bool zero_
  * `lowbit_format_fp(LOWBIT_FP_E2M1, 32, LOWBIT_FP_SCALE_E8M0)`, NVFP4
  * `lowbit_format_fp(LOWBIT_FP_E2M1, 16, LOWBIT_FP_SCALE_E4M3)`.
  */
-struct lowbit_format lowbit_format_fp(uint32_t element,
-                                      uint32_t group,
-                                      uint32_t scale);
+struct lowbit_format lowbit_format_fp(uint32_t element, uint32_t group, uint32_t scale);
 
 /**
  * Stores in `*out` the buffer lengths and row geometry of an `n x k` matrix in INT

@@ -1415,8 +1415,8 @@ fn gen_fp_format(u: &mut Unstructured, k: usize) -> lowbit_format {
     let mut f = lowbit_format_fp(elem, group, scale);
     if chance(u, 5) {
         match range(u, 0, 6) {
-            // Element codes no version defines (4 and 5 are FP8 now).
-            0 => f.variant = scale | pick(u, &[0, 6, 9, 0xFF]),
+            // Element codes no version defines (4 and 5 are FP8 now, 6 and 7 OVP).
+            0 => f.variant = scale | pick(u, &[0, 9, 0x40, 0xFF]),
             // Scale kinds no version defines (0x300 is E4M3 now).
             1 => f.variant = elem | pick(u, &[0x400, 0x8000, 0xFF00]),
             2 => f.variant |= pick(u, &[0x1_0000, 0x8000_0000]),

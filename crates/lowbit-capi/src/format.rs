@@ -27,6 +27,17 @@ pub const LOWBIT_FP_E4M3: u32 = 4;
 /// FP element code (in `lowbit_format.variant`): FP8 E5M2 (max 57344, with infinities and
 /// NaNs), one byte per code.
 pub const LOWBIT_FP_E5M2: u32 = 5;
+/// FP-family element code (in `lowbit_format.variant`): OVP-4 (OliVe outlier-victim
+/// pairs): elements pair along K (K must be even), a byte per pair (the even element in
+/// the low nibble); a nibble is an int4 in -7..7, or, when its partner is the identifier
+/// `1000`, an outlier `s e1 e0 m` of magnitude `(2 + m) << (e + 2)` (12..96) and the
+/// partner is 0. f16 scales only (`LOWBIT_FP_SCALE_F16` or `_F16_POW2`); 4 bits.
+pub const LOWBIT_FP_OVP4: u32 = 6;
+/// FP-family element code (in `lowbit_format.variant`): OVP-8: a byte per element, int8
+/// in -127..127, or, when its partner is the identifier `0x80`, an outlier
+/// `s e1 e0 m4..m0` of magnitude `(32 + m) << (e + 2)` (132..2016) and the partner 0.
+/// K even, f16 scales only; 8 bits, no A8 kernel (`LOWBIT_ERR_UNSUPPORTED`).
+pub const LOWBIT_FP_OVP8: u32 = 7;
 /// The bits of `lowbit_format.variant` that hold the FP element code.
 pub const LOWBIT_FP_ELEMENT_MASK: u32 = 0xFF;
 
@@ -60,12 +71,12 @@ pub const LOWBIT_FP_SCALE_MASK: u32 = 0xFF00;
 /// - `variant` and `reserved`: 0.
 ///
 /// For the minifloats (`kind = LOWBIT_FORMAT_FP`):
-/// - `bits`: bits per code, 4 for E2M1, 6 for E3M2 and E2M3, 8 for E4M3 and E5M2 (any
-///   other value is `LOWBIT_ERR_INVALID_PARAMETER`);
+/// - `bits`: bits per code, 4 for E2M1 and OVP-4, 6 for E3M2 and E2M3, 8 for E4M3, E5M2
+///   and OVP-8 (any other value is `LOWBIT_ERR_INVALID_PARAMETER`);
 /// - `group`: as for INT (32, 64, 128, 256 dividing K, K itself, or 0 for per row);
 /// - `zero_point`: 0;
 /// - `variant`: an element code (`LOWBIT_FP_E2M1`, `LOWBIT_FP_E3M2`, `LOWBIT_FP_E2M3`,
-///   `LOWBIT_FP_E4M3`, `LOWBIT_FP_E5M2`)
+///   `LOWBIT_FP_E4M3`, `LOWBIT_FP_E5M2`, `LOWBIT_FP_OVP4`, `LOWBIT_FP_OVP8`)
 ///   OR-ed with a scale kind (`LOWBIT_FP_SCALE_F16` = 0, `LOWBIT_FP_SCALE_F16_POW2`,
 ///   `LOWBIT_FP_SCALE_E8M0`, `LOWBIT_FP_SCALE_E4M3`); element and scale codes this version
 ///   does not know are `LOWBIT_ERR_UNSUPPORTED`, bits outside the two masks
@@ -180,6 +191,8 @@ fn fp_elem(code: u32) -> Option<FpElem> {
         LOWBIT_FP_E2M3 => Some(FpElem::E2M3),
         LOWBIT_FP_E4M3 => Some(FpElem::E4M3),
         LOWBIT_FP_E5M2 => Some(FpElem::E5M2),
+        LOWBIT_FP_OVP4 => Some(FpElem::Ovp4),
+        LOWBIT_FP_OVP8 => Some(FpElem::Ovp8),
         _ => None,
     }
 }
@@ -192,6 +205,8 @@ fn fp_elem_code(e: FpElem) -> Result<u32, Fail> {
         FpElem::E2M3 => Ok(LOWBIT_FP_E2M3),
         FpElem::E4M3 => Ok(LOWBIT_FP_E4M3),
         FpElem::E5M2 => Ok(LOWBIT_FP_E5M2),
+        FpElem::Ovp4 => Ok(LOWBIT_FP_OVP4),
+        FpElem::Ovp8 => Ok(LOWBIT_FP_OVP8),
         #[allow(unreachable_patterns)]
         other => Err(Fail::Lib(lowbit_rs::Error::Unsupported {
             what: format!("FP element {other:?} has no C code in this version"),
@@ -276,7 +291,7 @@ pub(crate) fn to_format(f: &lowbit_format) -> Result<Format, Fail> {
                 unsupported(format!(
                     "FP element code {elem_code} (this version knows E2M1 = {LOWBIT_FP_E2M1}, \
                      E3M2 = {LOWBIT_FP_E3M2}, E2M3 = {LOWBIT_FP_E2M3}, E4M3 = {LOWBIT_FP_E4M3}, \
-                     E5M2 = {LOWBIT_FP_E5M2})"
+                     E5M2 = {LOWBIT_FP_E5M2}, OVP4 = {LOWBIT_FP_OVP4}, OVP8 = {LOWBIT_FP_OVP8})"
                 ))
             })?;
             let scale_code = f.variant & LOWBIT_FP_SCALE_MASK;
@@ -379,7 +394,8 @@ pub extern "C" fn lowbit_format_int(bits: u32, group: u32, zero_point: bool) -> 
 }
 
 /// An FP format description: `element` one of `LOWBIT_FP_E2M1`, `LOWBIT_FP_E3M2`,
-/// `LOWBIT_FP_E2M3`, `LOWBIT_FP_E4M3`, `LOWBIT_FP_E5M2`; `group` 32, 64, 128, 256, K, or 0 for one group per row; `scale`
+/// `LOWBIT_FP_E2M3`, `LOWBIT_FP_E4M3`, `LOWBIT_FP_E5M2`, `LOWBIT_FP_OVP4`, `LOWBIT_FP_OVP8`;
+/// `group` 32, 64, 128, 256, K, or 0 for one group per row; `scale`
 /// one of `LOWBIT_FP_SCALE_F16`, `LOWBIT_FP_SCALE_F16_POW2`, `LOWBIT_FP_SCALE_E8M0`
 /// (which needs group 32), `LOWBIT_FP_SCALE_E4M3` (group 16). `bits` is set from the
 /// element (4, 6 or 8; 0 for an unknown element). Nothing is validated here: the functions

@@ -50,8 +50,8 @@ pub use format::{
     lowbit_format, lowbit_format_fp, lowbit_format_int, lowbit_fp_layout, lowbit_fp_sizes,
     lowbit_int_layout, lowbit_int_sizes, LOWBIT_FORMAT_FP, LOWBIT_FORMAT_INT, LOWBIT_FP_E2M1,
     LOWBIT_FP_E2M3, LOWBIT_FP_E3M2, LOWBIT_FP_E4M3, LOWBIT_FP_E5M2, LOWBIT_FP_ELEMENT_MASK,
-    LOWBIT_FP_SCALE_E4M3, LOWBIT_FP_SCALE_E8M0, LOWBIT_FP_SCALE_F16, LOWBIT_FP_SCALE_F16_POW2,
-    LOWBIT_FP_SCALE_MASK,
+    LOWBIT_FP_OVP4, LOWBIT_FP_OVP8, LOWBIT_FP_SCALE_E4M3, LOWBIT_FP_SCALE_E8M0,
+    LOWBIT_FP_SCALE_F16, LOWBIT_FP_SCALE_F16_POW2, LOWBIT_FP_SCALE_MASK,
 };
 pub use import::{lowbit_import_awq, lowbit_import_gptq, lowbit_import_q4_0, lowbit_import_q8_0};
 pub use isa::{

@@ -1243,8 +1243,8 @@ fn bad_fp_format_fields_have_their_status_and_write_nothing() {
             S::LOWBIT_ERR_UNSUPPORTED,
         ),
         (
-            "element 6",
-            with(&|f| f.variant = 6),
+            "element 8",
+            with(&|f| f.variant = 8),
             S::LOWBIT_ERR_UNSUPPORTED,
         ),
         (

@@ -49,6 +49,7 @@ use crate::error::{check_finite, check_len};
 use crate::minifloat::{
     e8m0_decode, mx_shared_exponent, MiniFloat, E2M1, E2M3, E3M2, E4M3, E5M2, E8M0_NAN,
 };
+use crate::ovp::{self, Victim};
 use crate::pack::{self, packed_len};
 use crate::{f16, Error, Group, Result};
 
@@ -68,26 +69,39 @@ pub enum FpElem {
     /// FP8 E5M2 (IEEE-like: max 57344, bias 15, infinities and NaNs): one byte per
     /// element.
     E5M2,
+    /// OVP-4 (OliVe outlier-victim pairs, [`crate::ovp`]): int4 normals `-7..=7` and
+    /// abfloat outliers up to 96, decoded per pair of elements; one 4-bit plane.
+    Ovp4,
+    /// OVP-8: int8 normals `-127..=127` and abfloat outliers up to 2016, decoded per pair;
+    /// one byte per element.
+    Ovp8,
 }
 
 impl FpElem {
-    /// The codec of the element type.
-    pub const fn minifloat(self) -> MiniFloat {
+    /// The codec of a minifloat element type (`None` for the OVP elements, whose codes
+    /// are decoded per pair by [`crate::ovp`]).
+    pub const fn minifloat(self) -> Option<MiniFloat> {
         match self {
-            FpElem::E2M1 => E2M1,
-            FpElem::E3M2 => E3M2,
-            FpElem::E2M3 => E2M3,
-            FpElem::E4M3 => E4M3,
-            FpElem::E5M2 => E5M2,
+            FpElem::E2M1 => Some(E2M1),
+            FpElem::E3M2 => Some(E3M2),
+            FpElem::E2M3 => Some(E2M3),
+            FpElem::E4M3 => Some(E4M3),
+            FpElem::E5M2 => Some(E5M2),
+            FpElem::Ovp4 | FpElem::Ovp8 => None,
         }
+    }
+
+    /// Whether the element is an OVP one (codes decoded per pair of elements).
+    pub const fn is_ovp(self) -> bool {
+        matches!(self, FpElem::Ovp4 | FpElem::Ovp8)
     }
 
     /// Bits per code (4, 6 or 8).
     pub const fn bits(self) -> u32 {
         match self {
-            FpElem::E2M1 => 4,
+            FpElem::E2M1 | FpElem::Ovp4 => 4,
             FpElem::E3M2 | FpElem::E2M3 => 6,
-            FpElem::E4M3 | FpElem::E5M2 => 8,
+            FpElem::E4M3 | FpElem::E5M2 | FpElem::Ovp8 => 8,
         }
     }
 
@@ -104,7 +118,8 @@ impl FpElem {
         self.bits() - self.plane0_bits()
     }
 
-    /// The largest finite magnitude (6, 28, 7.5, 448, 57344).
+    /// The largest finite magnitude (6, 28, 7.5, 448, 57344; the largest outliers of
+    /// OVP, 96 and 2016).
     pub const fn max(self) -> f32 {
         match self {
             FpElem::E2M1 => 6.0,
@@ -112,10 +127,12 @@ impl FpElem {
             FpElem::E2M3 => 7.5,
             FpElem::E4M3 => 448.0,
             FpElem::E5M2 => 57344.0,
+            FpElem::Ovp4 => 96.0,
+            FpElem::Ovp8 => 2016.0,
         }
     }
 
-    /// The lower-case name, `e2m1`, `e3m2`, `e2m3`.
+    /// The lower-case name, `e2m1`, `e3m2`, `e2m3`, `e4m3`, `e5m2`, `ovp4`, `ovp8`.
     pub const fn name(self) -> &'static str {
         match self {
             FpElem::E2M1 => "e2m1",
@@ -123,13 +140,16 @@ impl FpElem {
             FpElem::E2M3 => "e2m3",
             FpElem::E4M3 => "e4m3",
             FpElem::E5M2 => "e5m2",
+            FpElem::Ovp4 => "ovp4",
+            FpElem::Ovp8 => "ovp8",
         }
     }
 
     /// The smallest power of two `2^-e` such that `2^e * elem(c)` is an integer for every
     /// finite code, as `e` (E2M1: 1, E2M3: 3, E3M2: 4, E4M3: 9, E5M2: 16): the A8 kernels
     /// multiply by `2^e`. (The FP8 elements have no A8 kernel: their integers do not fit
-    /// the int8 or int16 lanes, nor E5M2's an i32.)
+    /// the int8 or int16 lanes, nor E5M2's an i32. OVP values are integers: 0; OVP-4's
+    /// fit int8, OVP-8's do not.)
     pub const fn int_shift(self) -> u32 {
         match self {
             FpElem::E2M1 => 1,
@@ -137,10 +157,11 @@ impl FpElem {
             FpElem::E3M2 => 4,
             FpElem::E4M3 => 9,
             FpElem::E5M2 => 16,
+            FpElem::Ovp4 | FpElem::Ovp8 => 0,
         }
     }
 
-    /// Whether the element fits the A8 kernels' integer lanes (FP4 and FP6).
+    /// Whether the element fits the A8 kernels' integer lanes (FP4, FP6, OVP-4).
     pub const fn has_a8(self) -> bool {
         self.bits() <= 6
     }
@@ -236,9 +257,18 @@ impl FpFormat {
     }
 
     /// Checks the combination of scale kind and group: E8M0 scales need
-    /// `Group::Size(32)`, E4M3 scales `Group::Size(16)`, and only they accept those.
+    /// `Group::Size(32)`, E4M3 scales `Group::Size(16)`, and only they accept those; the
+    /// OVP elements take the `f16` kinds only.
     /// (Whether the group divides `K` is checked by [`layout`](Self::layout).)
     pub fn validate(&self) -> Result<()> {
+        if self.elem.is_ovp() && !self.scale.is_f16() {
+            return Err(Error::InvalidParameter {
+                what: format!(
+                    "OVP elements take f16 scales (F16 or F16Pow2), not {:?}",
+                    self.scale
+                ),
+            });
+        }
         match self.scale.required_group() {
             Some(g) if self.group != Group::Size(g) => Err(Error::InvalidParameter {
                 what: format!(
@@ -265,6 +295,11 @@ impl FpFormat {
             // K = 0: the shape error, as for every other format.
             _ => self.group.resolve(k)?,
         };
+        if self.elem.is_ovp() && k % 2 == 1 {
+            return Err(Error::InvalidShape {
+                what: format!("OVP pairs elements along K: K = {k} must be even"),
+            });
+        }
         let too_big = || Error::InvalidShape {
             what: format!("{n} x {k} is too large to address"),
         };
@@ -613,11 +648,26 @@ impl<'a> FpMatrixRef<'a> {
         }
     }
 
-    /// The value of element `(n, k)`: `scale(n, k / g) * elem(code(n, k))`, exact.
+    /// The unscaled value of element `(n, k)`: `elem(code(n, k))` for a minifloat, the
+    /// element's half of its pair's decoded values for OVP (exact).
+    #[inline(always)]
+    pub fn value(&self, n: usize, k: usize) -> f32 {
+        let elem = self.elem_type();
+        match elem.minifloat() {
+            Some(e) => e.decode(self.code(n, k)),
+            None => {
+                // K is even for OVP: the partner exists.
+                let p = k & !1;
+                let (a, b) = ovp::decode_pair(elem.bits(), self.code(n, p), self.code(n, p + 1));
+                (if k == p { a } else { b }) as f32
+            }
+        }
+    }
+
+    /// The value of element `(n, k)`: `scale(n, k / g) * value(n, k)`, exact.
     #[inline(always)]
     pub fn weight(&self, n: usize, k: usize) -> f32 {
-        let e = self.elem_type().minifloat();
-        self.scale(n, k / self.layout.group_len) * e.decode(self.code(n, k))
+        self.scale(n, k / self.layout.group_len) * self.value(n, k)
     }
 
     /// Dequantizes row `n` into `out` (length `K`).
@@ -697,7 +747,9 @@ fn group_scale(amax: f32, elem: FpElem, kind: FpScale, tensor: f32) -> Result<(S
             (ScaleCode::F16(s), s.to_f32())
         }
         FpScale::E8M0 => {
-            let e = mx_shared_exponent(amax, elem.minifloat().emax())?;
+            // Minifloats only (`validate` refuses E8M0 scales for OVP).
+            let emax = elem.minifloat().map_or(0, |m| m.emax());
+            let e = mx_shared_exponent(amax, emax)?;
             (ScaleCode::E8M0(e), e8m0_decode(e))
         }
         FpScale::E4M3 => {
@@ -723,6 +775,72 @@ fn tensor_scale(weights: &[f32], elem: FpElem) -> f32 {
     } else {
         1.0
     }
+}
+
+/// The relative clips [`ovp_group`] tries, times `3 * rms`: 0.75 to 2.5 in steps of
+/// 1/16 (the range OliVe's reference scans).
+const OVP_CLIPS: core::ops::RangeInclusive<u32> = 12..=40;
+
+/// One OVP group (`f16` scale kinds): the scale of the clip, among the candidates, whose
+/// encoding has the least squared error, with that encoding in `codes` (one code per
+/// element). The candidates are `amax` (no outliers: the INT-like clip), the clip at
+/// which the largest element lands on the largest outlier (nothing saturates), and
+/// `f * 3 * rms` for `f` in 0.75, 0.8125, .., 2.5; the scale of a clip is `clip / nmax`
+/// (7 or 127) rounded to the nearest `f16` (at least `2^-24`), or to the nearest power of
+/// two in the log domain (`2^-24 ..= 2^15`) under [`FpScale::F16Pow2`]. The first of equal
+/// errors wins. An all-zero group gets codes 0 and scale 0 (`F16`) or 1 (`F16Pow2`).
+fn ovp_group(
+    grp: &[f32],
+    format: FpFormat,
+    victim: Victim,
+    codes: &mut [u8],
+    scratch: &mut Vec<u8>,
+) -> f16 {
+    let bits = format.elem.bits();
+    let nmax = ovp::normal_max(bits) as f32;
+    let omax = ovp::outlier_max(bits) as f32;
+    let amax = grp.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
+    if amax == 0.0 {
+        codes.fill(0);
+        return match format.scale {
+            FpScale::F16Pow2 => f16::ONE,
+            _ => f16::ZERO,
+        };
+    }
+    let rms = (grp
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        / grp.len() as f64)
+        .sqrt() as f32;
+    let stored = |clip: f32| -> f16 {
+        let s = clip / nmax;
+        if format.scale == FpScale::F16Pow2 {
+            let e = (s.log2().round() as i32).clamp(POW2_MIN_EXP, POW2_MAX_EXP);
+            f16::from_f32(2f32.powi(e))
+        } else {
+            let h = f16::from_f32(s.min(f16::MAX.to_f32()));
+            if h.to_f32() == 0.0 {
+                MIN_SCALE
+            } else {
+                h
+            }
+        }
+    };
+    let candidates = [amax, amax * nmax / omax]
+        .into_iter()
+        .chain(OVP_CLIPS.map(|i| 3.0 * rms * i as f32 / 16.0));
+    scratch.resize(grp.len(), 0);
+    let mut best = (f64::INFINITY, f16::ZERO);
+    for clip in candidates {
+        let s = stored(clip);
+        let err = ovp::encode_run(bits, grp, s.to_f32(), victim, scratch);
+        if err < best.0 {
+            best = (err, s);
+            codes.copy_from_slice(scratch);
+        }
+    }
+    best.1
 }
 
 /// One stored scale, before it is pushed to its storage.
@@ -765,11 +883,26 @@ impl FpMatrix {
     /// `weights.len() != n * k`; [`Error::NonFinite`] with the index of the first NaN or
     /// infinite element.
     pub fn quantize(weights: &[f32], n: usize, k: usize, format: FpFormat) -> Result<Self> {
+        Self::quantize_with(weights, n, k, format, Victim::KeepLeft)
+    }
+
+    /// [`quantize`](Self::quantize) with the OVP victim rule `victim` (which element of
+    /// a pair stays when both are outliers; minifloat formats ignore it).
+    ///
+    /// # Errors
+    /// As [`quantize`](Self::quantize).
+    pub fn quantize_with(
+        weights: &[f32],
+        n: usize,
+        k: usize,
+        format: FpFormat,
+        victim: Victim,
+    ) -> Result<Self> {
         let layout = format.layout(n, k)?;
         check_len("weights", n * k, weights.len())?;
         check_finite(weights)?;
         let g = layout.group_len;
-        let codec = format.elem.minifloat();
+        let mut ovp_scratch = Vec::new();
         let mut f16_scales = Vec::new();
         let mut e8m0_scales = Vec::new();
         let tensor = if format.scale == FpScale::E4M3 {
@@ -788,6 +921,11 @@ impl FpMatrix {
         let (r0, r1) = (layout.row_bytes0, layout.row_bytes1);
         for (r, row) in weights.chunks_exact(k).enumerate() {
             for (j, grp) in row.chunks_exact(g).enumerate() {
+                let Some(codec) = format.elem.minifloat() else {
+                    let out = &mut row_codes[j * g..(j + 1) * g];
+                    f16_scales.push(ovp_group(grp, format, victim, out, &mut ovp_scratch));
+                    continue;
+                };
                 let amax = grp.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
                 let (stored, s) = group_scale(amax, format.elem, format.scale, tensor)?;
                 match stored {
@@ -909,7 +1047,7 @@ mod tests {
             let v = FpMatrixRef::with_planes(f, 1, k, &lo, &hi, FpScalesRef::F16(&one)).unwrap();
             let l = v.layout();
             assert_eq!((l.row_bytes0, l.row_bytes1, l.weight_bytes()), (32, 16, 50));
-            let table = elem.minifloat().table();
+            let table = elem.minifloat().unwrap().table();
             for c in 0..64u8 {
                 assert_eq!(v.code(0, usize::from(c)), c);
                 assert_eq!(
@@ -1548,7 +1686,7 @@ mod tests {
             };
             let k = match group { Group::Size(g) => g * kmul, Group::PerRow => 17 * kmul };
             let f = FpFormat::new(elem, group, kind);
-            let codec = elem.minifloat();
+            let codec = elem.minifloat().unwrap();
             let max = elem.max();
             // Shifted so that groups reach subnormal f16 scales and the f16 clamps.
             let w: Vec<f32> = random_weights(n * k, seed, spread)

@@ -17,6 +17,7 @@ pub mod group;
 pub mod import;
 pub mod int;
 pub mod minifloat;
+pub mod ovp;
 pub mod pack;
 
 pub use error::{Error, Result};

@@ -478,6 +478,31 @@ fn ovp4_reference_decoder_matches_vectors() {
     }
 }
 
+/// The library's OVP-4 codec ([`lowbit_formats::ovp::decode4`]) and the matrix view that
+/// the kernels' reference reads ([`FpMatrixRef::value`]), on every byte, against the
+/// vectors.
+#[test]
+fn ovp4_library_decoder_matches_vectors() {
+    use lowbit_formats::fp::{FpElem, FpFormat, FpMatrixRef, FpScale, FpScalesRef};
+    use lowbit_formats::{f16, Group};
+    let v = vectors();
+    let decode = v.get("ovp4").get("decode").arr();
+    let bytes: Vec<u8> = (0..=255).collect();
+    let one = [f16::ONE];
+    let f = FpFormat::new(FpElem::Ovp4, Group::PerRow, FpScale::F16);
+    let m = FpMatrixRef::new(f, 1, 512, &bytes, FpScalesRef::F16(&one)).unwrap();
+    for (byte, entry) in decode.iter().enumerate() {
+        let [even, odd] = entry.arr() else {
+            panic!("ovp4 entry {byte:#04x} is not [even, odd]");
+        };
+        let want = (even.int(), odd.int());
+        let (e, o) = lowbit_formats::ovp::decode4(byte as u8);
+        assert_eq!((i64::from(e), i64::from(o)), want, "decode4 {byte:#04x}");
+        let (we, wo) = (m.weight(0, 2 * byte), m.weight(0, 2 * byte + 1));
+        assert_eq!((we as i64, wo as i64), want, "view {byte:#04x}");
+    }
+}
+
 #[test]
 fn ovp4_reference_decoder_matches_formats_md() {
     // Normal nibbles cover -7..7 and never the identifier.

@@ -553,7 +553,7 @@ fn fp6_every_code_matches_fp6_llm_dequant() {
         let m = import_fp6_packed(elem, Group::PerRow, n, k, &packed, &scales).unwrap();
         let v = m.view();
         let w = dequant(&m);
-        let table = elem.minifloat().table();
+        let table = elem.minifloat().unwrap().table();
         for r in 0..n {
             for c in 0..k {
                 let code = codes[r * k + c];

@@ -167,7 +167,7 @@ const fn gemm_f32<S: crate::driver::gemm::GemmShape, D: crate::decode::GemmDecod
 }
 
 /// The element of a minifloat key's code in [`fp_elem`]: 0 E2M1, 1 E3M2, 2 E2M3, 3 E4M3,
-/// 4 E5M2.
+/// 4 E5M2, 5 OVP-4, 6 OVP-8.
 const fn elem_code(e: FpElem) -> u8 {
     match e {
         FpElem::E2M1 => 0,
@@ -175,6 +175,8 @@ const fn elem_code(e: FpElem) -> u8 {
         FpElem::E2M3 => 2,
         FpElem::E4M3 => 3,
         FpElem::E5M2 => 4,
+        FpElem::Ovp4 => 5,
+        FpElem::Ovp8 => 6,
         // Elements added later match no entry until they get one.
         _ => u8::MAX,
     }
@@ -267,8 +269,8 @@ macro_rules! fp4_entry {
     };
 }
 
-/// The entries of `$op` for FP6 E3M2 and E2M3 and FP8 E4M3 and E5M2 (f32 activations) on
-/// one variant.
+/// The entries of `$op` for FP6 E3M2 and E2M3, FP8 E4M3 and E5M2, and OVP-4 and OVP-8
+/// (f32 activations) on one variant.
 #[cfg(target_arch = "x86_64")]
 macro_rules! fp6_entries {
     ($op:literal, $vname:literal, $variant:ident, $make:ident, $token:ty) => {
@@ -317,6 +319,28 @@ macro_rules! fp6_entries {
                 fp_elem::<4, { min_group($op, "f32", $vname) }>,
                 crate::decode::fp8::Fp8<true>
             ),
+            fp_entry!(
+                $op,
+                "ovp4",
+                "f32",
+                $vname,
+                $variant,
+                $make,
+                $token,
+                fp_elem::<5, { min_group($op, "f32", $vname) }>,
+                crate::decode::ovp::Ovp<4>
+            ),
+            fp_entry!(
+                $op,
+                "ovp8",
+                "f32",
+                $vname,
+                $variant,
+                $make,
+                $token,
+                fp_elem::<6, { min_group($op, "f32", $vname) }>,
+                crate::decode::ovp::Ovp<8>
+            ),
         ]
     };
 }
@@ -334,6 +358,23 @@ macro_rules! e2m3_a8_entry {
             $token,
             fp_elem::<2, 1>,
             crate::decode::fp6::Fp6<false>
+        )
+    };
+}
+
+/// The A8 entry for OVP-4 on one variant.
+macro_rules! ovp4_a8_entry {
+    ($vname:literal, $variant:ident, $token:ty) => {
+        fp_entry!(
+            "gemv",
+            "ovp4",
+            "a8",
+            $vname,
+            $variant,
+            gemv_a8,
+            $token,
+            fp_elem::<5, 1>,
+            crate::decode::ovp::Ovp<4>
         )
     };
 }
@@ -397,7 +438,7 @@ static GEMV_NEON: [Entry<GemvF32>; 4] = int_entries!(
     [4: int_b, 8: int_b, 2: int_b, 3: int_b]
 );
 #[cfg(target_arch = "x86_64")]
-static GEMV_FP68_AVX512: [Entry<GemvF32>; 4] = fp6_entries!(
+static GEMV_FP68_AVX512: [Entry<GemvF32>; 6] = fp6_entries!(
     "gemv",
     "avx512",
     Avx512,
@@ -405,7 +446,7 @@ static GEMV_FP68_AVX512: [Entry<GemvF32>; 4] = fp6_entries!(
     crate::simd::avx512::Avx512<false>
 );
 #[cfg(target_arch = "x86_64")]
-static GEMV_FP68_AVX2: [Entry<GemvF32>; 4] =
+static GEMV_FP68_AVX2: [Entry<GemvF32>; 6] =
     fp6_entries!("gemv", "avx2", Avx2, gemv_f32, crate::simd::avx2::Avx2);
 /// The reference f32 GEMV (every format).
 const GEMV_REF: GemvF32 = GemvF32 {
@@ -460,7 +501,7 @@ static GEMM_NEON: [Entry<GemmFn>; 4] = int_entries!(
     [4: int_b, 8: int_b, 2: int_b, 3: int_b]
 );
 #[cfg(target_arch = "x86_64")]
-static GEMM_FP68_AVX512: [Entry<GemmFn>; 4] = fp6_entries!(
+static GEMM_FP68_AVX512: [Entry<GemmFn>; 6] = fp6_entries!(
     "gemm",
     "avx512",
     Avx512,
@@ -468,7 +509,7 @@ static GEMM_FP68_AVX512: [Entry<GemmFn>; 4] = fp6_entries!(
     crate::simd::avx512::Avx512<false>
 );
 #[cfg(target_arch = "x86_64")]
-static GEMM_FP68_AVX2: [Entry<GemmFn>; 4] =
+static GEMM_FP68_AVX2: [Entry<GemmFn>; 6] =
     fp6_entries!("gemm", "avx2", Avx2, gemm_f32, crate::simd::avx2::Avx2);
 static GEMM_SCALAR: [Entry<GemmFn>; 2] = [
     Entry {
@@ -507,41 +548,46 @@ const fn gemv_a8<S: crate::driver::gemv_a8::A8Shape, D: crate::decode::A8Decode<
 }
 
 #[cfg(target_arch = "x86_64")]
-static GEMV_A8_AVX512VNNI: [Entry<GemvA8Fn>; 7] = int_entries!(
+static GEMV_A8_AVX512VNNI: [Entry<GemvA8Fn>; 8] = int_entries!(
     "gemv", "a8", "avx512vnni", Avx512Vnni, gemv_a8, crate::simd::avx512::Avx512<true>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b],
     fp4_entry!("gemv", "a8", "avx512vnni", Avx512Vnni, gemv_a8, crate::simd::avx512::Avx512<true>),
+    ovp4_a8_entry!("avx512vnni", Avx512Vnni, crate::simd::avx512::Avx512<true>),
     e2m3_a8_entry!("avx512vnni", Avx512Vnni, crate::simd::avx512::Avx512<true>),
     e3m2_a8_entry!("avx512vnni", Avx512Vnni, crate::simd::avx512::Avx512<true>)
 );
 #[cfg(target_arch = "x86_64")]
-static GEMV_A8_AVX512: [Entry<GemvA8Fn>; 7] = int_entries!(
+static GEMV_A8_AVX512: [Entry<GemvA8Fn>; 8] = int_entries!(
     "gemv", "a8", "avx512", Avx512, gemv_a8, crate::simd::avx512::Avx512<false>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b],
     fp4_entry!("gemv", "a8", "avx512", Avx512, gemv_a8, crate::simd::avx512::Avx512<false>),
+    ovp4_a8_entry!("avx512", Avx512, crate::simd::avx512::Avx512<false>),
     e2m3_a8_entry!("avx512", Avx512, crate::simd::avx512::Avx512<false>),
     e3m2_a8_entry!("avx512", Avx512, crate::simd::avx512::Avx512<false>)
 );
 #[cfg(target_arch = "x86_64")]
-static GEMV_A8_AVX2: [Entry<GemvA8Fn>; 6] = int_entries!(
+static GEMV_A8_AVX2: [Entry<GemvA8Fn>; 7] = int_entries!(
     "gemv", "a8", "avx2", Avx2, gemv_a8, crate::simd::avx2::Avx2,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b],
     fp4_entry!("gemv", "a8", "avx2", Avx2, gemv_a8, crate::simd::avx2::Avx2),
+    ovp4_a8_entry!("avx2", Avx2, crate::simd::avx2::Avx2),
     e2m3_a8_entry!("avx2", Avx2, crate::simd::avx2::Avx2)
 );
 #[cfg(target_arch = "aarch64")]
-static GEMV_A8_NEONDOT: [Entry<GemvA8Fn>; 7] = int_entries!(
+static GEMV_A8_NEONDOT: [Entry<GemvA8Fn>; 8] = int_entries!(
     "gemv", "a8", "neondot", NeonDot, gemv_a8, crate::simd::neon::Neon<true>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b],
     fp4_entry!("gemv", "a8", "neondot", NeonDot, gemv_a8, crate::simd::neon::Neon<true>),
+    ovp4_a8_entry!("neondot", NeonDot, crate::simd::neon::Neon<true>),
     e2m3_a8_entry!("neondot", NeonDot, crate::simd::neon::Neon<true>),
     e3m2_a8_entry!("neondot", NeonDot, crate::simd::neon::Neon<true>)
 );
 #[cfg(target_arch = "aarch64")]
-static GEMV_A8_NEON: [Entry<GemvA8Fn>; 7] = int_entries!(
+static GEMV_A8_NEON: [Entry<GemvA8Fn>; 8] = int_entries!(
     "gemv", "a8", "neon", Neon, gemv_a8, crate::simd::neon::Neon<false>,
     [4: int_b, 8: int_b, 2: int_b, 3: int_b],
     fp4_entry!("gemv", "a8", "neon", Neon, gemv_a8, crate::simd::neon::Neon<false>),
+    ovp4_a8_entry!("neon", Neon, crate::simd::neon::Neon<false>),
     e2m3_a8_entry!("neon", Neon, crate::simd::neon::Neon<false>),
     e3m2_a8_entry!("neon", Neon, crate::simd::neon::Neon<false>)
 );

@@ -1,13 +1,13 @@
-//! Every minifloat kernel (FP4 E2M1, FP6 E3M2 and E2M3, FP8 E4M3 and E5M2; f32 GEMV, A8
-//! GEMV, batched GEMM) on every ISA this machine has, against the scalar reference:
-//! random shapes with tails, every group size, every scale kind (f16, power-of-two f16,
-//! E8M0, E4M3 + tensor scale), every code at extreme scales, and FP8's NaN and infinite
-//! codes.
+//! Every minifloat and OVP kernel (FP4 E2M1, FP6 E3M2 and E2M3, FP8 E4M3 and E5M2,
+//! OVP-4 and OVP-8; f32 GEMV, A8 GEMV, batched GEMM) on every ISA this machine has,
+//! against the scalar reference: random shapes with tails, every group size, every scale
+//! kind (f16, power-of-two f16, E8M0, E4M3 + tensor scale), every code at extreme scales
+//! (every OVP-4 byte and every OVP-8 pair), and FP8's NaN and infinite codes.
 //!
 //! Bounds (as for INT, see `int_gemv.rs` and `int_a8.rs`):
 //! - f32 GEMV: the weights `s * elem` are exact in every path, so paths differ only in
 //!   the order of the f32 sum: within `2 gamma_{K+2} sum_k |w_k x_k|` of the reference.
-//! - A8 GEMV (E2M1 as `2 e`, E2M3 as `8 e`, E3M2 as `16 e`): the block dot products
+//! - A8 GEMV (E2M1 as `2 e`, E2M3 as `8 e`, E3M2 as `16 e`, OVP-4 as is): the block dot products
 //!   `sum 2^t e(q) x8` are exact integers in every path; paths differ in how the terms `(s 2^-t * s_x) d_b` are
 //!   summed: within `2 gamma_{K+8} sum |s 2^-t s_x 2^t e x8|`.
 //! - GEMM: bitwise the fused order ([`reference::gemm::gemm_fused`]), whatever `m`.
@@ -147,7 +147,8 @@ const ELEMS: [FpElem; 3] = [FpElem::E2M1, FpElem::E3M2, FpElem::E2M3];
 
 fn formats(k: usize) -> Vec<FpFormat> {
     let mut v = Vec::new();
-    for elem in ELEMS.into_iter().chain([FpElem::E4M3, FpElem::E5M2]) {
+    let more = [FpElem::E4M3, FpElem::E5M2, FpElem::Ovp4, FpElem::Ovp8];
+    for elem in ELEMS.into_iter().chain(more) {
         v.push(FpFormat::mx(elem));
         // NVFP4's scales (E2M1), and the same on the FP6 elements.
         v.push(FpFormat::new(elem, Group::Size(16), FpScale::E4M3));
@@ -329,7 +330,7 @@ fn nvfp4_entries() {
 fn every_fp8_code() {
     let (n, k) = (12, 512);
     for elem in [FpElem::E4M3, FpElem::E5M2] {
-        let codec = elem.minifloat();
+        let codec = elem.minifloat().unwrap();
         let finite: Vec<u8> = (0..=255u8)
             .filter(|&c| codec.decode(c).is_finite())
             .collect();
@@ -394,6 +395,77 @@ fn every_fp8_code() {
     }
 }
 
+/// Every OVP-4 byte and every OVP-8 pair of bytes, in every position of a chunk, under
+/// the extreme `f16` scales (the smallest subnormal, the largest, a negative one, zero),
+/// per row and per group: each kernel's pair decode against the codec.
+#[test]
+fn every_ovp_code() {
+    let f16s = [
+        lowbit_formats::f16::from_bits(1),
+        lowbit_formats::f16::MAX,
+        lowbit_formats::f16::from_f32(-0.75),
+        lowbit_formats::f16::ZERO,
+        lowbit_formats::f16::from_f32(3.0e-3),
+    ];
+    // OVP-4: 16 rows of the 256 bytes, rotated by a different amount per row.
+    let (n, k) = (16, 512);
+    let codes4: Vec<u8> = (0..n * k / 2).map(|i| (i + (i / 256) * 37) as u8).collect();
+    // OVP-8: the 65536 pairs (even byte, odd byte) over 16 rows.
+    let k8 = 8192;
+    let codes8: Vec<u8> = (0..n * k8 / 2)
+        .flat_map(|p| [p as u8, (p >> 8) as u8])
+        .collect();
+    for (elem, k, codes) in [(FpElem::Ovp4, k, codes4), (FpElem::Ovp8, k8, codes8)] {
+        let x: Vec<f32> = (0..k).map(|i| ((i * 37) % 19) as f32 / 9.0 - 1.0).collect();
+        for g in [Group::Size(32), Group::PerRow] {
+            let f = FpFormat::new(elem, g, FpScale::F16);
+            let groups = n * f.layout(n, k).unwrap().groups_per_row;
+            let sc = FpScales::F16((0..groups).map(|i| f16s[i % f16s.len()]).collect());
+            let q = FpMatrix::from_parts(f, n, k, codes.clone(), sc).unwrap();
+            check(&q.view(), &x, 0..n);
+        }
+    }
+}
+
+/// OVP has SIMD entries on every variant this machine runs: A8 for OVP-4 everywhere,
+/// f32 GEMV and GEMM for both widths on x86 (so the tests above do not pass by running
+/// the reference alone).
+#[test]
+fn ovp_has_simd_entries() {
+    for elem in [FpElem::Ovp4, FpElem::Ovp8] {
+        let f = FpFormat::new(elem, Group::Size(32), FpScale::F16);
+        let (q, _) = matrix(f, 4, 64, 1.0, 5);
+        let wt = Weights::Fp(q.view());
+        let a8: Vec<&str> = if elem.has_a8() {
+            a8_entries(&wt).iter().map(|e| e.name).collect()
+        } else {
+            // OVP-8 values do not fit int8: no A8 entry takes it, not even the scalar one.
+            let key = lowbit_kernels::registry::KernelKey::of(&wt);
+            let table = &lowbit_kernels::registry::GEMV_A8;
+            assert!(table.iter().all(|e| !(e.accepts)(&key)));
+            Vec::new()
+        };
+        let gv: Vec<&str> = gemv_entries(&wt).iter().map(|e| e.name).collect();
+        let gm: Vec<&str> = gemm_entries(&wt).iter().map(|e| e.name).collect();
+        for v in lowbit_kernels::Variant::ALL {
+            if !v.is_available() || v.isa() == Isa::Scalar {
+                continue;
+            }
+            let name = elem.name();
+            if elem == FpElem::Ovp4 {
+                let want = format!("gemv_{name}_a8_{}", v.name());
+                assert!(a8.contains(&want.as_str()), "{want}: {a8:?}");
+            }
+            if cfg!(target_arch = "x86_64") && v.name() != "avx512vnni" {
+                let want = format!("gemv_{name}_f32_{}", v.name());
+                assert!(gv.contains(&want.as_str()), "{want}: {gv:?}");
+                let want = format!("gemm_{name}_f32_{}", v.name());
+                assert!(gm.contains(&want.as_str()), "{want}: {gm:?}");
+            }
+        }
+    }
+}
+
 /// Every E8M0 byte from 0 (`2^-127`, subnormal) to 250 as a group scale (above that, `6 *
 /// scale` overflows f32 and the reference itself is infinite), under activations small
 /// enough that every sum stays finite: each kernel's E8M0 decode against the table.
@@ -425,12 +497,13 @@ proptest! {
     fn random_shapes_match_the_reference(
         n in 1usize..24,
         kb in 1usize..20,
-        tail in 0usize..2,
-        fi in 0usize..48,
+        tail in 0usize..3,
+        fi in 0usize..96,
         seed in any::<u64>(),
     ) {
-        // K: whole blocks of 32, or an odd length (per-row groups only).
-        let k = if tail == 1 { kb * 32 + 7 } else { kb * 32 };
+        // K: whole blocks of 32, or an odd or even tail (per-row groups only; OVP needs
+        // an even K).
+        let k = kb * 32 + [0, 7, 6][tail];
         let fs = formats(k);
         let f = fs[fi % fs.len()];
         let (q, x) = matrix(f, n, k, 2.0, seed);

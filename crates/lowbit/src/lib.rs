@@ -99,10 +99,22 @@ impl Format {
         Format::Fp(FpFormat::mx(elem))
     }
 
+    /// OVP-4 (OliVe outlier-victim pairs: int4 normals, abfloat outliers up to 96) with
+    /// an f16 scale per group (per row: `Group::PerRow`, the OliVe layout).
+    pub const fn ovp4(group: Group) -> Format {
+        Format::Fp(FpFormat::new(FpElem::Ovp4, group, FpScale::F16))
+    }
+
+    /// OVP-8 (int8 normals, abfloat outliers up to 2016) with an f16 scale per group.
+    pub const fn ovp8(group: Group) -> Format {
+        Format::Fp(FpFormat::new(FpElem::Ovp8, group, FpScale::F16))
+    }
+
     /// A short stable name, e.g. `int4_g32`, `int4_g128_zp`, `int8_row`, `fp4_g32`,
     /// `fp4_g32_pow2` (power-of-two f16 scales), `mxfp4`, `fp6_e3m2_row`,
     /// `fp6_e2m3_g32_pow2`, `mxfp6_e2m3`, `nvfp4` (and `nvfp6_e2m3`: NVFP4's scales on
-    /// an FP6 element), `fp8_e4m3_row`, `fp8_e5m2_g128`, `mxfp8_e4m3`.
+    /// an FP6 element), `fp8_e4m3_row`, `fp8_e5m2_g128`, `mxfp8_e4m3`, `ovp4_row`,
+    /// `ovp8_g32_pow2`.
     pub fn name(&self) -> String {
         let group = |g: Group| match g {
             Group::Size(g) => format!("g{g}"),
@@ -112,6 +124,7 @@ impl Format {
             Format::Fp(f) => {
                 let elem = match f.elem {
                     FpElem::E2M1 => "fp4".to_string(),
+                    e if e.is_ovp() => e.name().to_string(),
                     e => format!("fp{}_{}", e.bits(), e.name()),
                 };
                 match f.scale {
@@ -133,7 +146,8 @@ impl Format {
         let bad = || Error::InvalidParameter {
             what: format!(
                 "unknown format name `{name}` (e.g. int4_g32, int4_g128_zp, int8_row, \
-                 fp4_g32, fp4_g32_pow2, mxfp4, nvfp4, fp6_e3m2_row, fp6_e2m3_g32, mxfp6_e2m3)"
+                 fp4_g32, fp4_g32_pow2, mxfp4, nvfp4, fp6_e3m2_row, fp6_e2m3_g32, mxfp6_e2m3, \
+                 fp8_e4m3_row, ovp4_row, ovp8_g32)"
             ),
         };
         let group_of = |g: &str| -> Result<Group> {
@@ -160,6 +174,11 @@ impl Format {
             if let Some(r) = rest.strip_prefix("fp4") {
                 return Some((FpElem::E2M1, r.to_string()));
             }
+            for e in [FpElem::Ovp4, FpElem::Ovp8] {
+                if let Some(r) = rest.strip_prefix(e.name()) {
+                    return Some((e, r.to_string()));
+                }
+            }
             [FpElem::E3M2, FpElem::E2M3, FpElem::E4M3, FpElem::E5M2]
                 .into_iter()
                 .find_map(|e| {
@@ -172,17 +191,17 @@ impl Format {
             if !rest.is_empty() {
                 return Err(bad());
             }
-            return Ok(Format::Fp(FpFormat::mx(elem)));
+            let f = FpFormat::mx(elem);
+            f.validate()?;
+            return Ok(Format::Fp(f));
         }
         if let Some((elem, rest)) = name.strip_prefix("nv").and_then(fp_elem) {
             if !rest.is_empty() {
                 return Err(bad());
             }
-            return Ok(Format::Fp(FpFormat::new(
-                elem,
-                Group::Size(16),
-                FpScale::E4M3,
-            )));
+            let f = FpFormat::new(elem, Group::Size(16), FpScale::E4M3);
+            f.validate()?;
+            return Ok(Format::Fp(f));
         }
         if let Some((elem, rest)) = fp_elem(name) {
             let rest = rest.strip_prefix('_').ok_or_else(bad)?;
@@ -239,6 +258,9 @@ impl Format {
             Format::fp8(FpElem::E4M3, Group::Size(32)),
             Format::fp8(FpElem::E5M2, Group::PerRow),
             Format::Fp(FpFormat::mx(FpElem::E4M3)),
+            Format::ovp4(Group::PerRow),
+            Format::ovp4(Group::Size(128)),
+            Format::ovp8(Group::PerRow),
         ]);
         for elem in [FpElem::E2M3, FpElem::E3M2] {
             v.extend([

@@ -14,7 +14,7 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-const FORMATS: [&str; 16] = [
+const FORMATS: [&str; 20] = [
     "fp8_e4m3_g32",
     "fp8_e5m2_row",
     "mxfp8_e4m3",
@@ -31,6 +31,10 @@ const FORMATS: [&str; 16] = [
     "fp6_e2m3_g128_pow2",
     "mxfp6_e3m2",
     "mxfp6_e2m3",
+    "ovp4_row",
+    "ovp4_g32",
+    "ovp8_row",
+    "ovp8_g128_pow2",
 ];
 
 #[test]
@@ -81,6 +85,12 @@ fn names_roundtrip_and_bad_names_are_errors() {
         "fp4_g16",
         "fp8_e2m1_g32",
         "fp8_e4m3",
+        "ovp4",
+        "ovp5_row",
+        "ovp4_g16",
+        "mxovp4",
+        "nvovp4",
+        "fp4_ovp4_row",
     ] {
         assert!(Format::parse(bad).is_err(), "{bad}");
     }
@@ -121,7 +131,11 @@ fn every_isa_and_precision_is_within_its_bound() {
                 let mut y = vec![f32::NAN; n];
                 lowbit::gemv_with(q.view(), &x, &mut y, &o).unwrap();
                 let plan = lowbit::gemv_plan(q.view(), &o).unwrap();
-                assert!(plan.name.contains("_fp"), "{}", plan.name);
+                assert!(
+                    plan.name.contains("_fp") || plan.name.contains("_ovp"),
+                    "{}",
+                    plan.name
+                );
                 for r in 0..n {
                     let mut bound = 1e-5 * absum[r] + 1e-6;
                     if plan.precision == Precision::AllowA8 {

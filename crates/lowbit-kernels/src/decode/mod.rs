@@ -25,6 +25,7 @@ pub(crate) mod fp8;
 pub(crate) mod int;
 #[cfg(target_arch = "aarch64")]
 mod int_neon;
+pub(crate) mod ovp;
 
 /// What the drivers read of a matrix's shape and code planes.
 pub(crate) trait Planar<'a>: Copy {

@@ -87,7 +87,8 @@ impl Elements for IntMatrixRef<'_> {
     }
 }
 
-/// Minifloat weights (E2M1, E3M2, E2M3): `elem = decode(code)`; against int8 activations
+/// Minifloat and OVP weights: `elem = decode(code)` (for OVP the element's half of its
+/// decoded pair, [`FpMatrixRef::value`], an integer: OVP-4 -96..=96); against int8 activations
 /// the element is `2^e * decode(code)` with `e` = [`FpElem::int_shift`] (an integer:
 /// E2M1 -12..=12, E2M3 -60..=60, E3M2 -448..=448; E3M2's SIMD A8 kernels dot i16 lanes) with
 /// the scale times `2^-e` (exact: the scale is an f16 or a power of two); the GEMM's
@@ -109,7 +110,7 @@ impl Elements for FpMatrixRef<'_> {
         FpMatrixRef::scale(self, n, j)
     }
     fn value(&self, n: usize, k: usize) -> f32 {
-        self.elem_type().minifloat().table()[usize::from(self.code(n, k))]
+        FpMatrixRef::value(self, n, k)
     }
     fn offset(&self, _: usize, _: usize) -> f32 {
         0.0

@@ -180,6 +180,21 @@ impl Simd for Avx2 {
         // SAFETY: the caller guarantees 8 readable bytes; the token the instructions.
         unsafe { _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.cast())) }
     }
+    #[inline(always)]
+    unsafe fn u16_load_i32(self, p: *const u8) -> __m256i {
+        // SAFETY: the caller guarantees 16 readable bytes; the token the instructions.
+        unsafe { _mm256_cvtepu16_epi32(_mm_loadu_si128(p.cast())) }
+    }
+    #[inline(always)]
+    fn icmpeq(self, a: __m256i, b: __m256i) -> __m256i {
+        // SAFETY: see `fzero`.
+        unsafe { _mm256_cmpeq_epi32(a, b) }
+    }
+    #[inline(always)]
+    fn ibits(self, v: __m256) -> __m256i {
+        // SAFETY: see `fzero`.
+        unsafe { _mm256_castps_si256(v) }
+    }
 
     #[inline(always)]
     unsafe fn nibble_lanes(self, p: *const u8) -> __m256i {
@@ -287,6 +302,11 @@ impl Dot for Avx2 {
         // both bytes there (bits crossing into the high byte land below bit 7).
         // SAFETY: see `Simd::fzero`.
         unsafe { _mm256_blendv_epi8(a, b, self.bsll16_dyn(src, 7 - BIT)) }
+    }
+    #[inline(always)]
+    fn bsel_eq<const V: u8>(self, src: __m256i, a: __m256i, b: __m256i) -> __m256i {
+        // SAFETY: see `Simd::fzero`.
+        unsafe { _mm256_blendv_epi8(a, b, _mm256_cmpeq_epi8(src, _mm256_set1_epi8(V as i8))) }
     }
     #[inline(always)]
     fn bneg_bit<const BIT: u32>(self, src: __m256i, x: __m256i) -> __m256i {

@@ -184,6 +184,21 @@ impl<const VNNI: bool> Simd for Avx512<VNNI> {
         // SAFETY: the caller guarantees 16 readable bytes; the token the instructions.
         unsafe { _mm512_cvtepu8_epi32(_mm_loadu_si128(p.cast())) }
     }
+    #[inline(always)]
+    unsafe fn u16_load_i32(self, p: *const u8) -> __m512i {
+        // SAFETY: the caller guarantees 32 readable bytes; the token the instructions.
+        unsafe { _mm512_cvtepu16_epi32(_mm256_loadu_si256(p.cast())) }
+    }
+    #[inline(always)]
+    fn icmpeq(self, a: __m512i, b: __m512i) -> __m512i {
+        // SAFETY: see `fzero`.
+        unsafe { _mm512_maskz_mov_epi32(_mm512_cmpeq_epi32_mask(a, b), _mm512_set1_epi32(-1)) }
+    }
+    #[inline(always)]
+    fn ibits(self, v: __m512) -> __m512i {
+        // SAFETY: see `fzero`.
+        unsafe { _mm512_castps_si512(v) }
+    }
 
     #[inline(always)]
     unsafe fn nibble_lanes(self, p: *const u8) -> __m512i {
@@ -291,6 +306,14 @@ impl<const VNNI: bool> Dot for Avx512<VNNI> {
         // SAFETY: see `Simd::fzero`.
         unsafe {
             let k = _mm512_test_epi8_mask(src, _mm512_set1_epi8((1u8 << BIT) as i8));
+            _mm512_mask_blend_epi8(k, a, b)
+        }
+    }
+    #[inline(always)]
+    fn bsel_eq<const V: u8>(self, src: __m512i, a: __m512i, b: __m512i) -> __m512i {
+        // SAFETY: see `Simd::fzero`.
+        unsafe {
+            let k = _mm512_cmpeq_epi8_mask(src, _mm512_set1_epi8(V as i8));
             _mm512_mask_blend_epi8(k, a, b)
         }
     }

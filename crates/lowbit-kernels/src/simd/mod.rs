@@ -227,6 +227,18 @@ pub(crate) trait Simd: Copy + Send + Sync + 'static {
     /// # Safety
     /// `p .. p + LANES` must be readable.
     unsafe fn u8_load_i32(self, p: *const u8) -> Self::I;
+    /// `LANES` little-endian u16 widened to i32 lanes (lane `i` = bytes `2i`, `2i + 1`).
+    ///
+    /// # Safety
+    /// `p .. p + 2 * LANES` must be readable.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn u16_load_i32(self, p: *const u8) -> Self::I;
+    /// All ones where `a == b`, else zero.
+    #[cfg(target_arch = "x86_64")]
+    fn icmpeq(self, a: Self::I, b: Self::I) -> Self::I;
+    /// The bits of `v` (a cast).
+    #[cfg(target_arch = "x86_64")]
+    fn ibits(self, v: Self::F) -> Self::I;
 
     /// The `LANES / 2` bytes at `p` spread over the lanes: lane `i` holds their bits
     /// from bit `4i` up (bits `4i .. 4i + 4` at its bottom; the bits above are
@@ -295,6 +307,8 @@ pub(crate) trait Dot: Simd {
     fn blookup(self, table: Self::B, idx: Self::B) -> Self::B;
     /// Per byte: `b` where bit `BIT` of `src` is set, else `a` (`BIT < 8`).
     fn bsel_bit<const BIT: u32>(self, src: Self::B, a: Self::B, b: Self::B) -> Self::B;
+    /// Per byte: `b` where `src` equals `V`, else `a`.
+    fn bsel_eq<const V: u8>(self, src: Self::B, a: Self::B, b: Self::B) -> Self::B;
     /// Per byte: `-x` where bit `BIT` of `src` is set, else `x`, for `x` in `-127..=127`
     /// (the activation codes; `BIT < 8`).
     fn bneg_bit<const BIT: u32>(self, src: Self::B, x: Self::B) -> Self::B;

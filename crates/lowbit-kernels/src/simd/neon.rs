@@ -310,6 +310,11 @@ impl<const DOT: bool> Dot for Neon<DOT> {
         unsafe { vbslq_u8(vtstq_u8(src, vdupq_n_u8(1 << BIT)), b, a) }
     }
     #[inline(always)]
+    fn bsel_eq<const V: u8>(self, src: uint8x16_t, a: uint8x16_t, b: uint8x16_t) -> uint8x16_t {
+        // SAFETY: see `Simd::fsplat`.
+        unsafe { vbslq_u8(vceqq_u8(src, vdupq_n_u8(V)), b, a) }
+    }
+    #[inline(always)]
     fn bneg_bit<const BIT: u32>(self, src: uint8x16_t, x: uint8x16_t) -> uint8x16_t {
         // SAFETY: see `Simd::fsplat`.
         unsafe {

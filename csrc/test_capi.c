@@ -568,6 +568,26 @@ static void check_fp_format(uint32_t element, uint32_t group, uint32_t scale, si
         }
         lowbit_activations_free(a);
         a = NULL;
+
+        /* W4A4: OVP-4 activations on the same A8 kernels; requantizing keeps the codec,
+         * and the precision option runs the same kernel on the same codec */
+        if (st == LOWBIT_OK) {
+            lowbit_gemv_options o = lowbit_gemv_options_default();
+            OK(lowbit_activations_quantize_ovp4(x, k, &a));
+            fill(y, n, SENTINEL);
+            OK(lowbit_gemv_rows_a8(m, a, 0, n, y, n));
+            OK(lowbit_activations_requantize(a, x, k));
+            fill(y2, n, SENTINEL);
+            OK(lowbit_fp_view_gemv_rows_a8(&cv, a, 0, n, y2, n));
+            CHECK(memcmp(y2, y, n * sizeof(float)) == 0);
+            o.precision = LOWBIT_PRECISION_ALLOW_A4_OVP;
+            o.isa = code;
+            fill(y2, n, SENTINEL);
+            OK(lowbit_gemv_ex(m, x, k, LOWBIT_ACT_F32, y2, n, &o));
+            for (r = 0; r < n; r++) CHECK(isfinite(y2[r]));
+            lowbit_activations_free(a);
+            a = NULL;
+        }
     }
     OK(lowbit_set_isa_cap(LOWBIT_ISA_AUTO));
 
@@ -993,7 +1013,7 @@ static void test_gemv_ex(void) {
         CHECK_STATUS(lowbit_gemv_ex(m, xb, K, LOWBIT_ACT_F32, y, N, &bad),
                      LOWBIT_ERR_INVALID_PARAMETER);
         bad = single;
-        bad.precision = 2;
+        bad.precision = 3;
         CHECK_STATUS(lowbit_view_gemv_ex(&v, xb, K, LOWBIT_ACT_F32, y, N, &bad),
                      LOWBIT_ERR_INVALID_PARAMETER);
         bad = single;

@@ -165,6 +165,14 @@
 #define LOWBIT_PRECISION_ALLOW_A8 1
 
 /**
+ * `lowbit_gemv_options.precision`: W4A4 (OliVe): the call may quantize the activations
+ * with the OVP-4 codec of `lowbit_activations_quantize_ovp4()` and use the same integer
+ * dot products as `LOWBIT_PRECISION_ALLOW_A8`; otherwise it runs as
+ * `LOWBIT_PRECISION_F32`. The activation error is OVP-4's, far above A8's.
+ */
+#define LOWBIT_PRECISION_ALLOW_A4_OVP 2
+
+/**
  * An instruction-set path. The codes are stable. `LOWBIT_ISA_AUTO` (0) means "the
  * active ISA" where an ISA is asked for, so a zero-initialized `lowbit_gemv_options`
  * runs the best kernel allowed. Functions that take an ISA take a plain `int32_t`, so any
@@ -1444,8 +1452,25 @@ lowbit_status lowbit_activations_quantize(const float *x,
                                           struct lowbit_activations **out);
 
 /**
- * Quantizes `x` into an existing handle, reusing its buffers (no allocation when `x_len`
- * is not larger than before). On error the handle holds no activations (`k` = 0) and
+ * As `lowbit_activations_quantize()` with the W4A4 codec: OliVe's OVP-4 per block of 32
+ * (an f32 scale per block; normals within half a step of `clip / 7`, outliers up to 96
+ * steps, the neighbour of an outlier zeroed), the decoded values used as the codes, so
+ * the same `lowbit_*_gemv_rows_a8*` calls multiply them in integer dot products
+ * (OVP-4 weights against them is OliVe's W4A4). `lowbit_activations_requantize()` keeps
+ * the codec a handle was made with.
+ *
+ * # Safety
+ *
+ * As `lowbit_activations_quantize()`.
+ */
+lowbit_status lowbit_activations_quantize_ovp4(const float *x,
+                                               size_t x_len,
+                                               struct lowbit_activations **out);
+
+/**
+ * Quantizes `x` into an existing handle with the codec it was made with (int8, or the
+ * W4A4 codec of `lowbit_activations_quantize_ovp4()`), reusing its buffers (no
+ * allocation when `x_len` is not larger than before). On error the handle holds no activations (`k` = 0) and
  * every GEMV with it fails until it is requantized.
  *
  * # Safety

@@ -45,19 +45,73 @@ pub unsafe extern "C" fn lowbit_activations_quantize(
     x_len: usize,
     out: *mut *mut lowbit_activations,
 ) -> lowbit_status {
-    status_call("lowbit_activations_quantize", || {
+    // SAFETY: the caller's guarantees are `new_handle`'s.
+    unsafe {
+        new_handle(
+            "lowbit_activations_quantize",
+            x,
+            x_len,
+            out,
+            A8Activations::new,
+        )
+    }
+}
+
+/// As `lowbit_activations_quantize()` with the W4A4 codec: OliVe's OVP-4 per block of 32
+/// (an f32 scale per block; normals within half a step of `clip / 7`, outliers up to 96
+/// steps, the neighbour of an outlier zeroed), the decoded values used as the codes, so
+/// the same `lowbit_*_gemv_rows_a8*` calls multiply them in integer dot products
+/// (OVP-4 weights against them is OliVe's W4A4). `lowbit_activations_requantize()` keeps
+/// the codec a handle was made with.
+///
+/// # Safety
+///
+/// As `lowbit_activations_quantize()`.
+#[no_mangle]
+pub unsafe extern "C" fn lowbit_activations_quantize_ovp4(
+    x: *const f32,
+    x_len: usize,
+    out: *mut *mut lowbit_activations,
+) -> lowbit_status {
+    // SAFETY: the caller's guarantees are `new_handle`'s.
+    unsafe {
+        new_handle(
+            "lowbit_activations_quantize_ovp4",
+            x,
+            x_len,
+            out,
+            A8Activations::new_ovp4,
+        )
+    }
+}
+
+/// A new handle of `quantize(x)` in `*out`.
+///
+/// # Safety
+///
+/// `x` must be NULL or valid for reading `x_len` floats; `out` must be NULL or valid for
+/// writing one pointer.
+unsafe fn new_handle(
+    name: &'static str,
+    x: *const f32,
+    x_len: usize,
+    out: *mut *mut lowbit_activations,
+    quantize: fn(&[f32]) -> lowbit_rs::Result<A8Activations>,
+) -> lowbit_status {
+    status_call(name, || {
         // SAFETY: the caller guarantees `out` is NULL or valid for one write.
         let out = unsafe { OutPtr::new("out", out) }?;
         // SAFETY: the caller guarantees `x` is NULL or valid for reading `x_len` floats.
         let x = unsafe { slice_in("x", x, x_len) }?;
-        let inner = lowbit_rs::quantize_activations(x)?;
+        let inner = quantize(x)?;
         out.write(Box::into_raw(Box::new(lowbit_activations { inner })));
         Ok(())
     })
 }
 
-/// Quantizes `x` into an existing handle, reusing its buffers (no allocation when `x_len`
-/// is not larger than before). On error the handle holds no activations (`k` = 0) and
+/// Quantizes `x` into an existing handle with the codec it was made with (int8, or the
+/// W4A4 codec of `lowbit_activations_quantize_ovp4()`), reusing its buffers (no
+/// allocation when `x_len` is not larger than before). On error the handle holds no activations (`k` = 0) and
 /// every GEMV with it fails until it is requantized.
 ///
 /// # Safety
@@ -86,12 +140,18 @@ pub unsafe extern "C" fn lowbit_activations_requantize(
         // SAFETY: non-null and aligned (checked); the caller guarantees a live handle
         // that no other call uses, so this is the only reference to it.
         let a = unsafe { &mut *a };
+        // The codec the handle was made with.
+        let codec = if a.inner.is_ovp4() {
+            A8Activations::requantize_ovp4
+        } else {
+            A8Activations::requantize
+        };
         // SAFETY: the caller guarantees `x` is NULL or valid for reading `x_len` floats
         // (a Rust-owned handle cannot overlap it).
         match unsafe { slice_in("x", x, x_len) } {
-            Ok(x) => a.inner.requantize(x).map_err(Fail::from),
+            Ok(x) => codec(&mut a.inner, x).map_err(Fail::from),
             Err(e) => {
-                a.inner.requantize(&[]).map_err(Fail::from)?;
+                codec(&mut a.inner, &[]).map_err(Fail::from)?;
                 Err(e)
             }
         }

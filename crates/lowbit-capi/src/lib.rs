@@ -42,9 +42,9 @@ mod activations;
 
 pub use activations::{
     lowbit_activations, lowbit_activations_free, lowbit_activations_k, lowbit_activations_quantize,
-    lowbit_activations_requantize, lowbit_fp_view_gemv_rows_a8, lowbit_fp_view_gemv_rows_a8_ex,
-    lowbit_gemv_rows_a8, lowbit_gemv_rows_a8_ex, lowbit_view_gemv_rows_a8,
-    lowbit_view_gemv_rows_a8_ex,
+    lowbit_activations_quantize_ovp4, lowbit_activations_requantize, lowbit_fp_view_gemv_rows_a8,
+    lowbit_fp_view_gemv_rows_a8_ex, lowbit_gemv_rows_a8, lowbit_gemv_rows_a8_ex,
+    lowbit_view_gemv_rows_a8, lowbit_view_gemv_rows_a8_ex,
 };
 pub use format::{
     lowbit_format, lowbit_format_fp, lowbit_format_int, lowbit_fp_layout, lowbit_fp_sizes,
@@ -71,7 +71,8 @@ pub use ops::{
     lowbit_gemv_rows_ex, lowbit_view_gemm, lowbit_view_gemm_rows, lowbit_view_gemv_ex,
     lowbit_view_gemv_kernel_name, lowbit_view_gemv_rows_ex, lowbit_workspace,
     lowbit_workspace_bytes, lowbit_workspace_free, lowbit_workspace_new, LOWBIT_ACT_BF16,
-    LOWBIT_ACT_F16, LOWBIT_ACT_F32, LOWBIT_PRECISION_ALLOW_A8, LOWBIT_PRECISION_F32,
+    LOWBIT_ACT_F16, LOWBIT_ACT_F32, LOWBIT_PRECISION_ALLOW_A4_OVP, LOWBIT_PRECISION_ALLOW_A8,
+    LOWBIT_PRECISION_F32,
 };
 pub use status::{lowbit_last_error_message, lowbit_status, lowbit_status_string};
 pub use version::{lowbit_version, lowbit_version_string};

@@ -34,6 +34,11 @@ pub const LOWBIT_PRECISION_F32: u32 = 0;
 /// its block's scale) and use integer dot products where a kernel for the format exists
 /// at the ISA in use; otherwise it runs as `LOWBIT_PRECISION_F32`.
 pub const LOWBIT_PRECISION_ALLOW_A8: u32 = 1;
+/// `lowbit_gemv_options.precision`: W4A4 (OliVe): the call may quantize the activations
+/// with the OVP-4 codec of `lowbit_activations_quantize_ovp4()` and use the same integer
+/// dot products as `LOWBIT_PRECISION_ALLOW_A8`; otherwise it runs as
+/// `LOWBIT_PRECISION_F32`. The activation error is OVP-4's, far above A8's.
+pub const LOWBIT_PRECISION_ALLOW_A4_OVP: u32 = 2;
 
 /// Options of the calls that take them (`lowbit_gemv_ex()`, `lowbit_gemv_rows_ex()`,
 /// `lowbit_gemm()`, `lowbit_gemm_rows()`, `lowbit_gemv_rows_a8_ex()` and their view
@@ -212,6 +217,7 @@ pub(crate) unsafe fn options<'a>(opts: *const lowbit_gemv_options) -> Result<Opt
     let precision = match o.precision {
         LOWBIT_PRECISION_F32 => Precision::F32,
         LOWBIT_PRECISION_ALLOW_A8 => Precision::AllowA8,
+        LOWBIT_PRECISION_ALLOW_A4_OVP => Precision::AllowA4Ovp,
         p => return Err(bad(format!("unknown precision {p}"))),
     };
     let flag = |v: u32, what: &str| match v {

@@ -616,7 +616,7 @@ fn gemv_ex_refuses_bad_arguments_without_writing() {
         ),
         (
             LOWBIT_ACT_F32,
-            Some(lowbit_gemv_options { precision: 2, ..d }),
+            Some(lowbit_gemv_options { precision: 3, ..d }),
             S::LOWBIT_ERR_INVALID_PARAMETER,
         ),
         (

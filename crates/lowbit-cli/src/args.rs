@@ -57,14 +57,27 @@ pub enum Act {
     F32,
     /// int8 activations per block of 32 (`Precision::AllowA8`), where an A8 kernel runs.
     A8,
+    /// OVP-4 activations per block of 32 on the A8 kernels (`Precision::AllowA4Ovp`,
+    /// OliVe's W4A4 with OVP-4 weights).
+    A4Ovp,
 }
 
 impl Act {
-    /// `f32` or `a8`.
+    /// `f32`, `a8` or `a4ovp`.
     pub fn name(self) -> &'static str {
         match self {
             Act::F32 => "f32",
             Act::A8 => "a8",
+            Act::A4Ovp => "a4ovp",
+        }
+    }
+
+    /// The precision a call with these activations asks for.
+    pub fn precision(self) -> lowbit::Precision {
+        match self {
+            Act::F32 => lowbit::Precision::F32,
+            Act::A8 => lowbit::Precision::AllowA8,
+            Act::A4Ovp => lowbit::Precision::AllowA4Ovp,
         }
     }
 }
@@ -130,11 +143,21 @@ pub struct BenchArgs {
     pub dram_mib: Option<usize>,
 }
 
+/// The weights `lowbit eval` reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EvalSource {
+    /// Every 2-D tensor of a safetensors file.
+    File(PathBuf),
+    /// One synthetic `n x k` tensor of Student-t (3 degrees of freedom) values: heavy
+    /// tails, as LLM weights have (OliVe's and LLM-FP4's argument), fixed seed.
+    StudentT(Shape),
+}
+
 /// Options of `lowbit eval`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalArgs {
-    /// The safetensors file.
-    pub path: PathBuf,
+    /// What to evaluate.
+    pub source: EvalSource,
     /// Formats to evaluate; `None`: [`EVAL_FORMATS`].
     pub formats: Option<Vec<Format>>,
     /// Only tensors whose name contains one of these (all when empty).
@@ -171,8 +194,10 @@ pub const DEFAULT_FORMATS: [&str; 5] = [
 ];
 
 /// Formats `lowbit eval` evaluates by default.
-pub const EVAL_FORMATS: [&str; 13] = [
+pub const EVAL_FORMATS: [&str; 15] = [
     "int4_g32",
+    "int4_row",
+    "ovp4_row",
     "int4_g128",
     "int4_g128_zp",
     "int8_row",
@@ -240,7 +265,8 @@ Options:
                   [default: int4_g32, int4_g128_zp, int8_row, int3_g128, int2_g32;
                   with --full every catalog format]
   --isa NAME      Only these ISAs: scalar, avx2, avx512, neon [default: all this CPU has]
-  --act A         Activations: f32, a8 [default: both; a8 only where an A8 kernel runs]
+  --act A         Activations: f32, a8, a4ovp (W4A4: OVP-4 activations on the A8
+                  kernels) [default: f32, a8; a8 and a4ovp only where an A8 kernel runs]
   --batch M       Activation rows per call [default: 1]
   --threads T     Threads; T > 1 splits rows over a rayon pool of T threads
                   [default: 1, and all hardware threads for the best ISA's kernels;
@@ -328,6 +354,7 @@ above), and a closing `\"kind\":\"summary\"` line (results, seconds).
 /// `lowbit eval --help`.
 const EVAL_HELP: &str = "\
 Usage: lowbit eval --safetensors FILE [options]
+       lowbit eval --student-t NxK [options]
 
 Quantizes every 2-D tensor (dtype F32, F16 or BF16; others are skipped with a note) of
 a safetensors file into each format, rows = N output channels, columns = K, and prints:
@@ -341,9 +368,11 @@ its group size) is skipped for that tensor with a note.
 
 Options:
   --safetensors FILE  The model file (read one tensor at a time)
-  --format NAME       Formats [default: int4_g32, int4_g128, int4_g128_zp, int8_row,
-                      int3_g128, int2_g32, fp4_g32, mxfp4, fp6_e2m3_g32,
-                      fp6_e3m2_g32, mxfp6_e2m3]
+  --student-t NxK     Instead of a file: one synthetic N x K tensor of Student-t values
+                      (3 degrees of freedom, scale 0.02, fixed seed): heavy tails
+  --format NAME       Formats [default: int4_g32, int4_row, ovp4_row, int4_g128,
+                      int4_g128_zp, int8_row, int3_g128, int2_g32, fp4_g32, mxfp4,
+                      nvfp4, fp8_e4m3_g32, fp6_e2m3_g32, fp6_e3m2_g32, mxfp6_e2m3]
   --tensor TEXT       Only tensors whose name contains TEXT (repeatable)
   --limit N           At most N tensors
   --json              One JSON object per line (`kind`: eval, skip, summary)
@@ -525,7 +554,10 @@ fn parse_bench(args: impl Iterator<Item = String>) -> Result<Command, CliError> 
                 |s| match s {
                     "f32" => Ok(Act::F32),
                     "a8" => Ok(Act::A8),
-                    _ => Err(usage(format!("--act: expected f32 or a8, got `{s}`"))),
+                    "a4ovp" => Ok(Act::A4Ovp),
+                    _ => Err(usage(format!(
+                        "--act: expected f32, a8 or a4ovp, got `{s}`"
+                    ))),
                 },
             )?,
             "--batch" => push_list(&mut b.batches, &f.value(&flag)?, |s| {
@@ -575,9 +607,9 @@ fn parse_bench(args: impl Iterator<Item = String>) -> Result<Command, CliError> 
 
 fn parse_eval(args: impl Iterator<Item = String>) -> Result<Command, CliError> {
     let mut f = Flags { args, cmd: "eval" };
-    let mut path = None;
+    let mut source = None;
     let mut e = EvalArgs {
-        path: PathBuf::new(),
+        source: EvalSource::File(PathBuf::new()),
         formats: None,
         tensors: Vec::new(),
         limit: None,
@@ -586,7 +618,8 @@ fn parse_eval(args: impl Iterator<Item = String>) -> Result<Command, CliError> {
     while let Some(flag) = f.next()? {
         match flag.name.as_str() {
             "-h" | "--help" => return Ok(Command::Help(Topic::Eval)),
-            "--safetensors" => path = Some(PathBuf::from(f.value(&flag)?)),
+            "--safetensors" => source = Some(EvalSource::File(PathBuf::from(f.value(&flag)?))),
+            "--student-t" => source = Some(EvalSource::StudentT(parse_shape(&f.value(&flag)?)?)),
             "--format" => push_list(
                 e.formats.get_or_insert_with(Vec::new),
                 &f.value(&flag)?,
@@ -598,7 +631,7 @@ fn parse_eval(args: impl Iterator<Item = String>) -> Result<Command, CliError> {
             _ => return Err(f.unknown(&flag)),
         }
     }
-    e.path = path.ok_or_else(|| usage("`eval` needs --safetensors FILE"))?;
+    e.source = source.ok_or_else(|| usage("`eval` needs --safetensors FILE or --student-t NxK"))?;
     Ok(Command::Eval(e))
 }
 
@@ -746,10 +779,24 @@ mod tests {
             "--json",
         ]) {
             Ok(Command::Eval(e)) => {
-                assert_eq!(e.path, PathBuf::from("m.st"));
+                assert_eq!(e.source, EvalSource::File(PathBuf::from("m.st")));
                 assert_eq!(e.formats.unwrap().len(), 1);
                 assert!(e.json && e.tensors.is_empty() && e.limit.is_none());
             }
+            other => panic!("{other:?}"),
+        }
+        match parse_strs(&["eval", "--student-t", "64x512", "--act", "a4ovp"]) {
+            Err(CliError::Usage(_)) => {}
+            other => panic!("{other:?}"),
+        }
+        match parse_strs(&["eval", "--student-t", "64x512"]) {
+            Ok(Command::Eval(e)) => {
+                assert_eq!(e.source, EvalSource::StudentT(Shape { n: 64, k: 512 }))
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_strs(&["bench", "--act", "a4ovp,a8"]) {
+            Ok(Command::Bench(b)) => assert_eq!(b.acts.unwrap(), [Act::A8, Act::A4Ovp]),
             other => panic!("{other:?}"),
         }
         match parse_strs(&["roofline", "--from", "r.jsonl", "--svg", "r.svg"]) {

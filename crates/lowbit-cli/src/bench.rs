@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::io::{IsTerminal as _, StdoutLock, Write as _};
 use std::time::Instant;
 
-use lowbit::{Format, GemvOptions, Isa, KernelInfo, MatrixRef, Precision, QuantizedMatrix};
+use lowbit::{Format, GemvOptions, Isa, KernelInfo, MatrixRef, QuantizedMatrix};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::args::{Act, BenchArgs, Cache, Output, Shape, DEFAULT_FORMATS, DEFAULT_SHAPES};
@@ -538,8 +538,12 @@ fn time_kernel(
     let mut expect = vec![f32::NAN; n];
     let ran = match act {
         Act::F32 => lowbit::gemv_rows(v0, &x[..k], 0..n, &mut expect, Some(isa))?,
-        Act::A8 => {
-            let xq = lowbit::quantize_activations(&x[..k])?;
+        Act::A8 | Act::A4Ovp => {
+            let xq = if act == Act::A8 {
+                lowbit::quantize_activations(&x[..k])?
+            } else {
+                lowbit::A8Activations::new_ovp4(&x[..k])?
+            };
             lowbit::gemv_rows_a8(v0, &xq, 0..n, &mut expect, Some(isa))?
         }
     };
@@ -553,10 +557,7 @@ fn time_kernel(
     }
     let opts = GemvOptions {
         isa: Some(isa),
-        precision: match act {
-            Act::F32 => Precision::F32,
-            Act::A8 => Precision::AllowA8,
-        },
+        precision: act.precision(),
         single_thread: pool.is_none(),
         ..Default::default()
     };

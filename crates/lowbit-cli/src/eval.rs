@@ -7,7 +7,7 @@ use std::io::Write as _;
 
 use lowbit::{Format, QuantizedMatrix};
 
-use crate::args::{EvalArgs, EVAL_FORMATS};
+use crate::args::{EvalArgs, EvalSource, EVAL_FORMATS};
 use crate::bench::random_vec;
 use crate::kernels::check_shape;
 use crate::safetensors::{SafeTensors, TensorInfo};
@@ -55,7 +55,7 @@ impl Sums {
 
 /// `lowbit eval`.
 pub fn run(args: &EvalArgs) -> Result<(), CliError> {
-    let mut file = SafeTensors::open(&args.path).map_err(CliError::Run)?;
+    let mut file = Source::open(&args.source)?;
     let formats: Vec<Format> = match &args.formats {
         Some(f) => f.clone(),
         None => EVAL_FORMATS
@@ -96,7 +96,7 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
         writeln!(
             out,
             "lowbit eval: {} ({} tensors{}{})",
-            args.path.display(),
+            file.describe(),
             file.tensors.len(),
             if selected.len() == file.tensors.len() {
                 String::new()
@@ -177,7 +177,7 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
             )?;
             continue;
         }
-        let w = file.read_f32(t).map_err(CliError::Run)?;
+        let w = file.read_f32(t)?;
         if w.iter().any(|v| !v.is_finite()) {
             skip(&mut out, &t.name, None, "contains NaN or Inf".to_string())?;
             continue;
@@ -330,6 +330,83 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
         }
     }
     Ok(out.flush()?)
+}
+
+/// The tensors `lowbit eval` reads: a safetensors file, or one synthetic tensor.
+struct Source {
+    /// Tensors in header order.
+    tensors: Vec<TensorInfo>,
+    /// The file's `__metadata__` (empty for a synthetic tensor).
+    metadata: Vec<(String, String)>,
+    inner: Inner,
+}
+
+enum Inner {
+    File(SafeTensors, String),
+    StudentT,
+}
+
+/// The seed of the synthetic Student-t tensor.
+const SEED_T: u64 = 0x5EED_0F0E_57D7;
+
+impl Source {
+    fn open(s: &EvalSource) -> Result<Source, CliError> {
+        Ok(match s {
+            EvalSource::File(path) => {
+                let f = SafeTensors::open(path).map_err(CliError::Run)?;
+                Source {
+                    tensors: f.tensors.clone(),
+                    metadata: f.metadata.clone(),
+                    inner: Inner::File(f, path.display().to_string()),
+                }
+            }
+            EvalSource::StudentT(shape) => Source {
+                tensors: vec![TensorInfo {
+                    name: "student_t3".into(),
+                    dtype: "F32".into(),
+                    shape: vec![shape.n, shape.k],
+                    begin: 0,
+                    end: 0,
+                }],
+                metadata: Vec::new(),
+                inner: Inner::StudentT,
+            },
+        })
+    }
+
+    fn describe(&self) -> String {
+        match &self.inner {
+            Inner::File(_, path) => path.clone(),
+            Inner::StudentT => "synthetic Student-t, 3 degrees of freedom, scale 0.02".into(),
+        }
+    }
+
+    fn read_f32(&mut self, t: &TensorInfo) -> Result<Vec<f32>, CliError> {
+        match &mut self.inner {
+            Inner::File(f, _) => f.read_f32(t).map_err(CliError::Run),
+            Inner::StudentT => student_t(t.shape.iter().product(), SEED_T),
+        }
+    }
+}
+
+/// `len` Student-t values with 3 degrees of freedom times 0.02 (`z / sqrt(chi2_3 / 3)`,
+/// normals by Box-Muller from the uniform generator of the benches).
+fn student_t(len: usize, seed: u64) -> Result<Vec<f32>, CliError> {
+    let u = random_vec(8 * len, seed)?;
+    // U(-1, 1) to (0, 1], never 0 (the log below).
+    let unit = |v: f32| (f64::from(v) + 1.0) / 2.0 + 1e-9;
+    let normal = |a: f32, b: f32| {
+        (-2.0 * unit(a).ln()).sqrt() * (2.0 * std::f64::consts::PI * unit(b)).cos()
+    };
+    Ok(u.chunks_exact(8)
+        .map(|c| {
+            let z = normal(c[0], c[1]);
+            let chi2: f64 = (0..3)
+                .map(|i| normal(c[2 + 2 * i], c[3 + 2 * i]).powi(2))
+                .sum();
+            (0.02 * z / (chi2 / 3.0).sqrt()) as f32
+        })
+        .collect())
 }
 
 /// `8.12e-2`; `-` when undefined (e.g. an all-zero tensor or no tensor).

@@ -2,7 +2,7 @@
 //! f32 or A8 activations (`lowbit::gemv_kernel`, the rule `lowbit::gemv_with` applies),
 //! the distinct kernels over a list of ISAs, and whether a format can hold a shape.
 
-use lowbit::{Format, Isa, KernelInfo, Precision};
+use lowbit::{Format, Isa, KernelInfo};
 
 use crate::args::Act;
 
@@ -12,10 +12,7 @@ use crate::args::Act;
 /// [`Act::A8`] this is `None` unless an integer-dot (A8) kernel would run: otherwise the
 /// call runs as f32, which the f32 row already measures.
 pub fn gemv_kernel(format: Format, k: usize, isa: Isa, act: Act) -> Option<KernelInfo> {
-    let precision = match act {
-        Act::F32 => Precision::F32,
-        Act::A8 => Precision::AllowA8,
-    };
+    let precision = act.precision();
     let kernel = lowbit::gemv_kernel(format, k, isa, precision)?;
     (kernel.precision == precision).then_some(kernel)
 }
@@ -51,6 +48,7 @@ pub fn distinct_kernels(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lowbit::Precision;
 
     #[test]
     fn every_catalog_format_has_an_f32_kernel_at_or_below_each_isa() {

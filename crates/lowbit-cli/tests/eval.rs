@@ -152,11 +152,11 @@ fn eval_json_reports_every_tensor_and_format() {
     let lines: Vec<HashMap<String, String>> = out.lines().map(parse_flat).collect();
     let of_kind = |k: &'static str| lines.iter().filter(move |l| l["kind"] == k);
 
-    // a and c in all thirteen formats; b (K = 64) only in the group-16, group-32 and
-    // per-row ones (int4_g32, int8_row, int2_g32, fp4_g32, mxfp4, nvfp4, fp8_e4m3_g32,
-    // fp6_e2m3_g32, fp6_e3m2_g32, mxfp6_e2m3).
+    // a and c in all fifteen formats; b (K = 64) only in the group-16, group-32 and
+    // per-row ones (int4_g32, int4_row, ovp4_row, int8_row, int2_g32, fp4_g32, mxfp4,
+    // nvfp4, fp8_e4m3_g32, fp6_e2m3_g32, fp6_e3m2_g32, mxfp6_e2m3).
     let evals: Vec<_> = of_kind("eval").collect();
-    assert_eq!(evals.len(), 13 + 10 + 13, "{out}");
+    assert_eq!(evals.len(), 15 + 12 + 15, "{out}");
     let err = |tensor: &str, format: &str, key: &str| -> f64 {
         evals
             .iter()
@@ -235,7 +235,7 @@ fn eval_json_reports_every_tensor_and_format() {
         ]
     );
     let summaries: Vec<_> = of_kind("summary").collect();
-    assert_eq!(summaries.len(), 13);
+    assert_eq!(summaries.len(), 15);
     for s in &summaries {
         let want = if s["format"].contains("g128") {
             "2"
@@ -266,7 +266,7 @@ fn eval_table_filters_and_notes() {
         assert!(header.contains(col), "{header}");
     }
     let rows = out.lines().filter(|l| l.starts_with("model.")).count();
-    assert_eq!(rows, 13 + 10 + 13, "{out}");
+    assert_eq!(rows, 15 + 12 + 15, "{out}");
     assert!(out.contains("skipped:"));
     assert!(out.contains("model.c.bias: 1-D, shape [16]"), "{out}");
     assert!(out.contains("model.ids: dtype I64"), "{out}");
@@ -300,8 +300,34 @@ fn eval_table_filters_and_notes() {
         .lines()
         .filter(|l| l.contains(r#""kind":"eval""#))
         .count();
-    assert_eq!(evals, 13, "{limited}");
+    assert_eq!(evals, 15, "{limited}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The synthetic heavy-tailed tensor: OVP-4 per row has a lower error than INT4 per row
+/// (OliVe's claim, and the reason the format exists), at the same bits per weight.
+#[test]
+fn student_t_ovp4_beats_int4_per_row() {
+    let out = stdout_ok(lowbit(&[
+        "eval",
+        "--student-t",
+        "64x1024",
+        "--format",
+        "int4_row,int4_row_zp,ovp4_row,int4_g128",
+        "--json",
+    ]));
+    let err = |format: &str| -> f64 {
+        out.lines()
+            .map(parse_flat)
+            .find(|l| l["kind"] == "summary" && l["format"] == format)
+            .unwrap_or_else(|| panic!("{format}: {out}"))["weight_rel_rms"]
+            .parse()
+            .unwrap()
+    };
+    let ovp = err("ovp4_row");
+    assert!(ovp < 0.6 * err("int4_row"), "{out}");
+    assert!(ovp < 0.8 * err("int4_row_zp"), "{out}");
+    assert!(ovp < err("int4_g128"), "{out}");
 }
 
 #[test]

@@ -56,6 +56,64 @@ pub fn quantize_block(x: &[f32], q: &mut [i8]) -> Result<f32> {
     Ok(s)
 }
 
+/// The W4A4 activation codec (OliVe's OVP-4 applied to activations): one block
+/// (`x.len() <= 32`, `q.len() == x.len()`) encoded as OVP-4 pairs (elements `2i`, `2i + 1`
+/// of the block; an odd last element pairs with a zero) under the clip search of
+/// [`crate::ovp::search_scale`] with an f32 scale, keep-left victims. `q` receives the
+/// decoded values (integers in `-96..=96`, so the A8 kernels multiply them as int8
+/// codes) and the scale is returned: element `i` is `s * q[i]`. A block whose `amax` is
+/// below [`MIN_AMAX`] is zero (scale 0). NaN or Inf is an error (index within the block).
+///
+/// The error is OVP-4's: normals within `s/2` (`s = clip/7`), outliers within half the
+/// outlier spacing (at most 1/5 of the value), values past `96 s` saturate, and a victim
+/// loses its whole value (the price of keeping the outlier next to it).
+pub fn quantize_block_ovp4(x: &[f32], q: &mut [i8]) -> Result<f32> {
+    check_len("a4 block codes", x.len(), q.len())?;
+    if x.len() > BLOCK {
+        return Err(Error::InvalidParameter {
+            what: format!(
+                "an A8 block holds at most {BLOCK} elements, not {}",
+                x.len()
+            ),
+        });
+    }
+    let mut amax = 0.0f32;
+    for (i, &v) in x.iter().enumerate() {
+        if !v.is_finite() {
+            return Err(Error::NonFinite { index: i });
+        }
+        amax = amax.max(v.abs());
+    }
+    if amax < MIN_AMAX {
+        q.fill(0);
+        return Ok(0.0);
+    }
+    let len = x.len().next_multiple_of(2);
+    let mut xs = [0.0f32; BLOCK];
+    xs[..x.len()].copy_from_slice(x);
+    let mut codes = [0u8; BLOCK];
+    let mut scratch = Vec::with_capacity(BLOCK);
+    let s = crate::ovp::search_scale(
+        4,
+        &xs[..len],
+        crate::ovp::Victim::KeepLeft,
+        |s| s,
+        &mut codes[..len],
+        &mut scratch,
+    )
+    .unwrap_or(0.0);
+    for (p, pair) in codes[..len].chunks_exact(2).enumerate() {
+        let (a, b) = crate::ovp::decode4(pair[0] | pair[1] << 4);
+        for (i, v) in [(2 * p, a), (2 * p + 1, b)] {
+            if let Some(o) = q.get_mut(i) {
+                // |v| <= 96.
+                *o = v as i8;
+            }
+        }
+    }
+    Ok(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +173,43 @@ mod tests {
             let x = [amax, -amax / 3.0, amax / 2.0];
             assert_eq!(bound(&x), (0.0, vec![0, 0, 0]), "{amax:e}");
         }
+    }
+
+    /// The W4A4 codec: every value is the OVP-4 decode of the block's codes times the
+    /// scale, normals within half a step, victims next to outliers, zero and tiny blocks
+    /// zero, huge blocks finite.
+    #[test]
+    fn ovp4_block_codec() {
+        let mut x: Vec<f32> = (0..32)
+            .map(|i| ((i * 7) % 11) as f32 / 10.0 - 0.5)
+            .collect();
+        x[4] = 9.0; // an outlier: x[5] is its victim
+        let mut q = [0i8; 32];
+        let s = quantize_block_ovp4(&x, &mut q).unwrap();
+        assert!(s > 0.0 && 9.0 / s > 9.5, "scale {s}");
+        assert_eq!(q[5], 0);
+        assert!(q[4] >= 12 && (f32::from(q[4]) * s - 9.0).abs() <= 0.2 * 9.0);
+        for i in (0..32).filter(|&i| i / 2 != 2) {
+            assert!(q[i].abs() <= 7, "{i}");
+            assert!(
+                (x[i] - s * f32::from(q[i])).abs() <= s / 2.0 * 1.0001,
+                "{i}"
+            );
+        }
+        // Odd length: the last element pairs with a zero.
+        let mut q3 = [0i8; 3];
+        let s3 = quantize_block_ovp4(&[1.0, -2.0, 0.5], &mut q3).unwrap();
+        assert!((s3 * f32::from(q3[1]) + 2.0).abs() <= s3 / 2.0 * 1.0001);
+        assert_eq!(quantize_block_ovp4(&[0.0; 4], &mut [1; 4]).unwrap(), 0.0);
+        let mut qt = [1i8; 2];
+        assert_eq!(quantize_block_ovp4(&[1e-40, 0.0], &mut qt).unwrap(), 0.0);
+        assert_eq!(qt, [0, 0]);
+        let mut qh = [0i8; 4];
+        let sh = quantize_block_ovp4(&[f32::MAX, -f32::MAX, 1.0, 0.0], &mut qh).unwrap();
+        assert!(sh.is_finite() && sh > 0.0);
+        assert_eq!(
+            quantize_block_ovp4(&[1.0, f32::INFINITY], &mut [0; 2]),
+            Err(Error::NonFinite { index: 1 })
+        );
     }
 }

@@ -777,18 +777,10 @@ fn tensor_scale(weights: &[f32], elem: FpElem) -> f32 {
     }
 }
 
-/// The relative clips [`ovp_group`] tries, times `3 * rms`: 0.75 to 2.5 in steps of
-/// 1/16 (the range OliVe's reference scans).
-const OVP_CLIPS: core::ops::RangeInclusive<u32> = 12..=40;
-
-/// One OVP group (`f16` scale kinds): the scale of the clip, among the candidates, whose
-/// encoding has the least squared error, with that encoding in `codes` (one code per
-/// element). The candidates are `amax` (no outliers: the INT-like clip), the clip at
-/// which the largest element lands on the largest outlier (nothing saturates), and
-/// `f * 3 * rms` for `f` in 0.75, 0.8125, .., 2.5; the scale of a clip is `clip / nmax`
-/// (7 or 127) rounded to the nearest `f16` (at least `2^-24`), or to the nearest power of
-/// two in the log domain (`2^-24 ..= 2^15`) under [`FpScale::F16Pow2`]. The first of equal
-/// errors wins. An all-zero group gets codes 0 and scale 0 (`F16`) or 1 (`F16Pow2`).
+/// One OVP group (`f16` scale kinds): [`ovp::search_scale`] with the scale of a clip
+/// rounded to the nearest `f16` (at least `2^-24`), or to the nearest power of two in the
+/// log domain (`2^-24 ..= 2^15`) under [`FpScale::F16Pow2`]; the codes land in `codes`.
+/// An all-zero group gets codes 0 and scale 0 (`F16`) or 1 (`F16Pow2`).
 fn ovp_group(
     grp: &[f32],
     format: FpFormat,
@@ -796,51 +788,26 @@ fn ovp_group(
     codes: &mut [u8],
     scratch: &mut Vec<u8>,
 ) -> f16 {
-    let bits = format.elem.bits();
-    let nmax = ovp::normal_max(bits) as f32;
-    let omax = ovp::outlier_max(bits) as f32;
-    let amax = grp.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
-    if amax == 0.0 {
-        codes.fill(0);
-        return match format.scale {
-            FpScale::F16Pow2 => f16::ONE,
-            _ => f16::ZERO,
-        };
-    }
-    let rms = (grp
-        .iter()
-        .map(|&v| f64::from(v) * f64::from(v))
-        .sum::<f64>()
-        / grp.len() as f64)
-        .sqrt() as f32;
-    let stored = |clip: f32| -> f16 {
-        let s = clip / nmax;
-        if format.scale == FpScale::F16Pow2 {
+    let pow2 = format.scale == FpScale::F16Pow2;
+    let stored = |s: f32| -> f32 {
+        if pow2 {
             let e = (s.log2().round() as i32).clamp(POW2_MIN_EXP, POW2_MAX_EXP);
-            f16::from_f32(2f32.powi(e))
+            2f32.powi(e)
         } else {
             let h = f16::from_f32(s.min(f16::MAX.to_f32()));
             if h.to_f32() == 0.0 {
-                MIN_SCALE
+                MIN_SCALE.to_f32()
             } else {
-                h
+                h.to_f32()
             }
         }
     };
-    let candidates = [amax, amax * nmax / omax]
-        .into_iter()
-        .chain(OVP_CLIPS.map(|i| 3.0 * rms * i as f32 / 16.0));
-    scratch.resize(grp.len(), 0);
-    let mut best = (f64::INFINITY, f16::ZERO);
-    for clip in candidates {
-        let s = stored(clip);
-        let err = ovp::encode_run(bits, grp, s.to_f32(), victim, scratch);
-        if err < best.0 {
-            best = (err, s);
-            codes.copy_from_slice(scratch);
-        }
+    match ovp::search_scale(format.elem.bits(), grp, victim, stored, codes, scratch) {
+        // Exact: `stored` returned an f16 value.
+        Some(s) => f16::from_f32(s),
+        None if pow2 => f16::ONE,
+        None => f16::ZERO,
     }
-    best.1
 }
 
 /// One stored scale, before it is pushed to its storage.

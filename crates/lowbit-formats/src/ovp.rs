@@ -220,9 +220,57 @@ pub fn encode_pair(bits: u32, xa: f32, xb: f32, victim: Victim) -> (u8, u8) {
     width(bits).encode_pair(xa, xb, victim)
 }
 
+/// The relative clips [`search_scale`] tries, times `3 * rms`: 0.75 to 2.5 in steps of
+/// 1/16 (the range OliVe's reference scans).
+const CLIPS: core::ops::RangeInclusive<u32> = 12..=40;
+
+/// The clip search of one group `xs` (even length, finite) in the `bits`-bit format: the
+/// scale `stored(clip / nmax)` (`nmax` 7 or 127; `stored` rounds to what the caller can
+/// store, and must return a positive finite value) of least squared error among the
+/// clips `amax` (no outliers: the INT-like clip), the clip that puts `amax` on the
+/// largest outlier (nothing saturates), and `f * 3 * rms` for `f` in 0.75, 0.8125, ..,
+/// 2.5; the first of equal errors wins. Its codes (one per element) land in `codes`.
+/// `None` for an all-zero group (codes 0).
+pub fn search_scale(
+    bits: u32,
+    xs: &[f32],
+    victim: Victim,
+    stored: impl Fn(f32) -> f32,
+    codes: &mut [u8],
+    scratch: &mut Vec<u8>,
+) -> Option<f32> {
+    let nmax = normal_max(bits) as f32;
+    let omax = outlier_max(bits) as f32;
+    let amax = xs.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
+    if amax == 0.0 {
+        codes.fill(0);
+        return None;
+    }
+    let ms = xs.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / xs.len() as f64;
+    let rms = ms.sqrt() as f32;
+    let candidates = [amax, amax * nmax / omax]
+        .into_iter()
+        .chain(CLIPS.map(|i| 3.0 * rms * i as f32 / 16.0));
+    scratch.resize(xs.len(), 0);
+    let mut best = (f64::INFINITY, 0.0f32);
+    for clip in candidates {
+        let s = stored(clip / nmax);
+        if !(s > 0.0 && s.is_finite()) {
+            // A clip past f32's range (inputs near f32::MAX): `amax / nmax` never is.
+            continue;
+        }
+        let err = encode_run(bits, xs, s, victim, scratch);
+        if err < best.0 {
+            best = (err, s);
+            codes.copy_from_slice(scratch);
+        }
+    }
+    Some(best.1)
+}
+
 /// Encodes `xs` (even length, values in units of `scale`) into `codes` (one code per
 /// element, unpacked) and returns the sum of squared errors `sum (x - scale * v)^2` in
-/// the original units, with `xs` multiplied back by `scale`. `scale > 0`.
+/// the original units (in f64: no overflow). `scale > 0`.
 pub(crate) fn encode_run(
     bits: u32,
     xs: &[f32],
@@ -236,8 +284,12 @@ pub(crate) fn encode_run(
     for (x, c) in xs.chunks_exact(2).zip(codes.chunks_exact_mut(2)) {
         let (ca, cb) = w.encode_pair(x[0] * inv, x[1] * inv, victim);
         let (va, vb) = w.pair(ca, cb);
-        let (ea, eb) = (x[0] - scale * va as f32, x[1] - scale * vb as f32);
-        err += f64::from(ea * ea) + f64::from(eb * eb);
+        let s = f64::from(scale);
+        let (ea, eb) = (
+            f64::from(x[0]) - s * f64::from(va),
+            f64::from(x[1]) - s * f64::from(vb),
+        );
+        err += ea * ea + eb * eb;
         c[0] = ca;
         c[1] = cb;
     }

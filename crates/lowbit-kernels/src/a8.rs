@@ -24,7 +24,7 @@
 //! Preparing allocates; [`A8Activations::requantize`] reuses every buffer (the lazily built
 //! 2-bit-weight layout included) when `K` fits.
 
-use lowbit_formats::act::{quantize_block, BLOCK};
+use lowbit_formats::act::{quantize_block, quantize_block_ovp4, BLOCK};
 use lowbit_formats::Result;
 
 /// Elements per chunk of the even/odd layout.
@@ -37,6 +37,8 @@ pub const SUPER: usize = 256;
 #[derive(Debug, Default)]
 pub struct A8Activations {
     k: usize,
+    /// Quantized by the W4A4 codec (OVP-4 values as the codes) instead of int8.
+    ovp4: bool,
     codes: Vec<i8>,
     negsum8: Vec<i32>,
     codes_nat: Vec<i8>,
@@ -53,6 +55,7 @@ impl Clone for A8Activations {
     fn clone(&self) -> Self {
         A8Activations {
             k: self.k,
+            ovp4: self.ovp4,
             codes: self.codes.clone(),
             negsum8: self.negsum8.clone(),
             codes_nat: self.codes_nat.clone(),
@@ -80,6 +83,7 @@ struct M4 {
 impl PartialEq for A8Activations {
     fn eq(&self, other: &Self) -> bool {
         self.k == other.k
+            && self.ovp4 == other.ovp4
             && self.codes == other.codes
             && self.negsum8 == other.negsum8
             && self.codes_nat == other.codes_nat
@@ -96,9 +100,36 @@ impl A8Activations {
         Ok(a)
     }
 
-    /// Re-quantizes into the same buffers (allocates only if `x` is longer than before).
-    /// On error the activations are left empty (`K = 0`).
+    /// Quantizes `x` with the W4A4 codec (`lowbit_formats::act::quantize_block_ovp4`:
+    /// OliVe's OVP-4 per block of 32, an f32 scale per block): the codes are the decoded
+    /// OVP-4 values (`-96..=96`), so every A8 kernel multiplies them unchanged, in integer
+    /// dot products (OVP-4 weights against OVP-4 activations is OliVe's W4A4). NaN/Inf is
+    /// an error.
+    pub fn new_ovp4(x: &[f32]) -> Result<Self> {
+        let mut a = A8Activations::default();
+        a.requantize_ovp4(x)?;
+        Ok(a)
+    }
+
+    /// [`requantize`](Self::requantize) with the W4A4 codec ([`new_ovp4`](Self::new_ovp4)).
+    pub fn requantize_ovp4(&mut self, x: &[f32]) -> Result<()> {
+        self.ovp4 = true;
+        self.requantize_with(x)
+    }
+
+    /// Whether the activations hold the W4A4 codec's values ([`new_ovp4`](Self::new_ovp4)).
+    pub fn is_ovp4(&self) -> bool {
+        self.ovp4
+    }
+
+    /// Re-quantizes into the same buffers (allocates only if `x` is longer than before),
+    /// with the int8 codec. On error the activations are left empty (`K = 0`).
     pub fn requantize(&mut self, x: &[f32]) -> Result<()> {
+        self.ovp4 = false;
+        self.requantize_with(x)
+    }
+
+    fn requantize_with(&mut self, x: &[f32]) -> Result<()> {
         if let Some(m) = self.m4.take() {
             *self.spare.get_mut().unwrap_or_else(|p| p.into_inner()) = m;
         }
@@ -130,13 +161,21 @@ impl A8Activations {
         let mut b = 0;
         while b < x.len().div_ceil(BLOCK) {
             // Whole blocks go through SIMD where the CPU has it; the scalar codec takes the
-            // blocks it leaves (a partial last block, or non-finite input to report).
-            b = crate::simd::quantize_blocks(x, b, &mut out);
+            // blocks it leaves (a partial last block, or non-finite input to report). The
+            // W4A4 codec is scalar.
+            if !self.ovp4 {
+                b = crate::simd::quantize_blocks(x, b, &mut out);
+            }
             let Some(xb) = x.chunks(BLOCK).nth(b) else {
                 break;
             };
             let qb = &mut q[..xb.len()];
-            let s = match quantize_block(xb, qb) {
+            let codec = if self.ovp4 {
+                quantize_block_ovp4
+            } else {
+                quantize_block
+            };
+            let s = match codec(xb, qb) {
                 Ok(s) => s,
                 Err(lowbit_formats::Error::NonFinite { index }) => {
                     return Err(lowbit_formats::Error::NonFinite {

@@ -89,23 +89,28 @@ fn check(w: &FpMatrixRef<'_>, x: &[f32], rows: std::ops::Range<usize>) {
             );
         }
     }
-    // A8 GEMV (FP4 and FP6; FP8 has none).
-    let xq = A8Activations::new(x).unwrap();
+    // A8 GEMV (FP4, FP6, OVP-4; FP8 and OVP-8 have none), against int8 activations and
+    // against the W4A4 codec's (OVP-4 values as codes).
     let a8 = if w.elem_type().has_a8() {
         a8_entries(&wt)
     } else {
         Vec::new()
     };
-    for e in a8 {
+    let codecs = [
+        A8Activations::new(x).unwrap(),
+        A8Activations::new_ovp4(x).unwrap(),
+    ];
+    for (e, xq) in a8.iter().flat_map(|e| codecs.iter().map(move |c| (e, c))) {
         let mut y = vec![f32::NAN; nr];
-        (e.run)(&wt, &xq, rows.clone(), &mut y, &Out::STORE);
+        (e.run)(&wt, xq, rows.clone(), &mut y, &Out::STORE);
         for (i, n) in rows.clone().enumerate() {
-            let r = reference::gemv_a8::row_from_block(w, &xq, n, 0);
+            let r = reference::gemv_a8::row_from_block(w, xq, n, 0);
             let d = (f64::from(y[i]) - f64::from(r)).abs();
             assert!(
-                d <= a8_tolerance(w, &xq, n),
-                "{} on {:?} {}x{} row {n}: {} vs {r}",
+                d <= a8_tolerance(w, xq, n),
+                "{} (ovp4 activations: {}) on {:?} {}x{} row {n}: {} vs {r}",
                 e.name,
+                xq.is_ovp4(),
                 w.format(),
                 w.layout().n,
                 w.layout().k,

@@ -23,6 +23,29 @@ pub enum Precision {
     /// scale) and use integer dot products (VNNI, `vpmaddubsw`, `sdot`) where a SIMD kernel
     /// for the format exists at the ISA in use; otherwise it runs as [`Precision::F32`].
     AllowA8,
+    /// W4A4 (OliVe): the call may quantize the activations with the OVP-4 codec per block
+    /// of 32 (`lowbit_formats::act::quantize_block_ovp4`: normals within half a step of
+    /// `clip / 7`, outliers to 96 steps, a victim next to each outlier) and run the same
+    /// integer-dot kernels as [`Precision::AllowA8`] on the decoded values; where no SIMD
+    /// A8 kernel exists it runs as [`Precision::F32`]. With OVP-4 weights this is OliVe's
+    /// W4A4; the activation error is OVP-4's, far above A8's.
+    AllowA4Ovp,
+}
+
+impl Precision {
+    /// Whether the call may quantize the activations (and with which codec).
+    fn quantizes(self) -> bool {
+        self != Precision::F32
+    }
+}
+
+/// Quantizes `x` into `q` with the codec `p` names (A8 or W4A4).
+fn requantize(q: &mut A8Activations, x: &[f32], p: Precision) -> Result<()> {
+    if p == Precision::AllowA4Ovp {
+        q.requantize_ovp4(x)
+    } else {
+        q.requantize(x)
+    }
 }
 
 /// Options of the GEMV and GEMM calls. `Default` is: the active ISA, f32 precision, rows
@@ -107,7 +130,7 @@ pub struct KernelInfo {
 #[derive(Clone, Copy)]
 enum Plan {
     F32(&'static Entry<GemvF32>),
-    A8(&'static Entry<GemvA8Fn>),
+    A8(&'static Entry<GemvA8Fn>, Precision),
 }
 
 impl Plan {
@@ -119,11 +142,11 @@ impl Plan {
                 variant: e.variant,
                 precision: Precision::F32,
             },
-            Plan::A8(e) => KernelInfo {
+            Plan::A8(e, precision) => KernelInfo {
                 name: e.name,
                 isa: e.variant.isa(),
                 variant: e.variant,
-                precision: Precision::AllowA8,
+                precision,
             },
         }
     }
@@ -165,10 +188,10 @@ fn plan(key: &KernelKey, isa: Isa, precision: Precision) -> Result<Plan> {
         .ok_or_else(|| Error::Unsupported {
             what: format!("{key:?} GEMV on {isa}"),
         })?;
-    if precision == Precision::AllowA8 {
+    if precision.quantizes() {
         if let Some(a8) = registry::GEMV_A8.select(isa, key) {
             if a8.variant != Variant::Scalar && a8.variant.isa() >= f32k.variant.isa() {
-                return Ok(Plan::A8(a8));
+                return Ok(Plan::A8(a8, precision));
             }
         }
     }
@@ -313,9 +336,9 @@ fn run_rows(
     let p = plan(&key, isa, opts.precision)?;
     let (k, r0) = (w.k(), rows.start);
     match p {
-        Plan::A8(e) => {
+        Plan::A8(e, precision) => {
             let xq = &mut ws.a8(1)[0];
-            xq.requantize(x)?;
+            requantize(xq, x, precision)?;
             let xq = &*xq;
             for_row_tasks(rows.len(), k, y, !threads, |r, ys| {
                 (e.run)(&wt, xq, r.start + r0..r.end + r0, ys, &out)
@@ -378,7 +401,12 @@ pub fn gemv_rows_a8_with(
             what: format!("{key:?} x A8 GEMV on {isa}"),
         })?;
     (e.run)(&wt, x, rows, y, &out);
-    Ok(Plan::A8(e).info())
+    let p = if x.is_ovp4() {
+        Precision::AllowA4Ovp
+    } else {
+        Precision::AllowA8
+    };
+    Ok(Plan::A8(e, p).info())
 }
 
 /// `y = W x` with f16 activations, widened exactly to f32 (a buffer of K floats is
@@ -501,7 +529,7 @@ fn threads() -> usize {
 
 impl Plan {
     fn is_a8(self) -> bool {
-        matches!(self, Plan::A8(_))
+        matches!(self, Plan::A8(..))
     }
 }
 
@@ -575,10 +603,10 @@ fn gemm_rows_on(
         return Ok(p.info());
     }
     match p {
-        Plan::A8(e) => {
+        Plan::A8(e, precision) => {
             let xq = ws.a8(m);
             for (q, xi) in xq.iter_mut().zip(x.chunks_exact(k)) {
-                q.requantize(xi)?;
+                requantize(q, xi, precision)?;
             }
             for (i, q) in xq.iter().enumerate() {
                 let yi = &mut y[i * ldy..i * ldy + rows.len()];

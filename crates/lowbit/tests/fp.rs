@@ -201,3 +201,64 @@ fn quantization_error_is_small_and_bad_input_is_refused() {
         QuantizedMatrix::quantize(&w[..n * k - 1], n, k, Format::fp4(Group::Size(32))).is_err()
     );
 }
+
+/// W4A4 (`Precision::AllowA4Ovp`): OVP-4 weights against OVP-4 activations. On every ISA
+/// with a SIMD A8 kernel, the result is the exact product of the dequantized weights and
+/// the W4A4 codec's dequantized activations (to f32 rounding); its error against the f32
+/// product of the original activations is stated (printed) and bounded.
+#[test]
+fn w4a4_is_the_product_of_the_ovp4_activations() {
+    let (n, k) = (24, 512);
+    // Heavy-ish tails: cubes of uniforms.
+    let w: Vec<f32> = values(n * k, 11).iter().map(|v| v * v * v).collect();
+    let x: Vec<f32> = values(k, 12).iter().map(|v| v * v * v).collect();
+    let q = QuantizedMatrix::quantize(&w, n, k, Format::parse("ovp4_row").unwrap()).unwrap();
+    let mut deq = vec![0.0; n * k];
+    q.dequantize(&mut deq).unwrap();
+    let xd = lowbit::A8Activations::new_ovp4(&x).unwrap().dequantize();
+    for isa in Isa::available() {
+        let o = GemvOptions {
+            isa: Some(isa),
+            precision: Precision::AllowA4Ovp,
+            ..Default::default()
+        };
+        let plan = lowbit::gemv_plan(q.view(), &o).unwrap();
+        let mut y = vec![f32::NAN; n];
+        lowbit::gemv_with(q.view(), &x, &mut y, &o).unwrap();
+        let (mut e2, mut f2) = (0.0f64, 0.0f64);
+        for r in 0..n {
+            let row = &deq[r * k..(r + 1) * k];
+            let dot = |a: &[f32]| -> (f64, f64) {
+                row.iter().zip(a).fold((0.0, 0.0), |(s, m), (&wv, &xv)| {
+                    let p = f64::from(wv) * f64::from(xv);
+                    (s + p, m + p.abs())
+                })
+            };
+            let (exact_f32, _) = dot(&x);
+            let (want, mag) = if plan.precision == Precision::AllowA4Ovp {
+                dot(&xd)
+            } else {
+                dot(&x)
+            };
+            let d = (f64::from(y[r]) - want).abs();
+            assert!(d <= 1e-5 * mag + 1e-6, "{isa} row {r}: {} vs {want}", y[r]);
+            e2 += (f64::from(y[r]) - exact_f32).powi(2);
+            f2 += exact_f32 * exact_f32;
+        }
+        let rel = (e2 / f2).sqrt();
+        println!(
+            "W4A4 on {isa} ({}): relative RMS error against f32 activations {rel:.3e}",
+            plan.name
+        );
+        // OVP-4 activations: about 7 levels per block plus outliers.
+        assert!(rel < 0.2, "{isa}: {rel}");
+        if isa != Isa::Scalar {
+            assert_eq!(
+                plan.precision,
+                Precision::AllowA4Ovp,
+                "{isa}: {}",
+                plan.name
+            );
+        }
+    }
+}

@@ -8,8 +8,8 @@
 //!   two byte tables, its normal value and its outlier value (both plus 128, so every
 //!   value is an unsigned byte; the identifier reads 128, i.e. 0), and the partner nibble
 //!   picks one ([`Dot::bsel_eq`]): `-96..=96` does not fit the small dots' bound, so the
-//!   codes go through [`Dot::dot_wide`] with its zero-point 128, the correction taken once
-//!   from the lane's 8-element activation sum.
+//!   codes go through [`Dot::dot_z128`] (one `vpdpbusd` chain from the activations'
+//!   8-element sums times 128 with VNNI; recentred codes elsewhere).
 //! - f32 GEMV and GEMM (x86): a pair per i32 lane (OVP-4: one byte; OVP-8: a u16) decodes
 //!   to two f32 lanes. OVP-4 reads a 32-entry table, normal values then outlier values,
 //!   at `code + 16 * (partner is the identifier)`; OVP-8 computes both (the normal byte
@@ -63,10 +63,13 @@ impl<S: Dot, const BITS: u32> A8Decode<S> for Ovp<BITS> {
     const STEP_BYTES: (usize, usize) = (<Self as A8Decode<S>>::STEP / 2, 0);
     type Act = IntAct<S>;
 
-    /// INT4's activations (the 8-element negated sums give the `-128` correction).
+    /// INT4's activations, with the correction `128 * (negated 8-element sum)` (the
+    /// tables' `+128`) computed once for all rows.
     #[inline(always)]
     fn act(s: S, x: &A8Activations, st: usize) -> IntAct<S> {
-        <Int<4> as A8Decode<S>>::act(s, x, st)
+        let mut a = <Int<4> as A8Decode<S>>::act(s, x, st);
+        a.corr = s.isll(a.neg[0], 7);
+        a
     }
 
     #[inline(always)]
@@ -88,14 +91,9 @@ impl<S: Dot, const BITS: u32> A8Decode<S> for Ovp<BITS> {
         let (tn, to) = (s.btable(&A8_NORMAL), s.btable(&A8_OUTLIER));
         let even = s.bsel_eq::<{ ovp::OVP4_ID }>(hi, s.blookup(tn, lo), s.blookup(to, lo));
         let odd = s.bsel_eq::<{ ovp::OVP4_ID }>(lo, s.blookup(tn, hi), s.blookup(to, hi));
-        // Both halves' codes carry +128; the correction `128 * (negated sum)` covers the
-        // lane's 8 activations (4 even, 4 odd), so it goes in once: `dot_wide` with
-        // zero-point 128 is linear in the sums it is given (exact on every path).
-        let zero = s.isplat(0);
-        s.iadd(
-            s.dot_wide::<true>(act.neg[0], zero, even, act.x[0]),
-            s.dot_wide::<true>(zero, zero, odd, act.x[1]),
-        )
+        // Both halves' codes carry +128; the correction covers the lane's 8 activations
+        // (4 even, 4 odd).
+        s.dot_z128::<2>(act.corr, [even, odd, even, odd], act.x)
     }
 }
 

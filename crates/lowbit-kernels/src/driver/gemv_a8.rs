@@ -88,14 +88,17 @@ impl<S: A8Shape, D: A8Decode<S>> Job<S> for A8Job<'_, '_, S, D> {
         for ys in y.chunks_mut(S::ROWS) {
             if ys.len() == S::ROWS {
                 match (gps, sym) {
-                    (1, true) => ctx.block::<1, true>(n, ys),
-                    (1, false) => ctx.block::<1, false>(n, ys),
-                    (2, true) => ctx.block::<2, true>(n, ys),
-                    (2, false) => ctx.block::<2, false>(n, ys),
-                    (4, true) => ctx.block::<4, true>(n, ys),
-                    (4, false) => ctx.block::<4, false>(n, ys),
-                    (_, true) => ctx.block::<8, true>(n, ys),
-                    (_, false) => ctx.block::<8, false>(n, ys),
+                    // Per-row groups: every step reads the same scale, loaded once.
+                    (1, true) if gpr == 1 => ctx.block::<1, true, true>(n, ys),
+                    (1, false) if gpr == 1 => ctx.block::<1, false, true>(n, ys),
+                    (1, true) => ctx.block::<1, true, false>(n, ys),
+                    (1, false) => ctx.block::<1, false, false>(n, ys),
+                    (2, true) => ctx.block::<2, true, false>(n, ys),
+                    (2, false) => ctx.block::<2, false, false>(n, ys),
+                    (4, true) => ctx.block::<4, true, false>(n, ys),
+                    (4, false) => ctx.block::<4, false, false>(n, ys),
+                    (_, true) => ctx.block::<8, true, false>(n, ys),
+                    (_, false) => ctx.block::<8, false, false>(n, ys),
                 }
             } else {
                 for (i, yi) in ys.iter_mut().enumerate() {
@@ -122,31 +125,42 @@ impl<S: A8Shape, D: A8Decode<S>> Ctx<'_, '_, S, D> {
     fn row_any(&self, gps: usize, sym: bool, n: usize, y: &mut f32) {
         let y = core::slice::from_mut(y);
         match (gps, sym) {
-            (1, true) => self.rows::<1, true, 1>(n, y),
-            (1, false) => self.rows::<1, false, 1>(n, y),
-            (2, true) => self.rows::<2, true, 1>(n, y),
-            (2, false) => self.rows::<2, false, 1>(n, y),
-            (4, true) => self.rows::<4, true, 1>(n, y),
-            (4, false) => self.rows::<4, false, 1>(n, y),
-            (_, true) => self.rows::<8, true, 1>(n, y),
-            (_, false) => self.rows::<8, false, 1>(n, y),
+            (1, true) => self.rows::<1, true, 1, false>(n, y),
+            (1, false) => self.rows::<1, false, 1, false>(n, y),
+            (2, true) => self.rows::<2, true, 1, false>(n, y),
+            (2, false) => self.rows::<2, false, 1, false>(n, y),
+            (4, true) => self.rows::<4, true, 1, false>(n, y),
+            (4, false) => self.rows::<4, false, 1, false>(n, y),
+            (_, true) => self.rows::<8, true, 1, false>(n, y),
+            (_, false) => self.rows::<8, false, 1, false>(n, y),
         }
     }
 
-    /// A whole block of `S::ROWS` rows.
+    /// A whole block of `S::ROWS` rows (`ROW_SCALE`: one group per row).
     #[inline(always)]
-    fn block<const GPS: usize, const SYM: bool>(&self, n: usize, y: &mut [f32]) {
+    fn block<const GPS: usize, const SYM: bool, const ROW_SCALE: bool>(
+        &self,
+        n: usize,
+        y: &mut [f32],
+    ) {
         if const { S::ROWS == 8 } {
-            self.rows::<GPS, SYM, 8>(n, y)
+            self.rows::<GPS, SYM, 8, ROW_SCALE>(n, y)
         } else {
-            self.rows::<GPS, SYM, 4>(n, y)
+            self.rows::<GPS, SYM, 4, ROW_SCALE>(n, y)
         }
     }
 
     /// Rows `n0 .. n0 + R` into `y[..R]`, with `GPS` groups per step and no zero-points
-    /// when `SYM`.
+    /// when `SYM`; with `ROW_SCALE` (one group per row) each row's scale and zero-point
+    /// are read once, and the scale multiplies the row's lanes once after the last step
+    /// instead of every step's (one rounding per lane more or less, within the A8
+    /// bound).
     #[inline(always)]
-    fn rows<const GPS: usize, const SYM: bool, const R: usize>(&self, n0: usize, y: &mut [f32]) {
+    fn rows<const GPS: usize, const SYM: bool, const R: usize, const ROW_SCALE: bool>(
+        &self,
+        n0: usize,
+        y: &mut [f32],
+    ) {
         if const { GPS > S::LANES } {
             unreachable!("more groups than lanes per step");
         }
@@ -167,6 +181,15 @@ impl<S: A8Shape, D: A8Decode<S>> Ctx<'_, '_, S, D> {
         // step's GPS groups end at or before the row's last group.
         assert!(steps == 0 || (((steps - 1) * D::STEP) >> self.gshift) + GPS <= gpr);
         let mut facc = [s.fzero(); R];
+        let mut row_scale = [(s.fzero(), s.isplat(0)); R];
+        if ROW_SCALE && steps > 0 {
+            debug_assert_eq!(gpr, 1);
+            for (r, rs) in row_scale.iter_mut().enumerate() {
+                // SAFETY: n0 + r < N (asserted), step 0 exists (steps > 0), and its one
+                // group is the row's.
+                *rs = unsafe { D::scales::<GPS, SYM>(s, w, n0 + r, 0, self.gshift) };
+            }
+        }
         for st in 0..steps {
             if prefetch {
                 // The next block of rows, front to back at the rate this block is read:
@@ -191,16 +214,26 @@ impl<S: A8Shape, D: A8Decode<S>> Ctx<'_, '_, S, D> {
             }
             for (r, fa) in facc.iter_mut().enumerate() {
                 let n = n0 + r;
-                // SAFETY: n < N (asserted), (st + 1) STEP <= K, and the step's groups are
-                // within the row (asserted above).
-                let (sw, z) = unsafe { D::scales::<GPS, SYM>(s, w, n, st, self.gshift) };
-                // SAFETY: n < N (asserted) and (st + 1) STEP <= K.
-                let acc = unsafe { D::dot::<SYM>(s, w, n, st, &act, z) };
-                *fa = s.fma(s.i2f(acc), s.fmul(sw, sx), *fa);
+                if ROW_SCALE {
+                    // The row's scale multiplies the row's sum once, at the end.
+                    // SAFETY: n < N (asserted) and (st + 1) STEP <= K.
+                    let acc = unsafe { D::dot::<SYM>(s, w, n, st, &act, row_scale[r].1) };
+                    *fa = s.fma(s.i2f(acc), sx, *fa);
+                } else {
+                    // SAFETY: n < N (asserted), (st + 1) STEP <= K, and the step's groups
+                    // are within the row (asserted above).
+                    let (sw, z) = unsafe { D::scales::<GPS, SYM>(s, w, n, st, self.gshift) };
+                    // SAFETY: n < N (asserted) and (st + 1) STEP <= K.
+                    let acc = unsafe { D::dot::<SYM>(s, w, n, st, &act, z) };
+                    *fa = s.fma(s.i2f(acc), s.fmul(sw, sx), *fa);
+                }
             }
         }
-        for (r, (yv, fa)) in y.iter_mut().zip(facc).enumerate() {
+        for (r, (yv, mut fa)) in y.iter_mut().zip(facc).enumerate() {
             let n = n0 + r;
+            if ROW_SCALE {
+                fa = s.fmul(fa, row_scale[r].0);
+            }
             let tail = D::tail(w, x, n, steps * nb);
             *yv = self.out.apply(n, s.fsum(fa) + tail, *yv);
         }

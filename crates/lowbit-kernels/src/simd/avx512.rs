@@ -465,6 +465,30 @@ impl<const VNNI: bool> Dot for Avx512<VNNI> {
         }
     }
     #[inline(always)]
+    fn dot_z128<const P: usize>(
+        self,
+        corr128: __m512i,
+        w: [__m512i; 4],
+        x: [__m512i; 4],
+    ) -> __m512i {
+        if VNNI {
+            let mut acc = corr128;
+            for p in 0..P {
+                // SAFETY: see `Simd::fzero`; `vpdpbusd` only with VNNI, which the token
+                // proves.
+                acc = unsafe { _mm512_dpbusd_epi32(acc, w[p], x[p]) };
+            }
+            acc
+        } else {
+            let z = self.isplat(0);
+            let mut acc = self.dot_wide::<true>(z, z, w[0], x[0]);
+            for p in 1..P {
+                acc = self.iadd(acc, self.dot_wide::<true>(z, z, w[p], x[p]));
+            }
+            acc
+        }
+    }
+    #[inline(always)]
     fn dot_wide<const Z128: bool>(
         self,
         negsum: __m512i,

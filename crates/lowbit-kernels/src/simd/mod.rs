@@ -352,6 +352,26 @@ pub(crate) trait Dot: Simd {
         w: Self::B,
         x: Self::B,
     ) -> Self::I;
+    /// `sum over p < P of sum (w[p] - 128) * x[p]` per lane, for any unsigned codes, given
+    /// `corr128` = 128 times minus the sum of the lane's activation codes over all `P`
+    /// parts. With an unsigned-by-signed dot (VNNI) that is one chain of dots from
+    /// `corr128`; the other paths recentre the codes ([`Dot::dot_wide`] with zero-point
+    /// 128, which does not read the sums) and ignore it: this default, which VNNI
+    /// overrides.
+    #[inline(always)]
+    fn dot_z128<const P: usize>(
+        self,
+        _corr128: Self::I,
+        w: [Self::B; 4],
+        x: [Self::B; 4],
+    ) -> Self::I {
+        let z = self.isplat(0);
+        let mut acc = self.dot_wide::<true>(z, z, w[0], x[0]);
+        for p in 1..P {
+            acc = self.iadd(acc, self.dot_wide::<true>(z, z, w[p], x[p]));
+        }
+        acc
+    }
 }
 
 /// Integer dot products of 16-bit lanes, for weights whose integers do not fit a byte

@@ -19,12 +19,19 @@
 //! (tame, zero, negative, tiny, huge, NaN, Inf; and nonzero for the other scale kinds,
 //! which must pass 0). FP8 codes (one byte each) are not validated: views hold mostly
 //! finite codes, sometimes a few NaN / infinite ones (E4M3 0x7F / 0xFF, E5M2 exponent 31)
-//! or rows full of them, which must be accepted and give NaN / infinite weights. The
+//! or rows full of them, which must be accepted and give NaN / infinite weights. OVP
+//! (OliVe) weights, `LOWBIT_FP_OVP4` / `LOWBIT_FP_OVP8`, come the same two ways, with the
+//! f16 scale kinds and sometimes the byte kinds (refused) or an odd K (refused); views
+//! hold random codes with extra identifiers (outliers, the reserved code, two identifiers
+//! in a pair), decoded here per pair from FORMATS.md, and the quantizer must never write
+//! two identifiers nor the reserved outlier. The
 //! `lowbit_fp_view_*` variants run every operation below. It then runs a few
 //! operations on the matrix, alternating with a view of the same buffers: every GEMV,
 //! GEMM and A8 entry point (`lowbit_gemv*`, `lowbit_gemm*`, `lowbit_activations_*`, the
-//! `_view_` variants), `lowbit_*_kernel_name` and `lowbit_*dequantize`, with
-//! fuzzer-chosen ISA codes (unknown ones, and ones this CPU lacks), precisions, thread
+//! `_view_` variants; activations from `lowbit_activations_quantize` or the W4A4
+//! `lowbit_activations_quantize_ovp4`), `lowbit_*_kernel_name` and `lowbit_*dequantize`,
+//! with fuzzer-chosen ISA codes (unknown ones, and ones this CPU lacks), precisions (W4A4
+//! `LOWBIT_PRECISION_ALLOW_A4_OVP` included), thread
 //! flags, accumulation, biases (also of the wrong length), f16/bf16 and NaN/Inf
 //! activations, row ranges (also empty, reversed and out of range), output strides,
 //! outputs overlapping an input, a workspace, and a process-wide ISA cap.
@@ -52,9 +59,13 @@
 //!    whose weights hold NaN or an infinity (FP8 NaN / Inf codes, the NaN / Inf f16
 //!    scales an INT view accepts) are not compared numerically: where IEEE arithmetic
 //!    fixes the outcome whatever the evaluation order (see `verify_special`), the result
-//!    and the scalar reference must both be NaN, or both that infinity. FP8 has no A8
-//!    path: `lowbit_*gemv_rows_a8*` refuse it with `LOWBIT_ERR_UNSUPPORTED` once every
-//!    argument is valid, and `LOWBIT_PRECISION_ALLOW_A8` runs its f32 kernels.
+//!    and the scalar reference must both be NaN, or both that infinity. FP8 and OVP-8
+//!    have no A8 path: `lowbit_*gemv_rows_a8*` refuse them with `LOWBIT_ERR_UNSUPPORTED`
+//!    once every argument is valid, and `LOWBIT_PRECISION_ALLOW_A8` runs their f32
+//!    kernels. A W4A4 result is held to the exact product of the weights decoded here and
+//!    the activations of the OVP-4 codec (`lowbit_formats::act::quantize_block_ovp4`, the
+//!    codec the handle documents), and a W4A4 handle's rows to `lowbit_gemv_ex` with
+//!    `LOWBIT_PRECISION_ALLOW_A4_OVP` bit for bit.
 //!
 //! What the fuzzer found is in `fuzz/FINDINGS.md`. To turn a crash into a reproduction,
 //! run the target on the crashing input with `CAPI_DEBUG=1`: it prints the calls of the
@@ -915,11 +926,10 @@ fn gen_opts(cx: &mut Cx, u: &mut Unstructured, n: usize) -> OptSpec {
         pick(u, &[0, 0, 1, 2, 3])
     };
     let precision = if chance(u, 24) {
-        // 2 is W4A4 (LOWBIT_PRECISION_ALLOW_A4_OVP), not generated: the oracle does not
-        // model the OVP-4 activation codec.
         pick(u, &[3, u32::MAX])
     } else {
-        pick(u, &[0, 1])
+        // 2 is W4A4 (LOWBIT_PRECISION_ALLOW_A4_OVP): the OVP-4 activation codec.
+        pick(u, &[0, 1, 1, 2])
     };
     let single = if chance(u, 24) { 2 } else { pick(u, &[0, 1]) };
     let acc = if chance(u, 24) {
@@ -1395,18 +1405,26 @@ fn gen_fp_format(u: &mut Unstructured, k: usize) -> lowbit_format {
             LOWBIT_FP_E2M3,
             LOWBIT_FP_E4M3,
             LOWBIT_FP_E5M2,
+            LOWBIT_FP_OVP4,
+            LOWBIT_FP_OVP8,
         ],
     );
-    let scale = pick(
-        u,
-        &[
-            LOWBIT_FP_SCALE_F16,
-            LOWBIT_FP_SCALE_F16_POW2,
-            LOWBIT_FP_SCALE_E8M0,
-            LOWBIT_FP_SCALE_E4M3,
-            LOWBIT_FP_SCALE_E4M3,
-        ],
-    );
+    // OVP takes the f16 kinds only: the byte kinds (an invalid parameter) sometimes.
+    let ovp = elem == LOWBIT_FP_OVP4 || elem == LOWBIT_FP_OVP8;
+    let scale = if ovp && !chance(u, 6) {
+        pick(u, &[LOWBIT_FP_SCALE_F16, LOWBIT_FP_SCALE_F16_POW2])
+    } else {
+        pick(
+            u,
+            &[
+                LOWBIT_FP_SCALE_F16,
+                LOWBIT_FP_SCALE_F16_POW2,
+                LOWBIT_FP_SCALE_E8M0,
+                LOWBIT_FP_SCALE_E4M3,
+                LOWBIT_FP_SCALE_E4M3,
+            ],
+        )
+    };
     let group = if scale == LOWBIT_FP_SCALE_E8M0 && !chance(u, 6) {
         32
     } else if scale == LOWBIT_FP_SCALE_E4M3 && !chance(u, 6) {
@@ -1418,7 +1436,7 @@ fn gen_fp_format(u: &mut Unstructured, k: usize) -> lowbit_format {
     if chance(u, 5) {
         match range(u, 0, 6) {
             // Element codes no version defines (4 and 5 are FP8 now, 6 and 7 OVP).
-            0 => f.variant = scale | pick(u, &[0, 9, 0x40, 0xFF]),
+            0 => f.variant = scale | pick(u, &[0, 8, 9, 0x40, 0xFF]),
             // Scale kinds no version defines (0x300 is E4M3 now).
             1 => f.variant = elem | pick(u, &[0x400, 0x8000, 0xFF00]),
             2 => f.variant |= pick(u, &[0x1_0000, 0x8000_0000]),
@@ -1437,8 +1455,30 @@ fn fp_bits(variant: u32) -> Option<u32> {
         LOWBIT_FP_E2M1 => Some(4),
         LOWBIT_FP_E3M2 | LOWBIT_FP_E2M3 => Some(6),
         LOWBIT_FP_E4M3 | LOWBIT_FP_E5M2 => Some(8),
+        LOWBIT_FP_OVP4 => Some(4),
+        LOWBIT_FP_OVP8 => Some(8),
         _ => None,
     }
+}
+
+/// For an OVP format (`LOWBIT_FP_OVP4` / `LOWBIT_FP_OVP8`): its bits per code, 4 or 8
+/// (`None` otherwise).
+fn ovp_bits(f: &lowbit_format) -> Option<u32> {
+    if f.kind != LOWBIT_FORMAT_FP {
+        return None;
+    }
+    match f.variant & LOWBIT_FP_ELEMENT_MASK {
+        LOWBIT_FP_OVP4 => Some(4),
+        LOWBIT_FP_OVP8 => Some(8),
+        _ => None,
+    }
+}
+
+/// Whether `f` has no A8 kernel at all (FP8 and OVP-8: their values do not fit int8
+/// lanes): `lowbit_*gemv_rows_a8*` refuse it with `LOWBIT_ERR_UNSUPPORTED` once every
+/// argument is valid, and `LOWBIT_PRECISION_ALLOW_A8` / `_A4_OVP` run its f32 kernels.
+fn no_a8(f: &lowbit_format) -> bool {
+    fp8_kind(f).is_some() || ovp_bits(f) == Some(8)
 }
 
 /// The scale kinds this version knows (`lowbit_format.variant & LOWBIT_FP_SCALE_MASK`).
@@ -1490,13 +1530,15 @@ fn fp8_kind(f: &lowbit_format) -> Option<bool> {
 }
 
 /// The largest magnitude of a code of `f` (INT: `2^bits` bounds `|q - z|`; FP: the
-/// element's largest finite value, rounded up to a power of two), the `2^b` of README's
-/// range clause.
+/// element's largest finite value, rounded up to a power of two; OVP: its largest
+/// outlier, 96 or 2016, rounded up), the `2^b` of README's range clause.
 fn code_span(f: &lowbit_format) -> f64 {
-    match fp8_kind(f) {
-        Some(true) => 65536.0,
-        Some(false) => 512.0,
-        None => 2f64.powi(f.bits as i32),
+    match (fp8_kind(f), ovp_bits(f)) {
+        (Some(true), _) => 65536.0,
+        (Some(false), _) => 512.0,
+        (_, Some(4)) => 128.0,
+        (_, Some(_)) => 2048.0,
+        _ => 2f64.powi(f.bits as i32),
     }
 }
 
@@ -1522,6 +1564,12 @@ fn fmt_defects(f: &lowbit_format) -> Defects {
             // included, is an invalid parameter of the format itself).
             d.add(scale == LOWBIT_FP_SCALE_E8M0 && f.group != 32, E_PARAM);
             d.add(scale == LOWBIT_FP_SCALE_E4M3 && f.group != 16, E_PARAM);
+            // OVP takes f16 scales only (F16, F16_POW2): the byte kinds are invalid.
+            d.add(
+                ovp_bits(f).is_some()
+                    && (scale == LOWBIT_FP_SCALE_E8M0 || scale == LOWBIT_FP_SCALE_E4M3),
+                E_PARAM,
+            );
         }
         // A kind no version defines: refused whatever the other fields hold.
         _ => d.add(true, E_UNSUPPORTED),
@@ -1545,7 +1593,22 @@ fn shape_defects(f: &lowbit_format, n: usize, k: usize) -> Defects {
     d.add(n == 0, E_SHAPE);
     d.add(k == 0, E_SHAPE);
     d.add(k > 0 && !group_ok(f, k), E_GROUP);
+    // OVP pairs elements along K: odd K is a shape error (FORMATS.md).
+    d.add(ovp_bits(f).is_some() && k % 2 == 1, E_SHAPE);
     d
+}
+
+/// For an OVP format and an odd K, mostly moves K to an even neighbour (odd K is refused,
+/// so it stays sometimes), keeping a group of K and `n * k <= MAX_NK`.
+fn ovp_even_k(u: &mut Unstructured, f: &mut lowbit_format, n: usize, k: usize) -> (usize, usize) {
+    if ovp_bits(f).is_none() || k % 2 == 0 || chance(u, 4) {
+        return (n, k);
+    }
+    let k2 = if k < MAX_K { k + 1 } else { k - 1 };
+    if f.group as usize == k {
+        f.group = k2 as u32;
+    }
+    (n.min(MAX_NK / k2), k2)
 }
 
 /// The layout of a valid `n x k` INT matrix, from the header's description.
@@ -1693,13 +1756,47 @@ fn f16_pow2(bits: u16) -> bool {
     bits & 0x8000 == 0 && ((e == 0 && m.is_power_of_two()) || (e != 0 && e != 31 && m == 0))
 }
 
+/// The value of OVP code `c` (`bits` 4 or 8) whose pair partner is `partner`, as
+/// FORMATS.md defines it: the identifier is the sign bit alone (nibble `1000`, byte
+/// `0x80`). When the partner is the identifier, `c` is an outlier `s e1 e0 m..` (1 or 5
+/// mantissa bits) of magnitude `(2^mbits + m) << (e + 2)` (the reserved `e = m = 0`
+/// reads as 8 / 128), or 0 when `c` is the identifier too; else when `c` is the
+/// identifier it is the victim, 0; else a two's complement integer.
+fn ovp_value(bits: u32, c: u8, partner: u8) -> f32 {
+    let id = 1u8 << (bits - 1);
+    let c32 = u32::from(c);
+    let v = if partner == id {
+        if c == id {
+            0
+        } else {
+            let mbits = bits - 3;
+            let m = c32 & ((1 << mbits) - 1);
+            let e = (c32 >> mbits) & 3;
+            let mag = (((1 << mbits) + m) << (e + 2)) as i32;
+            if c & id != 0 {
+                -mag
+            } else {
+                mag
+            }
+        }
+    } else if c == id {
+        0
+    } else if c & id != 0 {
+        c32 as i32 - (1 << bits)
+    } else {
+        c32 as i32
+    };
+    v as f32
+}
+
 /// The weights `scale * elem(code)` of a valid FP matrix in the canonical layout, decoded
 /// here (one f32 multiplication, as the library's dequantizer; an E4M3 group's scale is
 /// first `e4m3(byte) * tensor_scale`, one f32 multiplication, which may round, underflow
 /// or overflow to Inf), and per row: whether all its weights are finite (E8M0 scales up
 /// to 2^127 times 28 overflow, so do E4M3 ones with a large tensor scale; FP8 NaN and
 /// infinite codes, which no reader refuses, give NaN and infinite weights, and an
-/// infinite code times a zero scale NaN), and its largest scale magnitude.
+/// infinite code times a zero scale NaN), and its largest scale magnitude. OVP codes are
+/// read from E2M1's plane (OVP-4) or FP8's (OVP-8) and decoded per pair (`ovp_value`).
 fn decode_ref_fp(
     f: &lowbit_format,
     n: usize,
@@ -1715,6 +1812,7 @@ fn decode_ref_fp(
         _ => (2, 3, 1),
     };
     let fp8k = fp8_kind(f);
+    let ovp = ovp_bits(f);
     let mut deq = Vec::with_capacity(n * k);
     let mut rows = vec![(true, 0.0f32); n];
     for r in 0..n {
@@ -1727,7 +1825,17 @@ fn decode_ref_fp(
                 FpScaleBits::E8m0(s) => pow2(i32::from(s[j]) - 127),
                 FpScaleBits::E4m3(s, t) => e4m3(s[j]) * t,
             };
-            let v = if let Some(e5m2) = fp8k {
+            let v = if let Some(bits) = ovp {
+                // K is even: the partner (element c ^ 1) exists.
+                let code = |i: usize| {
+                    if bits == 8 {
+                        row0[i]
+                    } else {
+                        (row0[i / 2] >> (4 * (i % 2))) & 0xF
+                    }
+                };
+                ovp_value(bits, code(c), code(c ^ 1))
+            } else if let Some(e5m2) = fp8k {
                 fp8(row0[c], e5m2)
             } else {
                 let lo = (row0[c / 2] >> (4 * (c % 2))) & 0xF;
@@ -2150,11 +2258,12 @@ fn gen_shape(u: &mut Unstructured) -> (usize, usize) {
 /// `lowbit_int_sizes` and `lowbit_quantize` with a fuzzed format, shape and weights.
 fn wt_quantize(cx: &mut Cx, u: &mut Unstructured) -> Option<Wt> {
     let (n, k) = gen_shape(u);
-    let f = if chance(u, 3) {
+    let mut f = if chance(u, 3) {
         gen_fp_format(u, k)
     } else {
         gen_format(u, k)
     };
+    let (n, k) = ovp_even_k(u, &mut f, n, k);
     let mut d = fmt_defects(&f);
     d.extend(&shape_defects(&f, n, k));
 
@@ -2285,6 +2394,26 @@ fn wt_quantize(cx: &mut Cx, u: &mut Unstructured) -> Option<Wt> {
                 "lowbit_quantize {f:?} {n}x{k} wrote the NaN / infinite code {:#04x} at {i} \
                  (the quantizer saturates)",
                 codes[i]
+            );
+        }
+    }
+    if let (Some(bits), Some(v)) = (ovp_bits(&f), w.fp_views.first()) {
+        // SAFETY: as above.
+        let codes = unsafe { raw_slice(v.codes, v.codes_len) };
+        // FORMATS.md: the encoder never writes two identifiers in a pair nor the reserved
+        // outlier (e = m = 0, +-8 / +-128), so every decoded value is a point.
+        let id = 1u8 << (bits - 1);
+        let pairs: Vec<(u8, u8)> = if bits == 8 {
+            codes.chunks_exact(2).map(|p| (p[0], p[1])).collect()
+        } else {
+            codes.iter().map(|&b| (b & 0xF, b >> 4)).collect()
+        };
+        for (i, &(a, b)) in pairs.iter().enumerate() {
+            let out = if b == id { a } else { b };
+            assert!(
+                !(a == id && b == id) && ((a != id && b != id) || out & !id != 0),
+                "lowbit_quantize {f:?} {n}x{k} wrote the pair {a:#x} {b:#x} at {i} \
+                 (two identifiers, or the reserved outlier)"
             );
         }
     }
@@ -2553,6 +2682,37 @@ fn fp8_codes(u: &mut Unstructured, e5m2: bool, codes: &mut [u8]) {
     }
 }
 
+/// Makes outliers of random OVP codes more frequent: random bytes hold the identifier in
+/// one slot of 8 (OVP-4 nibbles) or of 256 (OVP-8 bytes). Sometimes, in about one pair
+/// of four, one slot (or rarely both) becomes the identifier, so the other one is an
+/// outlier (the reserved code and two identifiers included).
+fn ovp_codes(cx: &mut Cx, u: &mut Unstructured, bits: u32, codes: &mut [u8]) {
+    if !chance(u, 2) {
+        return;
+    }
+    let per_byte = if bits == 8 { 1 } else { 2 };
+    for i in 0..codes.len() * per_byte / 2 {
+        let r = cx.rng.next();
+        if r % 4 != 0 {
+            continue;
+        }
+        // Slot 0 or 1 of pair i, or both (1 in 16).
+        let slots: &[usize] = match (r >> 8) % 16 {
+            0 => &[0, 1],
+            s if s % 2 == 0 => &[0],
+            _ => &[1],
+        };
+        for &t in slots {
+            if bits == 8 {
+                codes[2 * i + t] = 0x80;
+            } else {
+                let sh = 4 * t;
+                codes[i] = (codes[i] & !(0xF << sh)) | (0x8 << sh);
+            }
+        }
+    }
+}
+
 /// `lowbit_fp_view.tensor_scale` for format `f`. Under E4M3 mostly a tame positive value
 /// (2^-12 .. 2^4, any significand), sometimes one that is still valid (0, -0, negative,
 /// subnormal, tiny, huge enough to overflow a group's scale) or invalid (NaN, +-Inf).
@@ -2604,11 +2764,12 @@ fn gen_tensor_scale(cx: &mut Cx, u: &mut Unstructured, f: &lowbit_format) -> f32
 /// of it.
 fn wt_fp_view(cx: &mut Cx, u: &mut Unstructured) -> Wt {
     let (n, k) = gen_shape(u);
-    let f = if chance(u, 16) {
+    let mut f = if chance(u, 16) {
         gen_format(u, k)
     } else {
         gen_fp_format(u, k)
     };
+    let (n, k) = ovp_even_k(u, &mut f, n, k);
     let mut fd = fmt_defects(&f);
     fd.extend(&shape_defects(&f, n, k));
     fd.add(f.kind == LOWBIT_FORMAT_INT, E_UNSUPPORTED);
@@ -2628,6 +2789,9 @@ fn wt_fp_view(cx: &mut Cx, u: &mut Unstructured) -> Wt {
     store.codes = bulk_bytes(cx, u, lens[0]);
     if let Some(e5m2) = fp8_kind(&f) {
         fp8_codes(u, e5m2, &mut store.codes);
+    }
+    if let Some(bits) = ovp_bits(&f) {
+        ovp_codes(cx, u, bits, &mut store.codes);
     }
     store.high = bulk_bytes(cx, u, lens[1]);
     let tensor = gen_tensor_scale(cx, u, &f);
@@ -3159,6 +3323,24 @@ struct Case<'a> {
     acc: bool,
     bias: Option<&'a [f32]>,
     y_old: &'a [f32],
+    /// The quantizing paths (`got_a8` / `scalar_a8` of `verify`) used the W4A4 codec
+    /// (`LOWBIT_PRECISION_ALLOW_A4_OVP`, or a handle of
+    /// `lowbit_activations_quantize_ovp4`) instead of int8.
+    a4: bool,
+}
+
+/// The activations `x` as the W4A4 codec quantizes them (per block of 32:
+/// `lowbit_formats::act::quantize_block_ovp4`, the codec `lowbit_activations_quantize_ovp4`
+/// documents and the `codecs` target checks), `s * q` per element in f64 (exact).
+fn a4_values(x: &[f32]) -> Vec<f64> {
+    let mut xq = Vec::with_capacity(x.len());
+    for b in x.chunks(32) {
+        let mut q = [0i8; 32];
+        let s = lowbit_formats::act::quantize_block_ovp4(b, &mut q[..b.len()])
+            .expect("W4A4 codec of finite activations");
+        xq.extend(q[..b.len()].iter().map(|&c| f64::from(s) * f64::from(c)));
+    }
+    xq
 }
 
 /// Oracle 6: `got` (from a path that multiplied A8 activations if `got_a8`) and `scalar`
@@ -3174,7 +3356,12 @@ struct Case<'a> {
 /// multiplies activations moved by at most half their block's scale (`amax / 254`; a block
 /// with `amax < 127 * f32::MIN_POSITIVE` becomes 0, so by at most `amax`): that adds
 /// `Q = sum |w_k| * err_k` to the difference from `e`, and `Q` to `M` (the A8 terms are
-/// bounded by `|w_k| (|x_k| + err_k)`). Factors 1.001 / 1.01 cover the rounding of the
+/// bounded by `|w_k| (|x_k| + err_k)`). A W4A4 path (`Case::a4`) moves activations much
+/// further (outliers, victims, saturation), so it is held to the exact value `e_q` of the
+/// same sum with the codec's activations `x_q` (`a4_values`), within
+/// `gamma(K + 10) * M_q` (`M_q` the sum of `|w_k x_q,k|` and the rest), and the f32 path
+/// to `e`; a W4A4 result and an f32 one differ by at most both bounds plus
+/// `|e - e_q|`. Factors 1.001 / 1.01 cover the rounding of the
 /// block scale and of this f64 evaluation; `1e-30` covers underflow (every term below
 /// f32's normal range loses at most 2^-149 per rounding). Skipped: rows with non-finite
 /// weights (checked by `verify_special` instead), and results the contract's range clause
@@ -3201,6 +3388,7 @@ fn verify(func: &str, c: &Case, got: &[f32], got_a8: bool, scalar: &[f32], scala
                 }
             })
             .collect();
+        let xq = (c.a4 && (got_a8 || scalar_a8)).then(|| a4_values(x));
         let xmax = x.iter().fold(0f64, |a, v| a.max(f64::from(v.abs())));
         let span = code_span(&c.w.fmt) * k as f64 * xmax;
         for (j, r) in c.rows.clone().enumerate() {
@@ -3228,11 +3416,18 @@ fn verify(func: &str, c: &Case, got: &[f32], got_a8: bool, scalar: &[f32], scala
                 continue;
             }
             let (mut e, mut a, mut q) = (0f64, 0f64, 0f64);
+            let (mut eq, mut aq) = (0f64, 0f64);
             for t in 0..k {
                 let (wv, xv) = (f64::from(wrow[t]), f64::from(x[t]));
                 e += wv * xv;
                 a += (wv * xv).abs();
-                q += wv.abs() * err[t / 32];
+                if let Some(xq) = &xq {
+                    eq += wv * xq[t];
+                    aq += (wv * xq[t]).abs();
+                    q += wv.abs() * (xv - xq[t]).abs();
+                } else {
+                    q += wv.abs() * err[t / 32];
+                }
             }
             let b = c.bias.map_or(0.0, |b| f64::from(b[r]));
             let yo = if c.acc {
@@ -3241,34 +3436,46 @@ fn verify(func: &str, c: &Case, got: &[f32], got_a8: bool, scalar: &[f32], scala
                 0.0
             };
             e += b + yo;
+            eq += b + yo;
             let mag = a + b.abs() + yo.abs() + if got_a8 || scalar_a8 { q } else { 0.0 };
-            if mag.is_nan() || mag >= 1e36 {
+            let magq = aq + b.abs() + yo.abs();
+            if mag.is_nan() || mag >= 1e36 || magq >= 1e36 {
                 continue;
             }
-            let tol = |a8: bool| if a8 { q * 1.001 } else { 0.0 } + gamma * mag * 1.01 + 1e-30;
+            // The value a path approximates, and how closely.
+            let bound = |a8: bool| -> (f64, f64) {
+                if a8 && xq.is_some() {
+                    (eq, gamma * magq * 1.01 + 1e-30)
+                } else if a8 {
+                    (e, q * 1.001 + gamma * mag * 1.01 + 1e-30)
+                } else {
+                    (e, gamma * mag * 1.01 + 1e-30)
+                }
+            };
+            let ((eg, tg), (es, ts)) = (bound(got_a8), bound(scalar_a8));
             let g = f64::from(got[i * nr + j]);
             let s = f64::from(scalar[i * nr + j]);
             let ctx = || {
                 format!(
                     "{func}: activation row {i}, output row {r} of {}x{k} {:?}: got {g:e} (a8 {got_a8}), \
                      scalar {s:e} (a8 {scalar_a8}), exact {e:e}, |w x| sum {a:e}, A8 bound {q:e}, \
-                     bias {b:e}, accumulate {} onto {yo:e}",
-                    c.w.n, c.w.fmt, c.acc
+                     W4A4 {} exact {eq:e} |w x_q| sum {aq:e}, bias {b:e}, accumulate {} onto {yo:e}",
+                    c.w.n, c.w.fmt, c.a4, c.acc
                 )
             };
+            assert!((g - eg).abs() <= tg, "result outside the bound: {}", ctx());
             assert!(
-                (g - e).abs() <= tol(got_a8),
-                "result outside the bound: {}",
-                ctx()
-            );
-            assert!(
-                (s - e).abs() <= tol(scalar_a8),
+                (s - es).abs() <= ts,
                 "scalar reference outside the bound: {}",
                 ctx()
             );
-            let tol2 = if got_a8 != scalar_a8 { q * 1.001 } else { 0.0 }
-                + 2.0 * gamma * mag * 1.01
-                + 1e-30;
+            // Two int8 A8 paths multiply the same activations: within twice the f32 bound
+            // of each other.
+            let tol2 = if got_a8 && scalar_a8 && xq.is_none() {
+                2.0 * gamma * mag * 1.01 + 1e-30
+            } else {
+                tg + ts + (eg - es).abs() * 1.001
+            };
             assert!(
                 (g - s).abs() <= tol2,
                 "result vs scalar reference: {}",
@@ -3425,7 +3632,8 @@ fn op_gemv(cx: &mut Cx, u: &mut Unstructured, w: &Wt, kind: u8) {
     let got = fr.read_f32(fr.y.off, ys.len);
     let co = opt.clean();
     let rows = rb..re;
-    let a8 = co.precision == 1 && name_of(w.h, &co).contains("_a8_");
+    // ALLOW_A8 and ALLOW_A4_OVP take the A8 kernels (int8 or W4A4 activations).
+    let a8 = co.precision != 0 && name_of(w.h, &co).contains("_a8_");
     let scalar = run_gemv(w.h, &xs.buf, Some(rows.clone()), &y_old, &co.scalar());
     let xw = xs.buf.widened();
     let case = Case {
@@ -3436,6 +3644,7 @@ fn op_gemv(cx: &mut Cx, u: &mut Unstructured, w: &Wt, kind: u8) {
         acc: co.acc == 1,
         bias: co.bias.as_deref(),
         y_old: &y_old,
+        a4: co.precision == 2,
     };
     verify(f, &case, &got, a8, &scalar, false);
     match kind {
@@ -3584,7 +3793,8 @@ fn op_gemm(cx: &mut Cx, u: &mut Unstructured, w: &Wt, rows_call: bool) {
     let got = compact(&all);
     let yold_c = compact(&y_old);
     let co = opt.clean();
-    let a8 = co.precision == 1 && name_of(w.h, &co).contains("_a8_");
+    // ALLOW_A8 and ALLOW_A4_OVP take the A8 kernels (int8 or W4A4 activations).
+    let a8 = co.precision != 0 && name_of(w.h, &co).contains("_a8_");
     let xw = xs.buf.widened();
     let rr = rows_call.then_some((rb..re, ldy));
     if debug() {
@@ -3603,6 +3813,7 @@ fn op_gemm(cx: &mut Cx, u: &mut Unstructured, w: &Wt, rows_call: bool) {
         acc: co.acc == 1,
         bias: co.bias.as_deref(),
         y_old: &yold_c,
+        a4: co.precision == 2,
     };
     verify(f, &case, &got, a8, &scalar, false);
     if !rows_call && (m == 1 || a8) {
@@ -3677,28 +3888,31 @@ fn op_a8(cx: &mut Cx, u: &mut Unstructured, w: &Wt, ex: bool) {
     d.add(xs.buf.f32s.iter().any(|v| !v.is_finite()), E_NONFINITE);
     let mut a = sentinel::<lowbit_activations>();
     let base = fr.base();
+    // The W4A4 codec (`lowbit_activations_quantize_ovp4`) sometimes; requantizing keeps it.
+    let a4 = chance(u, 3);
+    type Quantize = unsafe extern "C" fn(*const f32, usize, *mut *mut lowbit_activations) -> St;
+    let (quantize, qname): (Quantize, &str) = if a4 {
+        (
+            lowbit_activations_quantize_ovp4,
+            "lowbit_activations_quantize_ovp4",
+        )
+    } else {
+        (lowbit_activations_quantize, "lowbit_activations_quantize")
+    };
     mark();
     // SAFETY: `x` is NULL or points into `fr.words` with room for its length; `out` is
     // NULL or a local.
     let st = unsafe {
-        lowbit_activations_quantize(
+        quantize(
             fr.x.ptr::<f32>(base),
             xs.buf.len(),
             if onull { null_mut() } else { &mut a },
         )
     };
-    if !check(
-        "lowbit_activations_quantize",
-        st,
-        d.want(),
-        fr.unchanged() && a == sentinel(),
-    ) {
+    if !check(qname, st, d.want(), fr.unchanged() && a == sentinel()) {
         return;
     }
-    assert!(
-        fr.unchanged(),
-        "lowbit_activations_quantize wrote to its input"
-    );
+    assert!(fr.unchanged(), "{qname} wrote to its input");
     let guard = ActGuard(a);
     let mut ak = xs.buf.len();
     let mut xv = xs.buf.f32s.clone();
@@ -3814,7 +4028,7 @@ fn op_a8(cx: &mut Cx, u: &mut Unstructured, w: &Wt, ex: bool) {
     if is_e3m2(&w.fmt) && want == Want::Ok && st == E_UNSUPPORTED {
         want = Want::Code(E_UNSUPPORTED);
     }
-    if fp8_kind(&w.fmt).is_some() && want == Want::Ok {
+    if no_a8(&w.fmt) && want == Want::Ok {
         want = Want::Code(E_UNSUPPORTED);
     }
     if !check(f, st, want, fr.unchanged()) {
@@ -3833,22 +4047,23 @@ fn op_a8(cx: &mut Cx, u: &mut Unstructured, w: &Wt, ex: bool) {
         acc: co.acc == 1,
         bias: co.bias.as_deref(),
         y_old: &y_old,
+        a4,
     };
     verify(f, &case, &got, true, &scalar, true);
     // The header: bitwise the rows of lowbit_gemv_ex with ALLOW_A8 wherever that takes
-    // the A8 path.
+    // the A8 path (for a W4A4 handle: with ALLOW_A4_OVP, the precision of its codec).
     let o8 = Clean {
-        precision: 1,
+        precision: if a4 { 2 } else { 1 },
         ..co.clone()
     };
     if name_of(w.h, &o8).contains("_a8_") {
         let gv = run_gemv(w.h, &XBuf::f32(xv.clone()), Some(rows.clone()), &y_old, &o8);
-        same(
-            f,
-            "lowbit_gemv_rows_ex with LOWBIT_PRECISION_ALLOW_A8",
-            &got,
-            &gv,
-        );
+        let what = if a4 {
+            "lowbit_gemv_rows_ex with LOWBIT_PRECISION_ALLOW_A4_OVP"
+        } else {
+            "lowbit_gemv_rows_ex with LOWBIT_PRECISION_ALLOW_A8"
+        };
+        same(f, what, &got, &gv);
     }
     if let Some(t) = w.twin {
         same(
@@ -3914,6 +4129,8 @@ fn op_name(cx: &mut Cx, u: &mut Unstructured, w: &Wt) {
             LOWBIT_FP_E3M2 => "fp6e3m2",
             LOWBIT_FP_E4M3 => "fp8e4m3",
             LOWBIT_FP_E5M2 => "fp8e5m2",
+            LOWBIT_FP_OVP4 => "ovp4",
+            LOWBIT_FP_OVP8 => "ovp8",
             _ => "fp6e2m3",
         };
         parts[1] == "fp" || parts[1] == own
@@ -3924,12 +4141,13 @@ fn op_name(cx: &mut Cx, u: &mut Unstructured, w: &Wt) {
 
     let o = opt.clean();
     assert!(
-        o.precision == 1 || parts[2] == "f32",
+        o.precision != 0 || parts[2] == "f32",
         "{f}: {s} with f32 precision"
     );
-    // FP8 has no A8 kernel: LOWBIT_PRECISION_ALLOW_A8 runs the f32 one.
+    // FP8 and OVP-8 have no A8 kernel: LOWBIT_PRECISION_ALLOW_A8 (and _A4_OVP) runs the
+    // f32 one.
     assert!(
-        fp8_kind(&w.fmt).is_none() || parts[2] == "f32",
+        !no_a8(&w.fmt) || parts[2] == "f32",
         "{f}: {s} for {:?}, which has no A8 path",
         w.fmt
     );

@@ -65,7 +65,8 @@ pub fn quantize_block(x: &[f32], q: &mut [i8]) -> Result<f32> {
 /// below [`MIN_AMAX`] is zero (scale 0). NaN or Inf is an error (index within the block).
 ///
 /// The error is OVP-4's: normals within `s/2` (`s = clip/7`), outliers within half the
-/// outlier spacing (at most 1/5 of the value), values past `96 s` saturate, and a victim
+/// spacing of the outliers around them (at most 27% of the value: just above 9.5 s rounds up
+/// to 12 s), values past `96 s` saturate, and a victim
 /// loses its whole value (the price of keeping the outlier next to it).
 pub fn quantize_block_ovp4(x: &[f32], q: &mut [i8]) -> Result<f32> {
     check_len("a4 block codes", x.len(), q.len())?;

@@ -296,3 +296,55 @@ fn rows_whose_codes_equal_the_zero_point_are_exactly_zero() {
         }
     }
 }
+
+/// Every A8 entry gives each output row the same bits whatever row range it is asked for
+/// (whole row blocks or the rows left after them), per-row and grouped scales, INT and the
+/// FP family (the C ABI promises this for any split of the rows).
+#[test]
+fn a8_rows_are_bitwise_independent_of_the_row_range() {
+    use lowbit_formats::fp::{FpElem, FpFormat, FpMatrix, FpScale};
+    let (n, k) = (21, 384);
+    let mut s = 77u64;
+    let wf: Vec<f32> = (0..n * k).map(|_| common::xorshift(&mut s)).collect();
+    let x: Vec<f32> = (0..k).map(|_| common::xorshift(&mut s)).collect();
+    let codecs = [
+        A8Activations::new(&x).unwrap(),
+        A8Activations::new_ovp4(&x).unwrap(),
+    ];
+    let mut ints = Vec::new();
+    let mut fps = Vec::new();
+    for g in [Group::PerRow, Group::Size(32), Group::Size(128)] {
+        for (bits, zp) in [(4, false), (8, true), (2, true)] {
+            ints.push(IntMatrix::quantize(&wf, n, k, common::fmt(bits, g, zp)).unwrap());
+        }
+        for elem in [FpElem::E2M1, FpElem::Ovp4] {
+            let f = FpFormat::new(elem, g, FpScale::F16);
+            fps.push(FpMatrix::quantize(&wf, n, k, f).unwrap());
+        }
+    }
+    let views = ints
+        .iter()
+        .map(|m| Weights::Int(m.view()))
+        .chain(fps.iter().map(|m| Weights::Fp(m.view())));
+    for wt in views {
+        for e in a8_entries(&wt) {
+            for xq in &codecs {
+                let mut all = vec![f32::NAN; n];
+                (e.run)(&wt, xq, 0..n, &mut all, &Out::STORE);
+                for (a, b) in [(0, 1), (3, 12), (5, 21), (20, 21), (1, 20)] {
+                    let mut part = vec![f32::NAN; b - a];
+                    (e.run)(&wt, xq, a..b, &mut part, &Out::STORE);
+                    for (i, v) in part.iter().enumerate() {
+                        assert_eq!(
+                            v.to_bits(),
+                            all[a + i].to_bits(),
+                            "{} row {} of {a}..{b}",
+                            e.name,
+                            a + i
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -120,11 +120,15 @@ struct Ctx<'c, 'w, S: Dot, D: A8Decode<S>> {
 }
 
 impl<S: A8Shape, D: A8Decode<S>> Ctx<'_, '_, S, D> {
-    /// One row (the rows left after the whole blocks), with the same arithmetic.
+    /// One row (the rows left after the whole blocks), with the same arithmetic (per-row
+    /// groups included: a row's bits never depend on which block it falls in).
     #[inline(always)]
     fn row_any(&self, gps: usize, sym: bool, n: usize, y: &mut f32) {
         let y = core::slice::from_mut(y);
+        let per_row = self.w.groups_per_row() == 1;
         match (gps, sym) {
+            (1, true) if per_row => self.rows::<1, true, 1, true>(n, y),
+            (1, false) if per_row => self.rows::<1, false, 1, true>(n, y),
             (1, true) => self.rows::<1, true, 1, false>(n, y),
             (1, false) => self.rows::<1, false, 1, false>(n, y),
             (2, true) => self.rows::<2, true, 1, false>(n, y),

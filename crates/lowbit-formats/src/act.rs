@@ -30,9 +30,10 @@ pub fn block_scale(amax: f32) -> (f32, f32) {
     }
 }
 
-/// Quantizes one block (`x.len() <= 32`, `q.len() == x.len()`) and returns its scale.
-/// NaN or Inf in `x` is an error (index within the block).
-pub fn quantize_block(x: &[f32], q: &mut [i8]) -> Result<f32> {
+/// Checks a block and its codes (`x.len() <= 32`, `q.len() == x.len()`, every element
+/// finite: else the error, with the index within the block) and returns its largest
+/// magnitude.
+fn block_amax(x: &[f32], q: &[i8]) -> Result<f32> {
     check_len("a8 block codes", x.len(), q.len())?;
     if x.len() > BLOCK {
         return Err(Error::InvalidParameter {
@@ -49,6 +50,13 @@ pub fn quantize_block(x: &[f32], q: &mut [i8]) -> Result<f32> {
         }
         amax = amax.max(v.abs());
     }
+    Ok(amax)
+}
+
+/// Quantizes one block (`x.len() <= 32`, `q.len() == x.len()`) and returns its scale.
+/// NaN or Inf in `x` is an error (index within the block).
+pub fn quantize_block(x: &[f32], q: &mut [i8]) -> Result<f32> {
+    let amax = block_amax(x, q)?;
     let (s, inv) = block_scale(amax);
     for (o, &v) in q.iter_mut().zip(x) {
         *o = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
@@ -69,22 +77,7 @@ pub fn quantize_block(x: &[f32], q: &mut [i8]) -> Result<f32> {
 /// to 12 s), values past `96 s` saturate, and a victim
 /// loses its whole value (the price of keeping the outlier next to it).
 pub fn quantize_block_ovp4(x: &[f32], q: &mut [i8]) -> Result<f32> {
-    check_len("a4 block codes", x.len(), q.len())?;
-    if x.len() > BLOCK {
-        return Err(Error::InvalidParameter {
-            what: format!(
-                "an A8 block holds at most {BLOCK} elements, not {}",
-                x.len()
-            ),
-        });
-    }
-    let mut amax = 0.0f32;
-    for (i, &v) in x.iter().enumerate() {
-        if !v.is_finite() {
-            return Err(Error::NonFinite { index: i });
-        }
-        amax = amax.max(v.abs());
-    }
+    let amax = block_amax(x, q)?;
     if amax < MIN_AMAX {
         q.fill(0);
         return Ok(0.0);

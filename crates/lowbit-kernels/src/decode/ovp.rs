@@ -130,21 +130,27 @@ fn pair_lanes<S: Simd, const BITS: u32>(s: S, v: S::I, t4: &[S::F; 4]) -> (S::F,
     } else {
         let id = s.isplat(i32::from(ovp::OVP8_ID));
         let (a_id, b_id) = (s.icmpeq(a, id), s.icmpeq(b, id));
-        let value = |c: S::I, own_id: S::I, partner_id: S::I| {
-            let sign = s.iand(c, s.isplat(0x80));
-            // Two's complement byte: c - 256 * (bit 7).
-            let normal = s.ibits(s.i2f(s.isub(c, s.isll(sign, 1))));
-            // `s e1 e0 m4..m0` = (32 + m) << (e + 2) = 1.m * 2^(7 + e): e:m at f32 bits
-            // 18..24, exponent bias 127 + 7.
-            let out = s.ior(
-                s.iadd(s.isll(s.iand(c, s.isplat(0x7F)), 18), s.isplat(134 << 23)),
-                s.isll(sign, 24),
-            );
-            let v = s.iselect(partner_id, out, normal);
-            s.fbits(s.iselect(own_id, s.isplat(0), v))
-        };
-        (value(a, a_id, b_id), value(b, b_id, a_id))
+        (ovp8_value(s, a, a_id, b_id), ovp8_value(s, b, b_id, a_id))
     }
+}
+
+/// The OVP-8 value of codes `c` (one per lane) whose own identifier test is `own_id` and
+/// whose partner's is `partner_id` (all-ones lanes). A function, not a closure: a
+/// closure's body is not compiled with the caller's target features (DESIGN.md).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn ovp8_value<S: Simd>(s: S, c: S::I, own_id: S::I, partner_id: S::I) -> S::F {
+    let sign = s.iand(c, s.isplat(0x80));
+    // Two's complement byte: c - 256 * (bit 7).
+    let normal = s.ibits(s.i2f(s.isub(c, s.isll(sign, 1))));
+    // `s e1 e0 m4..m0` = (32 + m) << (e + 2) = 1.m * 2^(7 + e): e:m at f32 bits 18..24,
+    // exponent bias 127 + 7.
+    let out = s.ior(
+        s.iadd(s.isll(s.iand(c, s.isplat(0x7F)), 18), s.isplat(134 << 23)),
+        s.isll(sign, 24),
+    );
+    let v = s.iselect(partner_id, out, normal);
+    s.fbits(s.iselect(own_id, s.isplat(0), v))
 }
 
 /// [`OVP4_VALUES`] in registers (the first `32 / LANES` vectors are read), times `scale`.
